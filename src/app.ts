@@ -1,0 +1,176 @@
+/**
+ * buildApp(): the whole API as a Fastify instance that never listens by itself (server.ts and the
+ * tests decide that). Order matters: cross-cutting plugins first (errors, request ids, security
+ * headers, CORS, OpenAPI, auth, rate limits), then one plugin per domain.
+ */
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import pino from 'pino';
+import { uuidv7 } from 'uuidv7';
+import type { Config } from './config.ts';
+import { authPlugin } from './core/auth.ts';
+import { AppError, errorsPlugin } from './core/errors.ts';
+import { openApiPlugin } from './core/openapi.ts';
+import type { Database, Db } from './db/client.ts';
+import { healthRoutes } from './domains/health/routes.ts';
+import { organizationRoutes } from './domains/organizations/routes.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    database: Database;
+    /** The drizzle handle services take (`DbOrTx`). */
+    db: Db;
+    config: Config;
+  }
+}
+
+export interface BuildOptions {
+  config: Config;
+  database: Database;
+  /** A pino logger; by default one is made from the config. Pass `false` for silence. */
+  logger?: FastifyBaseLogger | false;
+  /** Close the database when the app closes (default true). */
+  closeDatabase?: boolean;
+}
+
+const oneMebibyte = 1024 * 1024;
+const exposedHeaders = [
+  'ETag',
+  'Location',
+  'X-Request-Id',
+  'RateLimit-Limit',
+  'RateLimit-Remaining',
+  'RateLimit-Reset',
+  'Retry-After',
+  'Idempotent-Replayed',
+];
+
+/** The JSON log: one line per event, request id on each, secrets redacted; pretty on a terminal. */
+export function createLogger(config: Config, destination?: pino.DestinationStream): FastifyBaseLogger {
+  const options: pino.LoggerOptions = {
+    level: config.LOG_LEVEL,
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        '*.password',
+        '*.token',
+        '*.secret',
+        '*.passwordHash',
+        '*.tokenHash',
+      ],
+      censor: '[redacted]',
+    },
+  };
+  if (!destination && process.stdout.isTTY) {
+    return pino({ ...options, transport: { target: 'pino-pretty' } });
+  }
+  return destination ? pino(options, destination) : pino(options);
+}
+
+function requestIdOf(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:@/+=-]{1,128}$/.test(given) ? given : uuidv7();
+}
+
+function isPublicPath(request: FastifyRequest): boolean {
+  const path = request.url.split('?')[0] ?? '';
+  return path.startsWith('/v1/public/') || path === '/embed.js' || path === '/openapi.json';
+}
+
+export async function buildApp(options: BuildOptions): Promise<FastifyInstance> {
+  const { config, database } = options;
+  const logger = options.logger === undefined ? createLogger(config) : options.logger;
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    requestIdLogLabel: 'requestId',
+    bodyLimit: oneMebibyte,
+    // The server's own readiness probe is /health/ready; during shutdown in-flight requests finish.
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate('database', database);
+  app.decorate('db', database.db);
+  app.decorate('config', config);
+  if (options.closeDatabase !== false) app.addHook('onClose', () => database.close());
+
+  // Echo the request id on every response, errors included; it is on every log line already.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(errorsPlugin);
+
+  // JSON and JSON merge-patch bodies. An empty body is "no body" (the route's schema then decides),
+  // not a parse error: clients commonly send Content-Type on body-less POSTs.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(
+    ['application/json', 'application/merge-patch+json'],
+    { parseAs: 'string', bodyLimit: oneMebibyte },
+    (request, body, done) => {
+      const text = body.toString();
+      if (text.trim() === '') return done(null, undefined);
+      return parseJson(request, text, done);
+    },
+  );
+
+  await app.register(helmet, {
+    // A JSON API serves no HTML but /docs, whose page sets its own policy; embed.js and the public
+    // API are read cross-origin by design.
+    contentSecurityPolicy: false,
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  });
+
+  // Public schedules and the embed are for any site; authenticated routes only for listed origins.
+  await app.register(cors, {
+    delegator: (request, callback) => {
+      if (isPublicPath(request as FastifyRequest)) {
+        return callback(null, { origin: '*', credentials: false, exposedHeaders });
+      }
+      return callback(null, {
+        origin: config.CORS_ORIGINS.length > 0 ? config.CORS_ORIGINS : false,
+        credentials: false,
+        exposedHeaders,
+        maxAge: 600,
+      });
+    },
+  });
+
+  await app.register(openApiPlugin, { docs: true });
+  await app.register(authPlugin, { db: database.db, adminToken: config.ADMIN_TOKEN });
+
+  if (config.RATE_LIMIT_PER_MINUTE > 0) {
+    // Counters live in each process's memory (documented in docs/scaling.md): with N processes the
+    // effective limit is up to N times higher, which is acceptable for abuse protection.
+    await app.register(rateLimit, {
+      global: true,
+      max: config.RATE_LIMIT_PER_MINUTE,
+      timeWindow: 60_000,
+      enableDraftSpec: true,
+      keyGenerator: (request) => {
+        const principal = request.principal;
+        if (principal?.kind === 'key') return `key:${principal.keyId}`;
+        if (principal?.kind === 'volunteer') return `volunteer:${principal.tokenId}`;
+        return `ip:${request.ip}`;
+      },
+      errorResponseBuilder: (_request, context) =>
+        new AppError(
+          'rate-limited',
+          `The limit is ${context.max} requests per minute; retry in ${context.after}.`,
+        ),
+    });
+  }
+
+  await app.register(healthRoutes);
+  await app.register(organizationRoutes, { prefix: '/v1' });
+
+  return app;
+}

@@ -1,0 +1,191 @@
+/**
+ * Bearer tokens → `request.principal`, and the access rule each route declares in
+ * `config.auth`. Tokens look like `tg_<kind>_<random>` and are stored only as SHA-256 hashes: they
+ * carry 256 random bits, so a fast hash is enough (passwords, which do not, use argon2id).
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { and, eq, isNull } from 'drizzle-orm';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Db } from '../db/client.ts';
+import { apiKeys, volunteers, volunteerTokens } from '../db/schema.ts';
+import { AppError } from './errors.ts';
+
+export type KeyRole = 'admin' | 'organiser' | 'viewer';
+export type TokenKind = 'key' | 'vol';
+
+export type Principal =
+  | { kind: 'key'; orgId: string; role: KeyRole; keyId: string }
+  | { kind: 'volunteer'; orgId: string; volunteerId: string; tokenId: string };
+
+/**
+ * Who may call a route. `platform` is organisation sign-up: anyone while `ADMIN_TOKEN` is unset,
+ * else only its bearer. Key roles are ordered: admin ⊃ organiser ⊃ viewer.
+ */
+export type AccessRule = 'public' | 'platform' | KeyRole | 'volunteer' | 'viewer-or-volunteer';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+    /** Set when the request presented ADMIN_TOKEN. */
+    isPlatformAdmin: boolean;
+    /** Set when an Authorization header was present but named no active credential. */
+    authFailure: string | null;
+  }
+  interface FastifyContextConfig {
+    auth?: AccessRule;
+  }
+}
+
+const roleRank: Record<KeyRole, number> = { viewer: 1, organiser: 2, admin: 3 };
+
+export function generateToken(kind: TokenKind): string {
+  return `tg_${kind}_${randomBytes(32).toString('base64url')}`;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+const tokenPattern = /^tg_(key|vol)_[A-Za-z0-9_-]{43}$/;
+
+/** Looks a bearer token up; null when it is unknown, revoked or malformed. */
+export async function principalForToken(db: Db, token: string): Promise<Principal | null> {
+  const match = tokenPattern.exec(token);
+  if (!match) return null;
+  const tokenHash = hashToken(token);
+  if (match[1] === 'key') {
+    const [key] = await db
+      .select({ orgId: apiKeys.orgId, id: apiKeys.id, role: apiKeys.role })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.tokenHash, tokenHash), isNull(apiKeys.revokedAt)))
+      .limit(1);
+    return key ? { kind: 'key', orgId: key.orgId, role: key.role, keyId: key.id } : null;
+  }
+  const [volunteerToken] = await db
+    .select({
+      orgId: volunteerTokens.orgId,
+      id: volunteerTokens.id,
+      volunteerId: volunteerTokens.volunteerId,
+    })
+    .from(volunteerTokens)
+    .innerJoin(
+      volunteers,
+      and(eq(volunteers.orgId, volunteerTokens.orgId), eq(volunteers.id, volunteerTokens.volunteerId)),
+    )
+    .where(
+      and(
+        eq(volunteerTokens.tokenHash, tokenHash),
+        isNull(volunteerTokens.revokedAt),
+        isNull(volunteers.erasedAt),
+      ),
+    )
+    .limit(1);
+  return volunteerToken
+    ? {
+        kind: 'volunteer',
+        orgId: volunteerToken.orgId,
+        volunteerId: volunteerToken.volunteerId,
+        tokenId: volunteerToken.id,
+      }
+    : null;
+}
+
+function bearerToken(request: FastifyRequest): string | null | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1] : null;
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Whether a resolved caller satisfies a route's rule; throws the problem to answer otherwise. */
+export function assertAccess(request: FastifyRequest, rule: AccessRule): void {
+  if (rule === 'public') return;
+  if (rule === 'platform') {
+    if (request.isPlatformAdmin) return;
+    throw new AppError(
+      'unauthenticated',
+      'This server requires the administrator token to create organisations.',
+    );
+  }
+  const principal = request.principal;
+  if (!principal) {
+    throw new AppError(
+      'unauthenticated',
+      request.authFailure ?? 'Send a token in the Authorization header: "Bearer <token>".',
+    );
+  }
+  if (principal.kind === 'volunteer') {
+    if (rule === 'volunteer' || rule === 'viewer-or-volunteer') return;
+    throw new AppError('forbidden', 'A volunteer token cannot do this; use an API key.');
+  }
+  if (rule === 'volunteer') throw new AppError('forbidden', 'This endpoint needs a volunteer token.');
+  const needed: KeyRole = rule === 'viewer-or-volunteer' ? 'viewer' : rule;
+  if (roleRank[principal.role] < roleRank[needed]) {
+    throw new AppError('forbidden', `This needs an API key with the ${needed} role or higher.`);
+  }
+}
+
+/** The caller's principal on a route whose rule guarantees one. */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new AppError('unauthenticated', 'Authentication is required.');
+  return request.principal;
+}
+
+export function keyPrincipalOf(request: FastifyRequest): Extract<Principal, { kind: 'key' }> {
+  const principal = principalOf(request);
+  if (principal.kind !== 'key') throw new AppError('forbidden', 'This endpoint needs an API key.');
+  return principal;
+}
+
+export interface AuthOptions {
+  db: Db;
+  adminToken: string | undefined;
+}
+
+export const authPlugin = fp<AuthOptions>(
+  async (app: FastifyInstance, options) => {
+    app.decorateRequest('principal', null);
+    app.decorateRequest('isPlatformAdmin', false);
+    app.decorateRequest('authFailure', null);
+
+    // Every API route must say who may call it; a forgotten rule fails at start-up, not in production.
+    app.addHook('onRoute', (route) => {
+      if (route.url.startsWith('/v1/') && !route.config?.auth) {
+        throw new Error(`route ${route.method} ${route.url} declares no config.auth rule`);
+      }
+    });
+
+    // Resolve the caller first (rate limits are keyed by it), decide access before the body is read
+    // (so an anonymous caller gets 401, not a validation error).
+    app.addHook('onRequest', async (request) => {
+      const token = bearerToken(request);
+      if (token === undefined) return;
+      if (token === null) {
+        request.authFailure = 'The Authorization header must be "Bearer <token>".';
+        return;
+      }
+      if (options.adminToken && sameSecret(token, options.adminToken)) {
+        request.isPlatformAdmin = true;
+        return;
+      }
+      request.principal = await principalForToken(options.db, token);
+      if (!request.principal) request.authFailure = 'The token is not valid or has been revoked.';
+    });
+
+    app.addHook('preParsing', async (request) => {
+      const rule = request.routeOptions.config.auth;
+      if (!rule) return;
+      // Organisation sign-up is open while no ADMIN_TOKEN is configured.
+      if (rule === 'platform' && !options.adminToken) return;
+      assertAccess(request, rule);
+    });
+  },
+  { name: 'auth' },
+);

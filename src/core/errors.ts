@@ -1,0 +1,268 @@
+/**
+ * The one error model of the API (API.md §1 "errors", §9): every failure leaves as an RFC 9457
+ * `application/problem+json` body with a stable `code`. Handlers and services throw `AppError`;
+ * Fastify's own errors, validation failures and database errors are translated here, in one place.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
+
+export const problemCodes = {
+  'validation-failed': { status: 400, title: 'The request is not valid' },
+  'invalid-cursor': { status: 400, title: 'The cursor is not valid' },
+  unauthenticated: { status: 401, title: 'Authentication is required' },
+  'invalid-credentials': { status: 401, title: 'The credentials are not valid' },
+  forbidden: { status: 403, title: 'Your role does not allow this' },
+  'not-found': { status: 404, title: 'Not found' },
+  'idempotency-key-in-use': { status: 409, title: 'A request with this idempotency key is in progress' },
+  'slug-taken': { status: 409, title: 'The slug is taken' },
+  'email-taken': { status: 409, title: 'The email address is taken' },
+  'name-taken': { status: 409, title: 'The name is taken' },
+  'shift-cancelled': { status: 409, title: 'The shift is cancelled' },
+  'event-not-published': { status: 409, title: 'The event is not published' },
+  'signup-closed': { status: 409, title: 'Signup is closed for this shift' },
+  'not-qualified': { status: 409, title: 'The volunteer lacks the qualification for this role' },
+  'too-young': { status: 409, title: 'The volunteer is below the minimum age' },
+  'already-signed-up': { status: 409, title: 'The volunteer is already signed up' },
+  'overlapping-signup': { status: 409, title: 'The volunteer has an overlapping signup' },
+  'shift-full': { status: 409, title: 'The shift is full' },
+  'cancellation-closed': { status: 409, title: 'Cancellation is closed for this shift' },
+  'capacity-below-confirmed': { status: 409, title: 'Capacity cannot go below the confirmed count' },
+  'event-has-signups': { status: 409, title: 'The event has signups' },
+  'shift-has-signups': { status: 409, title: 'The shift has signups' },
+  'invalid-state': { status: 409, title: 'The resource is not in a state that allows this' },
+  'precondition-failed': { status: 412, title: 'The resource has changed' },
+  'payload-too-large': { status: 413, title: 'The request body is too large' },
+  'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
+  'idempotency-key-reused': { status: 422, title: 'The idempotency key was used with another request' },
+  'rate-limited': { status: 429, title: 'Too many requests' },
+  internal: { status: 500, title: 'Internal error' },
+  unavailable: { status: 503, title: 'The service is temporarily unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemCode = keyof typeof problemCodes;
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ProblemCode;
+  instance?: string;
+  requestId?: string;
+  errors?: FieldError[];
+  [extension: string]: unknown;
+}
+
+export interface AppErrorOptions {
+  errors?: FieldError[];
+  /** Extra members of the problem body (e.g. `conflictingSignupId`). */
+  extensions?: Record<string, unknown>;
+  /** Response headers that belong to this problem (e.g. `Retry-After`). */
+  headers?: Record<string, string>;
+}
+
+export class AppError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ProblemCode,
+    readonly detail: string,
+    readonly options: AppErrorOptions = {},
+  ) {
+    super(detail);
+    this.name = 'AppError';
+    this.status = problemCodes[code].status;
+  }
+}
+
+export const notFound = (what: string) => new AppError('not-found', `${what} does not exist.`);
+
+/** Constraint name → the problem a client should see when a write trips it. */
+const constraintProblems: Record<string, [ProblemCode, string]> = {
+  organizations_slug_unique: ['slug-taken', 'Another organisation already uses this slug.'],
+  volunteers_email_unique: ['email-taken', 'Another volunteer of this organisation already uses this email.'],
+  roles_name_unique: ['name-taken', 'Another role of this organisation already has this name.'],
+  signups_one_active_per_volunteer: [
+    'already-signed-up',
+    'The volunteer already has an active signup on this shift.',
+  ],
+  signups_no_overlap: [
+    'overlapping-signup',
+    'The volunteer has a confirmed signup that overlaps this shift.',
+  ],
+  shifts_capacity_not_exceeded: ['capacity-below-confirmed', 'Capacity cannot go below the confirmed count.'],
+};
+
+// SQLSTATE classes and node/pg error codes that mean "the database cannot be reached right now".
+const unavailableSqlStates = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+]);
+const unavailableNodeCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
+const unavailableMessages = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+  'Cannot use a pool after calling end',
+  'PGlite is closed',
+];
+
+interface DriverError {
+  code?: string;
+  constraint?: string;
+  message?: string;
+  cause?: unknown;
+}
+
+/** drizzle wraps driver errors (STACK.md #6): walk the cause chain to the one with a SQLSTATE. */
+export function driverErrorOf(error: unknown): DriverError | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const candidate = current as DriverError;
+    if (typeof candidate.code === 'string' && candidate.code !== 'FST_ERR_INTERNAL') return candidate;
+    current = candidate.cause;
+  }
+  return undefined;
+}
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const candidate = current as DriverError;
+    if (
+      candidate.code &&
+      (unavailableSqlStates.has(candidate.code) || unavailableNodeCodes.has(candidate.code))
+    ) {
+      return true;
+    }
+    if (candidate.message && unavailableMessages.some((text) => candidate.message?.includes(text)))
+      return true;
+    current = candidate.cause;
+  }
+  return false;
+}
+
+/** Turns a constraint violation into the AppError it stands for, or returns undefined. */
+export function problemFromConstraint(error: unknown): AppError | undefined {
+  const driverError = driverErrorOf(error);
+  if (!driverError?.constraint) return undefined;
+  const mapped = constraintProblems[driverError.constraint];
+  return mapped ? new AppError(mapped[0], mapped[1]) : undefined;
+}
+
+export function problemBody(request: FastifyRequest, error: AppError): Problem {
+  return {
+    type: `/problems/${error.code}`,
+    title: problemCodes[error.code].title,
+    status: error.status,
+    detail: error.detail,
+    code: error.code,
+    instance: request.url,
+    requestId: String(request.id),
+    ...(error.options.errors ? { errors: error.options.errors } : {}),
+    ...error.options.extensions,
+  };
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
+  for (const [name, value] of Object.entries(error.options.headers ?? {})) reply.header(name, value);
+  return reply.code(error.status).type('application/problem+json').send(problemBody(request, error));
+}
+
+/** Translates anything thrown while handling a request into an AppError. */
+export function toAppError(error: unknown, request: FastifyRequest): AppError {
+  if (error instanceof AppError) return error;
+  const fastifyError = error as FastifyError;
+
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const errors = error.validation.map((issue) => ({
+      path: [error.validationContext ?? 'body', ...pathSegments(issue.instancePath)].join('.'),
+      message: issue.message ?? 'is not valid',
+    }));
+    return new AppError('validation-failed', describeFieldErrors(errors), { errors });
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('validation-failed', `The body is not valid JSON: ${fastifyError.message}`, {
+        errors: [{ path: 'body', message: 'is not valid JSON' }],
+      });
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('payload-too-large', 'The request body exceeds the limit of 1 MiB.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('unsupported-media-type', 'Send the body as application/json.');
+    case 'FST_ERR_VALIDATION':
+      return new AppError('validation-failed', fastifyError.message, {
+        errors: [{ path: fastifyError.validationContext ?? 'request', message: fastifyError.message }],
+      });
+  }
+  if (fastifyError.statusCode === 400 && fastifyError.code?.startsWith('FST_')) {
+    return new AppError('validation-failed', fastifyError.message);
+  }
+  if (fastifyError.statusCode === 415) {
+    return new AppError('unsupported-media-type', 'Send the body as application/json.');
+  }
+  const constraintProblem = problemFromConstraint(error);
+  if (constraintProblem) return constraintProblem;
+  if (isDatabaseUnavailable(error)) {
+    request.log.warn({ err: error }, 'database unavailable');
+    return new AppError('unavailable', 'The database is unreachable; try again shortly.', {
+      headers: { 'retry-after': '5' },
+    });
+  }
+  if (isResponseSerializationError(error)) {
+    request.log.error({ err: error, issues: error.cause.issues }, 'response did not match its schema');
+  } else {
+    request.log.error({ err: error }, 'unhandled error');
+  }
+  return new AppError(
+    'internal',
+    `An internal error occurred. Quote request id ${request.id} when reporting it.`,
+  );
+}
+
+function pathSegments(instancePath: string | undefined): string[] {
+  return (instancePath ?? '').split('/').filter((segment) => segment.length > 0);
+}
+
+function describeFieldErrors(errors: FieldError[]): string {
+  const first = errors[0];
+  if (!first) return 'The request is not valid.';
+  const rest = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
+  return `${first.path}: ${first.message}${rest}`;
+}
+
+/** Registers the error and not-found handlers on the root instance. */
+export const errorsPlugin = fp(
+  async (app: FastifyInstance) => {
+    app.setErrorHandler((error, request, reply) => sendProblem(request, reply, toAppError(error, request)));
+    app.setNotFoundHandler((request, reply) =>
+      sendProblem(
+        request,
+        reply,
+        new AppError('not-found', `No route matches ${request.method} ${request.url}.`),
+      ),
+    );
+  },
+  { name: 'errors' },
+);

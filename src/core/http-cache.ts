@@ -1,0 +1,48 @@
+/**
+ * ETag, If-Match and If-None-Match (API.md §1 "concurrency"). A mutable resource's ETag is its
+ * `version` column; the If-Match check belongs in the `UPDATE … WHERE version = $n` of the service,
+ * so this module only parses the header into the versions it allows.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export function etagOf(version: number): string {
+  return `"v${version}"`;
+}
+
+/**
+ * The versions an `If-Match` header accepts: null when there is no precondition (header absent or
+ * `*`); an empty list when it names no version of ours, which then can never match (412).
+ */
+export function ifMatchVersions(request: FastifyRequest): number[] | null {
+  const header = request.headers['if-match'];
+  if (header === undefined) return null;
+  const text = Array.isArray(header) ? header.join(',') : header;
+  if (text.trim() === '*') return null;
+  const versions: number[] = [];
+  for (const tag of text.split(',')) {
+    const match = /^\s*"v(\d{1,9})"\s*$/.exec(tag);
+    if (match) versions.push(Number(match[1]));
+  }
+  return versions;
+}
+
+/**
+ * Sends a publicly cacheable representation: a strong ETag over its bytes, `Cache-Control`, and
+ * `304 Not Modified` when the client's `If-None-Match` already names it.
+ */
+export function sendCacheable(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: unknown,
+  maxAgeSeconds = 30,
+) {
+  const payload = JSON.stringify(body);
+  const etag = `"${createHash('sha256').update(payload).digest('base64url').slice(0, 27)}"`;
+  reply.header('etag', etag).header('cache-control', `public, max-age=${maxAgeSeconds}`);
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (ifNoneMatch?.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')) {
+    return reply.code(304).send();
+  }
+  return reply.type('application/json; charset=utf-8').send(payload);
+}

@@ -1,0 +1,204 @@
+/**
+ * Idempotency-Key (API.md §1 "idempotency"). Every POST handler runs its effect through
+ * `respondToWrite`, which opens the transaction the effect uses:
+ *
+ * - without a key, the effect simply runs in a transaction;
+ * - with a key, the key's row is inserted first in that same transaction and completed with the
+ *   response before it commits. A concurrent duplicate's insert blocks on the primary key until the
+ *   first commits (it then replays the stored response) or rolls back (it then runs the effect
+ *   itself), so an effect can never happen twice. A wait longer than `lockTimeout` answers
+ *   `409 idempotency-key-in-use` with `Retry-After`.
+ * - 4xx outcomes are stored and replayed like successes; the effect's partial writes are undone by
+ *   a savepoint. A 5xx rolls everything back, key included, so the key may be used again.
+ */
+import { createHash } from 'node:crypto';
+import { and, eq, sql } from 'drizzle-orm';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Db, Tx } from '../db/client.ts';
+import { idempotencyKeys } from '../db/schema.ts';
+import { AppError, driverErrorOf, problemBody, problemFromConstraint } from './errors.ts';
+
+export interface WriteResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+const keyLifetimeHours = 24;
+const lockTimeout = '5s';
+
+/** Whom a key belongs to: the same key from two credentials names two different requests. */
+function callerOf(request: FastifyRequest): string {
+  const principal = request.principal;
+  if (principal?.kind === 'key') return `key:${principal.keyId}`;
+  if (principal?.kind === 'volunteer') return `volunteer:${principal.volunteerId}`;
+  if (request.isPlatformAdmin) return 'platform-admin';
+  return `anonymous:${request.ip}`;
+}
+
+function canonicalJson(value: unknown): string {
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([name, item]) => `${JSON.stringify(name)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+function requestHashOf(request: FastifyRequest): string {
+  return createHash('sha256')
+    .update(`${request.method} ${request.url}\n${canonicalJson(request.body)}`)
+    .digest('hex');
+}
+
+function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const header = request.headers['idempotency-key'];
+  if (header === undefined) return undefined;
+  const key = Array.isArray(header) ? header[0] : header;
+  if (!key || key.length > 255) {
+    throw new AppError('validation-failed', 'Idempotency-Key must be 1 to 255 characters.', {
+      errors: [{ path: 'headers.idempotency-key', message: 'must be 1 to 255 characters' }],
+    });
+  }
+  return key;
+}
+
+interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  payload: string | undefined;
+}
+
+/** Serialises a response exactly as it will be sent, so that a replay is byte-identical. */
+function storedResponseOf(reply: FastifyReply, response: WriteResponse): StoredResponse {
+  reply.code(response.status);
+  const payload = response.body === undefined ? undefined : String(reply.serialize(response.body));
+  return {
+    status: response.status,
+    headers: {
+      ...(payload === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
+      ...response.headers,
+    },
+    payload,
+  };
+}
+
+function storedProblemOf(request: FastifyRequest, error: AppError): StoredResponse {
+  return {
+    status: error.status,
+    headers: { 'content-type': 'application/problem+json', ...error.options.headers },
+    payload: JSON.stringify(problemBody(request, error)),
+  };
+}
+
+function send(reply: FastifyReply, response: StoredResponse, replayed: boolean) {
+  reply.code(response.status).headers(response.headers);
+  if (replayed) reply.header('idempotent-replayed', 'true');
+  return reply.send(response.payload);
+}
+
+/**
+ * Runs a POST's effect in a transaction and sends its response, honouring `Idempotency-Key`.
+ * The effect throws AppError for a refusal; anything else is a 5xx.
+ */
+export async function respondToWrite(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  db: Db,
+  effect: (tx: Tx) => Promise<WriteResponse>,
+) {
+  const key = idempotencyKeyOf(request);
+  if (key === undefined) {
+    const response = await db.transaction(effect);
+    reply.code(response.status).headers(response.headers ?? {});
+    return reply.send(response.body);
+  }
+
+  const caller = callerOf(request);
+  const requestHash = requestHashOf(request);
+  const orgId = request.principal?.orgId ?? null;
+  const expiresAt = sql`now() + make_interval(hours => ${keyLifetimeHours})`;
+  let outcome: { replay: StoredResponse; requestHash: string } | { fresh: StoredResponse };
+  try {
+    outcome = await db.transaction(async (tx) => {
+      await tx.execute(sql`select set_config('lock_timeout', ${lockTimeout}, true)`);
+      // Take the key, or take over an expired one. Placeholder response columns are completed
+      // below, before commit: no other transaction ever sees them.
+      const claimed = await tx
+        .insert(idempotencyKeys)
+        .values({ caller, key, orgId, requestHash, responseStatus: 0, responseHeaders: {}, expiresAt })
+        .onConflictDoUpdate({
+          target: [idempotencyKeys.caller, idempotencyKeys.key],
+          set: {
+            orgId,
+            requestHash,
+            responseStatus: 0,
+            responseHeaders: {},
+            responseBody: null,
+            createdAt: sql`now()`,
+            expiresAt,
+          },
+          setWhere: sql`${idempotencyKeys.expiresAt} <= now()`,
+        })
+        .returning({ caller: idempotencyKeys.caller });
+      await tx.execute(sql`select set_config('lock_timeout', '0', true)`);
+
+      if (claimed.length === 0) {
+        const [stored] = await tx
+          .select()
+          .from(idempotencyKeys)
+          .where(and(eq(idempotencyKeys.caller, caller), eq(idempotencyKeys.key, key)));
+        if (!stored) throw new Error('idempotency record vanished while locked');
+        return {
+          requestHash: stored.requestHash,
+          replay: {
+            status: stored.responseStatus,
+            headers: stored.responseHeaders,
+            payload: stored.responseBody ?? undefined,
+          },
+        };
+      }
+
+      let response: StoredResponse;
+      try {
+        response = storedResponseOf(reply, await tx.transaction(effect));
+      } catch (error) {
+        const refusal = error instanceof AppError ? error : problemFromConstraint(error);
+        if (!refusal || refusal.status >= 500) throw error;
+        response = storedProblemOf(request, refusal);
+      }
+      await tx
+        .update(idempotencyKeys)
+        .set({
+          responseStatus: response.status,
+          responseHeaders: response.headers,
+          responseBody: response.payload ?? null,
+        })
+        .where(and(eq(idempotencyKeys.caller, caller), eq(idempotencyKeys.key, key)));
+      return { fresh: response };
+    });
+  } catch (error) {
+    if (driverErrorOf(error)?.code === '55P03') {
+      throw new AppError(
+        'idempotency-key-in-use',
+        'A request with this Idempotency-Key is still running; retry shortly.',
+        {
+          headers: { 'retry-after': '1' },
+        },
+      );
+    }
+    throw error;
+  }
+
+  if ('fresh' in outcome) return send(reply, outcome.fresh, false);
+  if (outcome.requestHash !== requestHash) {
+    throw new AppError(
+      'idempotency-key-reused',
+      'This Idempotency-Key was used with a different request; use a new key for a new request.',
+    );
+  }
+  return send(reply, outcome.replay, true);
+}

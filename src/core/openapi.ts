@@ -1,0 +1,145 @@
+/**
+ * The published OpenAPI 3.1 document (API.md §1 "OpenAPI"), generated from the routes' zod schemas.
+ *
+ * Every operation documents its error responses: the ones every route can produce (401/403 by its
+ * auth rule, 400/413/415 by its inputs, 429, 500, 503) are added here when the route is declared, so a
+ * route only lists what is particular to it with `problems({ 409: 'slug-taken' })`.
+ */
+import { readFileSync } from 'node:fs';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { type ProblemCode, problemCodes } from './errors.ts';
+import { problemSchema } from './schemas.ts';
+
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+function problemResponse(description: string) {
+  return { description, content: { 'application/problem+json': { schema: problemSchema } } };
+}
+
+/** Route-specific error responses: `{ 409: 'slug-taken' }` or `{ 409: ['slug-taken', 'name-taken'] }`. */
+export function problems(byStatus: Record<number, ProblemCode | ProblemCode[]>) {
+  const responses: Record<number, ReturnType<typeof problemResponse>> = {};
+  for (const [status, codes] of Object.entries(byStatus)) {
+    const list = Array.isArray(codes) ? codes : [codes];
+    responses[Number(status)] = problemResponse(
+      list.map((code) => `\`${code}\`: ${problemCodes[code].title}.`).join(' '),
+    );
+  }
+  return responses;
+}
+
+type ResponseMap = Record<string, unknown>;
+
+function addDefaultProblems(route: RouteOptions): void {
+  if (!route.schema || !route.url.startsWith('/v1/')) return;
+  const rule = route.config?.auth;
+  const response = (route.schema.response ?? {}) as ResponseMap;
+  const defaults: Record<number, ProblemCode | ProblemCode[]> = {};
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  const hasBody = route.schema.body !== undefined;
+  if (hasBody || route.schema.querystring || route.schema.params || methods.includes('POST')) {
+    defaults[400] = route.schema.querystring ? ['validation-failed', 'invalid-cursor'] : 'validation-failed';
+  }
+  if (rule && rule !== 'public') {
+    defaults[401] = 'unauthenticated';
+    if (rule !== 'platform') defaults[403] = 'forbidden';
+  }
+  if (route.schema.params) defaults[404] = 'not-found';
+  if (hasBody) {
+    defaults[413] = 'payload-too-large';
+    defaults[415] = 'unsupported-media-type';
+  }
+  if (methods.includes('POST')) {
+    defaults[409] = 'idempotency-key-in-use';
+    defaults[422] = 'idempotency-key-reused';
+  }
+  defaults[429] = 'rate-limited';
+  defaults[500] = 'internal';
+  defaults[503] = 'unavailable';
+  const generated = problems(defaults);
+  for (const [status, value] of Object.entries(generated)) {
+    const existing = response[status] as { description?: string } | undefined;
+    // A route's own entry wins; for a shared status (409) the descriptions are merged.
+    response[status] = existing?.description
+      ? { ...existing, description: `${existing.description} ${value.description}` }
+      : (existing ?? value);
+  }
+  route.schema.response = response;
+}
+
+const zodTransform = createJsonSchemaTransform({ skipList: [] });
+
+export interface OpenApiOptions {
+  /** Mounts the interactive docs at /docs. */
+  docs: boolean;
+}
+
+export const openApiPlugin = fp<OpenApiOptions>(
+  async (app: FastifyInstance, options) => {
+    app.addHook('onRoute', addDefaultProblems);
+
+    await app.register(fastifySwagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'Together API',
+          version: packageJson.version,
+          description:
+            'Together is an open API for volunteer shift scheduling: organisers publish events and shifts, ' +
+            'volunteer apps claim and cancel them, partner sites embed live schedules. ' +
+            'Errors are RFC 9457 problems with a stable `code`; lists are keyset-paginated; every POST accepts `Idempotency-Key`.',
+          license: { name: 'AGPL-3.0-or-later', identifier: 'AGPL-3.0-or-later' },
+          contact: { name: 'Together', url: 'https://together.example/' },
+        },
+        servers: [{ url: '/', description: 'This server' }],
+        tags: [
+          { name: 'organizations', description: 'Organisations: the tenants of Together.' },
+          { name: 'api-keys', description: 'Bearer keys of an organisation, with roles.' },
+          { name: 'health', description: 'Liveness and readiness probes.' },
+        ],
+        components: {
+          securitySchemes: {
+            bearerAuth: {
+              type: 'http',
+              scheme: 'bearer',
+              description:
+                'An API key (`tg_key_…`), a volunteer token (`tg_vol_…`) or, for organisation sign-up, the ADMIN_TOKEN.',
+            },
+          },
+        },
+      },
+      transform: (document) => {
+        const result = zodTransform(document);
+        const rule = document.route?.config?.auth;
+        const schema = result.schema as Record<string, unknown> | undefined;
+        if (schema && !schema.hide) schema.security = rule && rule !== 'public' ? [{ bearerAuth: [] }] : [];
+        return result;
+      },
+      transformObject: jsonSchemaTransformObject,
+    });
+
+    if (options.docs) {
+      await app.register(fastifySwaggerUi, {
+        routePrefix: '/docs',
+        staticCSP: true,
+        uiConfig: { deepLinking: true },
+      });
+    }
+
+    app.get('/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, (_request, reply) =>
+      reply.type('application/json; charset=utf-8').send(openApiText(app)),
+    );
+  },
+  { name: 'openapi' },
+);
+
+/** The document as committed in openapi/openapi.json: the same bytes the server serves. */
+export function openApiText(app: FastifyInstance): string {
+  return `${JSON.stringify(app.swagger(), null, 2)}\n`;
+}

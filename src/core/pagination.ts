@@ -1,0 +1,80 @@
+/**
+ * Keyset pagination (API.md §1 "lists"): a page is the `limit` rows after the cursor's sort key,
+ * never an OFFSET. The cursor is opaque to clients: base64url of the last row's sort key.
+ *
+ * Sort keys that are timestamps travel as PostgreSQL's own text form (select `col::text`), because
+ * a JavaScript Date drops the microseconds PostgreSQL keeps, and a truncated key would repeat or
+ * skip rows at a page boundary.
+ */
+import { type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import { AppError } from './errors.ts';
+
+export type CursorValue = string | number;
+/** The SQL type of each sort-key column; a cursor value must parse as it. */
+export type CursorField = 'timestamptz' | 'uuid' | 'text' | 'int';
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// PostgreSQL's text form of a timestamptz, e.g. "2026-11-26 03:20:56.123456+00".
+const timestampPattern = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}(?::?\d{2})?)$/;
+
+const fieldAccepts: Record<CursorField, (value: CursorValue) => boolean> = {
+  timestamptz: (value) => typeof value === 'string' && timestampPattern.test(value),
+  uuid: (value) => typeof value === 'string' && uuidPattern.test(value),
+  text: (value) => typeof value === 'string' && value.length <= 1000,
+  int: (value) => typeof value === 'number' && Number.isSafeInteger(value),
+};
+
+export function encodeCursor(values: CursorValue[]): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+/** The sort key encoded in `cursor`, or undefined for the first page; 400 `invalid-cursor` if garbage. */
+export function decodeCursor(cursor: string | undefined, fields: CursorField[]): CursorValue[] | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  const invalid = () => new AppError('invalid-cursor', 'The cursor is not one this list returned.');
+  let values: unknown;
+  try {
+    values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (
+    !Array.isArray(values) ||
+    values.length !== fields.length ||
+    !values.every((value, index) => fieldAccepts[fields[index] as CursorField](value as CursorValue))
+  ) {
+    throw invalid();
+  }
+  return values as CursorValue[];
+}
+
+/** Rows after the cursor for an ascending sort on `columns`: `(a, b) > ($1::t1, $2::t2)`. */
+export function after(columns: SQLWrapper[], values: CursorValue[], fields: CursorField[]): SQL {
+  const left = sql.join(columns, sql`, `);
+  const right = sql.join(
+    values.map((value, index) => sql`cast(${value} as ${sql.raw(fields[index] ?? 'text')})`),
+    sql`, `,
+  );
+  return sql`(${left}) > (${right})`;
+}
+
+/** Cuts a `limit + 1` query result into a page and the cursor of the next one. */
+export function pageOfRows<Row, Item>(
+  rows: Row[],
+  limit: number,
+  sortKey: (row: Row) => CursorValue[],
+  toItem: (row: Row) => Item,
+): Page<Item> {
+  const hasMore = rows.length > limit;
+  const pageRows = hasMore ? rows.slice(0, limit) : rows;
+  const last = pageRows.at(-1);
+  return {
+    data: pageRows.map(toItem),
+    nextCursor: hasMore && last ? encodeCursor(sortKey(last)) : null,
+  };
+}

@@ -1,0 +1,111 @@
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
+import { type ExtractTablesWithRelations, sql } from 'drizzle-orm';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import pg from 'pg';
+import * as schema from './schema.ts';
+
+export type Schema = typeof schema;
+/** One type for both engines (STACK.md: never a union of the two driver types). */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+/** What services take: the database, or the transaction their caller opened. */
+export type DbOrTx = Db | Tx;
+
+export type Engine = 'pglite' | 'postgres';
+
+export interface Database {
+  db: Db;
+  engine: Engine;
+  /** Resolves when the database answers a trivial query, rejects otherwise. */
+  ping(): Promise<void>;
+  /** Applies pending migrations; on PostgreSQL under an advisory lock, so N processes apply them once. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  DATABASE_URL?: string | undefined;
+  PGLITE_DATA_DIR: string;
+  DATABASE_POOL_SIZE: number;
+}
+
+interface WarnLogger {
+  warn(object: unknown, message?: string): void;
+}
+
+/** Resolved from this file, so it works from a clone, a container or an npm script alike. */
+export const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+/** Any fixed 64-bit number works; all API processes of one database must agree on it. */
+const MIGRATION_LOCK_KEY = 7_246_221_883_117;
+
+export function createDatabase(options: DatabaseOptions, logger: WarnLogger = console): Database {
+  return options.DATABASE_URL
+    ? createPostgresDatabase(options.DATABASE_URL, options.DATABASE_POOL_SIZE, logger)
+    : createPgliteDatabase(options.PGLITE_DATA_DIR);
+}
+
+function createPgliteDatabase(dataDir: string): Database {
+  if (!dataDir.includes('://')) mkdirSync(dataDir, { recursive: true });
+  const client = new PGlite(dataDir, { extensions: { btree_gist } });
+  const db = drizzlePglite({ client, schema });
+  return {
+    db: db as unknown as Db,
+    engine: 'pglite',
+    ping: async () => {
+      await client.query('select 1');
+    },
+    // PGlite is one process by construction: nothing to lock against.
+    migrate: () => migratePglite(db, { migrationsFolder }),
+    close: () => client.close(),
+  };
+}
+
+function createPostgresDatabase(url: string, poolSize: number, logger: WarnLogger): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // Fail fast while the database is unreachable, so requests get 503 instead of hanging.
+    connectionTimeoutMillis: 3_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // Without this listener an idle client's error (e.g. PostgreSQL restarting) kills the process.
+  pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection lost'));
+  const db = drizzlePg({ client: pool, schema });
+  let closed = false;
+  return {
+    db: db as unknown as Db,
+    engine: 'postgres',
+    ping: async () => {
+      await pool.query('select 1');
+    },
+    migrate: async () => {
+      const client = await pool.connect();
+      try {
+        await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+        try {
+          await migratePg(drizzlePg({ client, schema }), { migrationsFolder });
+        } finally {
+          await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+        }
+      } finally {
+        client.release();
+      }
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}
+
+/** `count(*)` is a number on PGlite and a string on pg (STACK.md #2): cast in SQL. */
+export const countInt = sql<number>`count(*)::int`;

@@ -1,0 +1,383 @@
+/**
+ * Every table, enum, index and constraint of Together, in one place to read.
+ *
+ * Tenant rules (ARCHITECTURE.md §3): every tenant-owned table has `org_id`, its primary key is
+ * `(org_id, id)`, and every foreign key, unique and exclusion constraint includes `org_id`, so a row
+ * of one organisation can never reference a row of another and the schema can be distributed by
+ * `org_id` without change. Constraint names are part of the code: `core/errors.ts` maps them to
+ * problem codes.
+ *
+ * What drizzle cannot declare lives in hand-written migrations (see migrations/): the btree_gist
+ * extension and the `signups_no_overlap` exclusion constraint.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  boolean,
+  check,
+  customType,
+  date,
+  foreignKey,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+/** PostgreSQL's range of timestamptz, written and read as its text form, e.g. `["2027-03-20 08:00:00+00",...)`. */
+const tstzrange = customType<{ data: string; driverData: string }>({
+  dataType: () => 'tstzrange',
+});
+
+const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+const createdAt = () => timestamptz('created_at').notNull().defaultNow();
+const updatedAt = () => timestamptz('updated_at').notNull().defaultNow();
+/** Bumped on every change; it is the resource's ETag and the If-Match guard of its UPDATE. */
+const version = () => integer('version').notNull().default(1);
+const orgId = () =>
+  uuid('org_id')
+    .notNull()
+    .references(() => organizations.id, { onDelete: 'cascade' });
+
+export const apiKeyRole = pgEnum('api_key_role', ['admin', 'organiser', 'viewer']);
+export const volunteerTokenKind = pgEnum('volunteer_token_kind', ['app', 'session']);
+export const eventVisibility = pgEnum('event_visibility', ['public', 'unlisted', 'private']);
+export const eventStatus = pgEnum('event_status', ['draft', 'published', 'cancelled']);
+export const signupStatus = pgEnum('signup_status', [
+  'confirmed',
+  'waitlisted',
+  'cancelled',
+  'attended',
+  'no_show',
+]);
+
+// ── Organisations and their keys ─────────────────────────────────────────────────────────────
+
+export const organizations = pgTable(
+  'organizations',
+  {
+    id: uuid('id').primaryKey(),
+    name: text('name').notNull(),
+    slug: text('slug').notNull(),
+    timezone: text('timezone').notNull(),
+    contactEmail: text('contact_email').notNull(),
+    version: version(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('organizations_slug_unique').on(t.slug)],
+);
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    name: text('name').notNull(),
+    role: apiKeyRole('role').notNull(),
+    /** SHA-256 of the token: the token itself is shown once and never stored. */
+    tokenHash: text('token_hash').notNull(),
+    createdAt: createdAt(),
+    revokedAt: timestamptz('revoked_at'),
+  },
+  (t) => [
+    primaryKey({ name: 'api_keys_pkey', columns: [t.orgId, t.id] }),
+    uniqueIndex('api_keys_token_hash_unique').on(t.tokenHash),
+    index('api_keys_active_by_creation').on(t.orgId, t.createdAt, t.id).where(sql`${t.revokedAt} is null`),
+  ],
+);
+
+// ── Volunteers ───────────────────────────────────────────────────────────────────────────────
+
+export const volunteers = pgTable(
+  'volunteers',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    // Personal data: nullable because erasure (DELETE /v1/volunteers/{id}) sets it to null.
+    name: text('name'),
+    email: text('email'),
+    phone: text('phone'),
+    birthDate: date('birth_date', { mode: 'string' }),
+    notes: text('notes'),
+    /** argon2id hash, set by self-registration. */
+    passwordHash: text('password_hash'),
+    /** SHA-256 of the secret in the volunteer's calendar feed URL. */
+    calendarTokenHash: text('calendar_token_hash'),
+    erasedAt: timestamptz('erased_at'),
+    version: version(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'volunteers_pkey', columns: [t.orgId, t.id] }),
+    uniqueIndex('volunteers_email_unique')
+      .on(t.orgId, sql`lower(${t.email})`)
+      .where(sql`${t.erasedAt} is null`),
+    uniqueIndex('volunteers_calendar_token_unique').on(t.calendarTokenHash),
+    index('volunteers_by_name').on(t.orgId, t.name, t.id).where(sql`${t.erasedAt} is null`),
+    index('volunteers_by_update').on(t.orgId, t.updatedAt, t.id),
+  ],
+);
+
+export const volunteerTokens = pgTable(
+  'volunteer_tokens',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    volunteerId: uuid('volunteer_id').notNull(),
+    kind: volunteerTokenKind('kind').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    createdAt: createdAt(),
+    revokedAt: timestamptz('revoked_at'),
+  },
+  (t) => [
+    primaryKey({ name: 'volunteer_tokens_pkey', columns: [t.orgId, t.id] }),
+    uniqueIndex('volunteer_tokens_token_hash_unique').on(t.tokenHash),
+    foreignKey({
+      name: 'volunteer_tokens_volunteer_fk',
+      columns: [t.orgId, t.volunteerId],
+      foreignColumns: [volunteers.orgId, volunteers.id],
+    }).onDelete('cascade'),
+  ],
+);
+
+// ── Roles and qualifications ─────────────────────────────────────────────────────────────────
+
+export const roles = pgTable(
+  'roles',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    name: text('name').notNull(),
+    description: text('description'),
+    restricted: boolean('restricted').notNull().default(false),
+    version: version(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'roles_pkey', columns: [t.orgId, t.id] }),
+    uniqueIndex('roles_name_unique').on(t.orgId, sql`lower(${t.name})`),
+  ],
+);
+
+export const qualifications = pgTable(
+  'qualifications',
+  {
+    orgId: orgId(),
+    volunteerId: uuid('volunteer_id').notNull(),
+    roleId: uuid('role_id').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'qualifications_pkey', columns: [t.orgId, t.volunteerId, t.roleId] }),
+    foreignKey({
+      name: 'qualifications_volunteer_fk',
+      columns: [t.orgId, t.volunteerId],
+      foreignColumns: [volunteers.orgId, volunteers.id],
+    }).onDelete('cascade'),
+    foreignKey({
+      name: 'qualifications_role_fk',
+      columns: [t.orgId, t.roleId],
+      foreignColumns: [roles.orgId, roles.id],
+    }).onDelete('cascade'),
+    index('qualifications_by_role').on(t.orgId, t.roleId),
+  ],
+);
+
+// ── Events and shifts ────────────────────────────────────────────────────────────────────────
+
+export type Location = { name: string; address?: string; latitude?: number; longitude?: number };
+
+export const events = pgTable(
+  'events',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    title: text('title').notNull(),
+    description: text('description'),
+    timezone: text('timezone').notNull(),
+    location: jsonb('location').$type<Location>(),
+    visibility: eventVisibility('visibility').notNull().default('public'),
+    status: eventStatus('status').notNull().default('draft'),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    /** The span of the event's shifts, kept by the shift writes so that lists sort on an index. */
+    startsAt: timestamptz('starts_at'),
+    endsAt: timestamptz('ends_at'),
+    version: version(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    publishedAt: timestamptz('published_at'),
+    cancelledAt: timestamptz('cancelled_at'),
+  },
+  (t) => [
+    primaryKey({ name: 'events_pkey', columns: [t.orgId, t.id] }),
+    index('events_by_start').on(t.orgId, t.startsAt, t.id),
+    index('events_by_update').on(t.orgId, t.updatedAt, t.id),
+    index('events_by_tag').using('gin', t.tags),
+    check('events_span_order', sql`${t.endsAt} >= ${t.startsAt}`),
+  ],
+);
+
+export const shifts = pgTable(
+  'shifts',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    eventId: uuid('event_id').notNull(),
+    roleId: uuid('role_id'),
+    title: text('title'),
+    description: text('description'),
+    location: jsonb('location').$type<Location>(),
+    startsAt: timestamptz('starts_at').notNull(),
+    endsAt: timestamptz('ends_at').notNull(),
+    /** `[starts_at, ends_at)`, for overlap filters served by a GiST index. */
+    period: tstzrange('period').notNull().generatedAlwaysAs(sql`tstzrange(starts_at, ends_at, '[)')`),
+    capacity: integer('capacity').notNull(),
+    confirmedCount: integer('confirmed_count').notNull().default(0),
+    waitlistCount: integer('waitlist_count').notNull().default(0),
+    waitlist: boolean('waitlist').notNull().default(true),
+    signupOpensAt: timestamptz('signup_opens_at'),
+    signupClosesAt: timestamptz('signup_closes_at'),
+    cancelUntil: timestamptz('cancel_until'),
+    minAge: integer('min_age'),
+    cancelledAt: timestamptz('cancelled_at'),
+    version: version(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'shifts_pkey', columns: [t.orgId, t.id] }),
+    foreignKey({
+      name: 'shifts_event_fk',
+      columns: [t.orgId, t.eventId],
+      foreignColumns: [events.orgId, events.id],
+    }).onDelete('cascade'),
+    foreignKey({
+      name: 'shifts_role_fk',
+      columns: [t.orgId, t.roleId],
+      foreignColumns: [roles.orgId, roles.id],
+    }),
+    check('shifts_time_order', sql`${t.endsAt} > ${t.startsAt}`),
+    check('shifts_max_duration', sql`${t.endsAt} - ${t.startsAt} <= interval '7 days'`),
+    check('shifts_capacity_range', sql`${t.capacity} between 1 and 10000`),
+    // Invariant 1 of API.md §7, as the last guard behind the conditional UPDATE of a claim.
+    check('shifts_capacity_not_exceeded', sql`${t.confirmedCount} between 0 and ${t.capacity}`),
+    check('shifts_waitlist_count_nonnegative', sql`${t.waitlistCount} >= 0`),
+    check('shifts_min_age_range', sql`${t.minAge} between 0 and 120`),
+    index('shifts_by_event_start').on(t.orgId, t.eventId, t.startsAt, t.id),
+    index('shifts_by_start').on(t.orgId, t.startsAt, t.id),
+    index('shifts_by_role_start').on(t.orgId, t.roleId, t.startsAt, t.id),
+    index('shifts_by_update').on(t.orgId, t.updatedAt, t.id),
+    index('shifts_by_period').using('gist', t.orgId, t.period),
+  ],
+);
+
+// ── Signups ──────────────────────────────────────────────────────────────────────────────────
+
+export const signups = pgTable(
+  'signups',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    shiftId: uuid('shift_id').notNull(),
+    volunteerId: uuid('volunteer_id').notNull(),
+    status: signupStatus('status').notNull(),
+    /** A copy of the shift's `[starts_at, ends_at)`, so that an exclusion constraint can see it. */
+    period: tstzrange('period').notNull(),
+    note: text('note'),
+    lateCancellation: boolean('late_cancellation').notNull().default(false),
+    checkedInAt: timestamptz('checked_in_at'),
+    checkedOutAt: timestamptz('checked_out_at'),
+    hours: numeric('hours', { precision: 4, scale: 2 }),
+    version: version(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    cancelledAt: timestamptz('cancelled_at'),
+  },
+  (t) => [
+    primaryKey({ name: 'signups_pkey', columns: [t.orgId, t.id] }),
+    foreignKey({
+      name: 'signups_shift_fk',
+      columns: [t.orgId, t.shiftId],
+      foreignColumns: [shifts.orgId, shifts.id],
+    }),
+    foreignKey({
+      name: 'signups_volunteer_fk',
+      columns: [t.orgId, t.volunteerId],
+      foreignColumns: [volunteers.orgId, volunteers.id],
+    }),
+    // Invariant 2 of API.md §7: at most one active signup per volunteer and shift.
+    uniqueIndex('signups_one_active_per_volunteer')
+      .on(t.orgId, t.shiftId, t.volunteerId)
+      .where(sql`${t.status} in ('confirmed', 'waitlisted')`),
+    check(
+      'signups_hours_quarters',
+      sql`${t.hours} between 0 and 24 and ${t.hours} * 4 = trunc(${t.hours} * 4)`,
+    ),
+    index('signups_roster').on(t.orgId, t.shiftId, t.createdAt, t.id),
+    index('signups_waitlist')
+      .on(t.orgId, t.shiftId, t.createdAt, t.id)
+      .where(sql`${t.status} = 'waitlisted'`),
+    index('signups_by_volunteer').on(t.orgId, t.volunteerId, t.createdAt, t.id),
+    index('signups_by_update').on(t.orgId, t.updatedAt, t.id),
+  ],
+);
+
+// ── Cross-cutting records ────────────────────────────────────────────────────────────────────
+
+/**
+ * Idempotency-Key records (API.md §1). The row is inserted in the transaction that performs the
+ * request's effect and completed before it commits, so a concurrent duplicate blocks on the primary
+ * key until the first commits (then replays) or rolls back (then runs). `caller` identifies the
+ * credential (`key:<id>`, `volunteer:<id>`, `admin`, `anonymous:<ip>`), so it is not tenant-scoped.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    caller: text('caller').notNull(),
+    key: text('key').notNull(),
+    orgId: uuid('org_id'),
+    requestHash: text('request_hash').notNull(),
+    responseStatus: integer('response_status').notNull(),
+    responseHeaders: jsonb('response_headers').$type<Record<string, string>>().notNull(),
+    responseBody: text('response_body'),
+    createdAt: createdAt(),
+    expiresAt: timestamptz('expires_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'idempotency_keys_pkey', columns: [t.caller, t.key] }),
+    index('idempotency_keys_by_expiry').on(t.expiresAt),
+  ],
+);
+
+/**
+ * Domain events, written in the same transaction as the change they describe. The webhook
+ * dispatcher and the audit log read from here.
+ */
+export const outbox = pgTable(
+  'outbox',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    type: text('type').notNull(),
+    resourceType: text('resource_type').notNull(),
+    resourceId: uuid('resource_id').notNull(),
+    /** Who did it: `{ kind: 'key' | 'volunteer' | 'admin' | 'system', id? }`. */
+    actor: jsonb('actor').$type<{ kind: string; id?: string }>().notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'outbox_pkey', columns: [t.orgId, t.id] }),
+    index('outbox_by_resource').on(t.orgId, t.resourceId, t.createdAt),
+    index('outbox_by_creation').on(t.orgId, t.createdAt, t.id),
+  ],
+);

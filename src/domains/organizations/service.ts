@@ -1,0 +1,229 @@
+/**
+ * Organisations and their API keys (API.md §2). Plain functions over a database handle: the
+ * routes open transactions (through `respondToWrite`) and pass them in.
+ */
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { uuidv7 } from 'uuidv7';
+import { generateToken, hashToken, type KeyRole, type Principal } from '../../core/auth.ts';
+import { AppError } from '../../core/errors.ts';
+import { type Actor, recordEvent } from '../../core/outbox.ts';
+import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import type { DbOrTx } from '../../db/client.ts';
+import { apiKeys, organizations } from '../../db/schema.ts';
+
+type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
+
+export type Organization = Omit<typeof organizations.$inferSelect, 'version'>;
+export interface ApiKey {
+  id: string;
+  name: string;
+  role: KeyRole;
+  createdAt: Date;
+}
+export type ApiKeyWithToken = ApiKey & { token: string };
+
+export interface OrganizationInput {
+  name: string;
+  slug: string;
+  timezone: string;
+  contactEmail: string;
+}
+
+const organizationColumns = {
+  id: organizations.id,
+  name: organizations.name,
+  slug: organizations.slug,
+  timezone: organizations.timezone,
+  contactEmail: organizations.contactEmail,
+  createdAt: organizations.createdAt,
+  updatedAt: organizations.updatedAt,
+};
+
+const apiKeyColumns = {
+  id: apiKeys.id,
+  name: apiKeys.name,
+  role: apiKeys.role,
+  createdAt: apiKeys.createdAt,
+};
+
+/** Creates an organisation with its first admin key; the only moment that key's token is known. */
+export async function createOrganization(
+  tx: DbOrTx,
+  actor: Actor,
+  input: OrganizationInput,
+): Promise<{ organization: Organization; version: number; apiKey: ApiKeyWithToken }> {
+  const [created] = await tx
+    .insert(organizations)
+    .values({ id: uuidv7(), ...input })
+    .returning({ ...organizationColumns, version: organizations.version });
+  if (!created) throw new Error('insert returned no organisation');
+  const { version, ...organization } = created;
+  const apiKey = await insertApiKey(tx, organization.id, { name: 'Initial admin key', role: 'admin' });
+  await recordEvent(tx, {
+    orgId: organization.id,
+    type: 'organization.created',
+    resourceType: 'organization',
+    resourceId: organization.id,
+    actor,
+    payload: { slug: organization.slug },
+  });
+  return { organization, version, apiKey };
+}
+
+export async function getOrganization(db: DbOrTx, orgId: string) {
+  const [row] = await db
+    .select({ ...organizationColumns, version: organizations.version })
+    .from(organizations)
+    .where(eq(organizations.id, orgId));
+  if (!row) throw new AppError('not-found', 'The organisation does not exist.');
+  const { version, ...organization } = row;
+  return { organization, version };
+}
+
+/**
+ * Applies a partial update. `expectedVersions` comes from If-Match: the check is part of the
+ * UPDATE, so two concurrent writers cannot both win.
+ */
+export async function updateOrganization(
+  tx: DbOrTx,
+  principal: KeyPrincipal,
+  changes: Partial<OrganizationInput>,
+  expectedVersions: number[] | null,
+) {
+  const versionMatches =
+    expectedVersions === null ? sql`true` : inArray(organizations.version, expectedVersions);
+  const [row] = await tx
+    .update(organizations)
+    .set({ ...changes, version: sql`${organizations.version} + 1`, updatedAt: sql`now()` })
+    .where(
+      and(
+        eq(organizations.id, principal.orgId),
+        expectedVersions?.length === 0 ? sql`false` : versionMatches,
+      ),
+    )
+    .returning({ ...organizationColumns, version: organizations.version });
+  if (!row) {
+    await getOrganization(tx, principal.orgId); // 404 if it is gone, else the version did not match
+    throw new AppError(
+      'precondition-failed',
+      'The organisation has changed since you read it; read it again.',
+    );
+  }
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'organization.updated',
+    resourceType: 'organization',
+    resourceId: principal.orgId,
+    actor: { kind: 'key', id: principal.keyId },
+    payload: { changed: Object.keys(changes) },
+  });
+  const { version, ...organization } = row;
+  return { organization, version };
+}
+
+async function insertApiKey(
+  tx: DbOrTx,
+  orgId: string,
+  input: { name: string; role: KeyRole },
+): Promise<ApiKeyWithToken> {
+  const token = generateToken('key');
+  const [key] = await tx
+    .insert(apiKeys)
+    .values({ orgId, id: uuidv7(), name: input.name, role: input.role, tokenHash: hashToken(token) })
+    .returning(apiKeyColumns);
+  if (!key) throw new Error('insert returned no key');
+  return { ...key, token };
+}
+
+export async function createApiKey(
+  tx: DbOrTx,
+  principal: KeyPrincipal,
+  input: { name: string; role: KeyRole },
+): Promise<ApiKeyWithToken> {
+  return createApiKeyAs(tx, principal.orgId, { kind: 'key', id: principal.keyId }, input);
+}
+
+/** Active keys, oldest first (created_at, id). */
+export async function listApiKeys(
+  db: DbOrTx,
+  principal: KeyPrincipal,
+  query: { limit: number; cursor?: string | undefined },
+): Promise<Page<ApiKey>> {
+  const cursorFields = ['timestamptz', 'uuid'] as const;
+  const position = decodeCursor(query.cursor, [...cursorFields]);
+  const rows = await db
+    .select({ ...apiKeyColumns, createdAtText: sql<string>`${apiKeys.createdAt}::text` })
+    .from(apiKeys)
+    .where(
+      and(
+        eq(apiKeys.orgId, principal.orgId),
+        isNull(apiKeys.revokedAt),
+        position ? after([apiKeys.createdAt, apiKeys.id], position, [...cursorFields]) : undefined,
+      ),
+    )
+    .orderBy(asc(apiKeys.createdAt), asc(apiKeys.id))
+    .limit(query.limit + 1);
+  return pageOfRows(
+    rows,
+    query.limit,
+    (row) => [row.createdAtText, row.id],
+    ({ createdAtText: _, ...key }) => key,
+  );
+}
+
+/**
+ * Revokes a key at once. The last active admin key cannot be revoked: the organisation would be
+ * locked out of its own settings. The admin keys are locked first, so two concurrent revocations
+ * of the last two admin keys cannot both pass the check.
+ */
+export async function revokeApiKey(tx: DbOrTx, principal: KeyPrincipal, keyId: string): Promise<void> {
+  const activeAdmins = await tx
+    .select({ id: apiKeys.id })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.orgId, principal.orgId), eq(apiKeys.role, 'admin'), isNull(apiKeys.revokedAt)))
+    .for('update');
+  const [revoked] = await tx
+    .update(apiKeys)
+    .set({ revokedAt: sql`now()` })
+    .where(and(eq(apiKeys.orgId, principal.orgId), eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
+    .returning({ id: apiKeys.id, role: apiKeys.role });
+  if (!revoked) throw new AppError('not-found', 'The API key does not exist or is already revoked.');
+  if (revoked.role === 'admin' && activeAdmins.filter((admin) => admin.id !== keyId).length === 0) {
+    throw new AppError(
+      'invalid-state',
+      'This is the last admin key; create another admin key before revoking it.',
+    );
+  }
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'api_key.revoked',
+    resourceType: 'api_key',
+    resourceId: keyId,
+    actor: { kind: 'key', id: principal.keyId },
+    payload: {},
+  });
+}
+
+/** For the operator's CLI (`npm run keys:create`), which acts outside any organisation's key. */
+export async function findOrganizationBySlug(db: DbOrTx, slug: string) {
+  const [row] = await db.select(organizationColumns).from(organizations).where(eq(organizations.slug, slug));
+  return row;
+}
+
+export async function createApiKeyAs(
+  tx: DbOrTx,
+  orgId: string,
+  actor: Actor,
+  input: { name: string; role: KeyRole },
+): Promise<ApiKeyWithToken> {
+  const key = await insertApiKey(tx, orgId, input);
+  await recordEvent(tx, {
+    orgId,
+    type: 'api_key.created',
+    resourceType: 'api_key',
+    resourceId: key.id,
+    actor,
+    payload: { name: key.name, role: key.role },
+  });
+  return key;
+}
