@@ -6,7 +6,12 @@
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import pino from 'pino';
 import { uuidv7 } from 'uuidv7';
@@ -88,7 +93,11 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     genReqId: requestIdOf,
     requestIdHeader: false,
-    requestIdLogLabel: 'requestId',
+    logController: new LogController({
+      requestIdLogLabel: 'requestId',
+      // Probes would drown the log; their failures are still logged by the route.
+      disableRequestLogging: (request: { url?: string }) => request.url?.startsWith('/health/') ?? false,
+    }),
     bodyLimit: oneMebibyte,
     // The server's own readiness probe is /health/ready; during shutdown in-flight requests finish.
     return503OnClosing: true,
