@@ -117,10 +117,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   await app.register(errorsPlugin);
 
-  // JSON and JSON merge-patch bodies. An empty body is "no body" (the route's schema then decides),
-  // not a parse error: clients commonly send Content-Type on body-less POSTs.
+  // Only JSON and JSON merge-patch bodies (anything else is 415). An empty body is "no body" (the
+  // route's schema then decides), not a parse error: clients often send Content-Type on body-less POSTs.
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     ['application/json', 'application/merge-patch+json'],
     { parseAs: 'string', bodyLimit: oneMebibyte },

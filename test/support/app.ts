@@ -3,7 +3,7 @@
  * TEST_DATABASE_URL is set) and the real app listening on an ephemeral port. No mocks.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import pg from 'pg';
 import request from 'supertest';
 import { inject } from 'vitest';
@@ -66,10 +66,21 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Adds test-only routes (outside /v1) before the app starts. */
+  extend?: (app: FastifyInstance) => void;
+  logger?: FastifyBaseLogger | false;
+}
+
 /** The app on an existing test database; closing it leaves the database open. */
-export async function startTestApp(database: Database, overrides: Partial<Config> = {}): Promise<TestApp> {
+export async function startTestApp(
+  database: Database,
+  overrides: Partial<Config> = {},
+  options: StartOptions = {},
+): Promise<TestApp> {
   const config = configWith({ RATE_LIMIT_PER_MINUTE: 0, LOG_LEVEL: 'silent', ...overrides });
-  const app = await buildApp({ config, database, logger: false, closeDatabase: false });
+  const app = await buildApp({ config, database, logger: options.logger ?? false, closeDatabase: false });
+  options.extend?.(app);
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   return { app, database, baseUrl, http: request(baseUrl), config, close: () => app.close() };
 }

@@ -1,0 +1,247 @@
+/** Idempotency-Key (API.md §1): replay, reuse with another body, 4xx replay, 5xx release, concurrency. */
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { respondToWrite } from '../src/core/idempotency.ts';
+import { queryRows } from '../src/db/client.ts';
+import {
+  bearer,
+  createOrg,
+  createTestDatabase,
+  startTestApp,
+  type TestApp,
+  type TestDatabase,
+  uniqueSlug,
+} from './support/app.ts';
+import { needsPostgres, onPostgres } from './support/postgres.ts';
+
+let testDb: TestDatabase;
+let t: TestApp;
+let flakyCalls = 0;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  t = await startTestApp(
+    testDb.database,
+    {},
+    {
+      extend: (app) => {
+        // Fails with a 500 on its first call, then succeeds: shows that a 5xx releases the key.
+        app.post(
+          '/test/flaky',
+          { config: { auth: 'public' }, schema: { body: z.strictObject({ note: z.string() }) } },
+          (request, reply) =>
+            respondToWrite(request, reply, app.db, async (tx) => {
+              flakyCalls += 1;
+              await tx.execute(sql`select 1`);
+              if (flakyCalls === 1) throw new Error('transient failure');
+              return { status: 201, body: { calls: flakyCalls } };
+            }),
+        );
+      },
+    },
+  );
+});
+afterAll(async () => {
+  await t?.close();
+  await testDb?.drop();
+});
+
+async function activeKeyCount(orgId: string): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(
+    testDb.database.db,
+    sql`select count(*)::int as n from api_keys where org_id = ${orgId} and revoked_at is null`,
+  );
+  return Number(row?.n);
+}
+
+describe('Idempotency-Key', () => {
+  it('replays the first response for the same key and body, and acts once', async () => {
+    const org = await createOrg(t.http);
+    const send = () =>
+      t.http
+        .post('/v1/api-keys')
+        .set(bearer(org.adminToken))
+        .set('idempotency-key', 'create-board-key')
+        .send({ name: 'Board', role: 'viewer' });
+    const first = await send().expect(201);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    const second = await send().expect(201);
+    expect(second.headers['idempotent-replayed']).toBe('true');
+    expect(second.text).toBe(first.text);
+    expect(second.headers.location).toBe(first.headers.location);
+    expect(await activeKeyCount(org.id)).toBe(2);
+  });
+
+  it('treats the same body with keys in another order as the same request', async () => {
+    const org = await createOrg(t.http);
+    const key = 'reordered';
+    await t.http
+      .post('/v1/api-keys')
+      .set(bearer(org.adminToken))
+      .set('idempotency-key', key)
+      .send({ name: 'A', role: 'viewer' })
+      .expect(201);
+    const replay = await t.http
+      .post('/v1/api-keys')
+      .set(bearer(org.adminToken))
+      .set('idempotency-key', key)
+      .set('content-type', 'application/json')
+      .send('{"role":"viewer","name":"A"}')
+      .expect(201);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+  });
+
+  it('answers 422 idempotency-key-reused for the same key with another body', async () => {
+    const org = await createOrg(t.http);
+    await t.http
+      .post('/v1/api-keys')
+      .set(bearer(org.adminToken))
+      .set('idempotency-key', 'k1')
+      .send({ name: 'A', role: 'viewer' })
+      .expect(201);
+    const reused = await t.http
+      .post('/v1/api-keys')
+      .set(bearer(org.adminToken))
+      .set('idempotency-key', 'k1')
+      .send({ name: 'B', role: 'viewer' })
+      .expect(422);
+    expect(reused.body.code).toBe('idempotency-key-reused');
+    expect(reused.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(await activeKeyCount(org.id)).toBe(2);
+  });
+
+  it('scopes keys to the caller: two credentials may use the same key', async () => {
+    const a = await createOrg(t.http);
+    const b = await createOrg(t.http);
+    for (const org of [a, b]) {
+      const response = await t.http
+        .post('/v1/api-keys')
+        .set(bearer(org.adminToken))
+        .set('idempotency-key', 'shared-key')
+        .send({ name: 'Same', role: 'viewer' })
+        .expect(201);
+      expect(response.headers['idempotent-replayed']).toBeUndefined();
+    }
+  });
+
+  it('replays a 4xx outcome too', async () => {
+    const taken = await createOrg(t.http);
+    const body = { name: 'Dup', slug: taken.slug, timezone: 'UTC', contactEmail: 'dup@example.org' };
+    const first = await t.http
+      .post('/v1/organizations')
+      .set('idempotency-key', `dup-${taken.slug}`)
+      .send(body)
+      .expect(409);
+    expect(first.body.code).toBe('slug-taken');
+    const replay = await t.http
+      .post('/v1/organizations')
+      .set('idempotency-key', `dup-${taken.slug}`)
+      .send(body)
+      .expect(409);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(replay.body).toEqual(first.body);
+  });
+
+  it('releases the key after a 5xx, so a retry runs the effect', async () => {
+    const failed = await t.http
+      .post('/test/flaky')
+      .set('idempotency-key', 'flaky-1')
+      .send({ note: 'x' })
+      .expect(500);
+    expect(failed.body.code).toBe('internal');
+    const retried = await t.http
+      .post('/test/flaky')
+      .set('idempotency-key', 'flaky-1')
+      .send({ note: 'x' })
+      .expect(201);
+    expect(retried.body).toEqual({ calls: 2 });
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+    const replayed = await t.http
+      .post('/test/flaky')
+      .set('idempotency-key', 'flaky-1')
+      .send({ note: 'x' })
+      .expect(201);
+    expect(replayed.body).toEqual({ calls: 2 });
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+    expect(flakyCalls).toBe(2);
+  });
+
+  it('forgets a key after 24 hours', async () => {
+    const org = await createOrg(t.http);
+    await t.http
+      .post('/v1/api-keys')
+      .set(bearer(org.adminToken))
+      .set('idempotency-key', 'old')
+      .send({ name: 'A', role: 'viewer' })
+      .expect(201);
+    await testDb.database.db.execute(
+      sql`update idempotency_keys set expires_at = now() - interval '1 second', created_at = now() - interval '25 hours'
+          where key = 'old' and org_id = ${org.id}`,
+    );
+    const fresh = await t.http
+      .post('/v1/api-keys')
+      .set(bearer(org.adminToken))
+      .set('idempotency-key', 'old')
+      .send({ name: 'B', role: 'viewer' })
+      .expect(201);
+    expect(fresh.body.name).toBe('B');
+    expect(fresh.headers['idempotent-replayed']).toBeUndefined();
+  });
+
+  it('rejects a key longer than 255 characters', async () => {
+    const org = await createOrg(t.http);
+    const response = await t.http
+      .post('/v1/api-keys')
+      .set(bearer(org.adminToken))
+      .set('idempotency-key', 'k'.repeat(256))
+      .send({ name: 'A', role: 'viewer' })
+      .expect(400);
+    expect(response.body.code).toBe('validation-failed');
+    await t.http
+      .post('/v1/api-keys')
+      .set(bearer(org.adminToken))
+      .set('idempotency-key', 'k'.repeat(255))
+      .send({ name: 'A', role: 'viewer' })
+      .expect(201);
+  });
+
+  it('works for anonymous organisation sign-up', async () => {
+    const slug = uniqueSlug('anon');
+    const body = { name: 'Anon', slug, timezone: 'UTC', contactEmail: 'anon@example.org' };
+    const first = await t.http.post('/v1/organizations').set('idempotency-key', slug).send(body).expect(201);
+    const replay = await t.http.post('/v1/organizations').set('idempotency-key', slug).send(body).expect(201);
+    expect(replay.body.apiKey.token).toBe(first.body.apiKey.token);
+  });
+});
+
+describe.skipIf(!onPostgres)(`concurrent duplicates ${needsPostgres}`, () => {
+  it('10 concurrent POST /v1/api-keys with one key and body create one key', async () => {
+    for (let round = 0; round < 3; round++) {
+      const org = await createOrg(t.http);
+      const responses = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          t.http
+            .post('/v1/api-keys')
+            .set(bearer(org.adminToken))
+            .set('idempotency-key', `race-${round}`)
+            .send({ name: 'Raced', role: 'organiser' }),
+        ),
+      );
+      const statuses = responses.map((response) => response.status);
+      expect(statuses.every((status) => status === 201 || status === 409)).toBe(true);
+      const created = responses.filter((response) => response.status === 201);
+      expect(created.length).toBeGreaterThan(0);
+      expect(new Set(created.map((response) => response.body.id)).size).toBe(1);
+      expect(created.filter((response) => response.headers['idempotent-replayed'] !== 'true')).toHaveLength(
+        1,
+      );
+      for (const response of responses.filter((r) => r.status === 409)) {
+        expect(response.body.code).toBe('idempotency-key-in-use');
+        expect(response.headers['retry-after']).toBeDefined();
+      }
+      expect(await activeKeyCount(org.id)).toBe(2);
+    }
+  });
+});
