@@ -37,15 +37,15 @@ CREATE TABLE "events" (
 --> statement-breakpoint
 CREATE TABLE "idempotency_keys" (
 	"caller" text NOT NULL,
-	"key" text NOT NULL,
+	"key_hash" text NOT NULL,
 	"org_id" uuid,
 	"request_hash" text NOT NULL,
 	"response_status" integer NOT NULL,
 	"response_headers" jsonb NOT NULL,
-	"response_body" text,
+	"sealed_response_body" text,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"expires_at" timestamp with time zone NOT NULL,
-	CONSTRAINT "idempotency_keys_pkey" PRIMARY KEY("caller","key")
+	CONSTRAINT "idempotency_keys_pkey" PRIMARY KEY("caller","key_hash")
 );
 --> statement-breakpoint
 CREATE TABLE "organizations" (
@@ -101,7 +101,7 @@ CREATE TABLE "shifts" (
 	"location" jsonb,
 	"starts_at" timestamp with time zone NOT NULL,
 	"ends_at" timestamp with time zone NOT NULL,
-	"period" "tstzrange" GENERATED ALWAYS AS (tstzrange(starts_at, ends_at, '[)')) STORED NOT NULL,
+	"period" "tstzrange" GENERATED ALWAYS AS (case when ends_at > starts_at then tstzrange(starts_at, ends_at, '[)') else 'empty'::tstzrange end) STORED NOT NULL,
 	"capacity" integer NOT NULL,
 	"confirmed_count" integer DEFAULT 0 NOT NULL,
 	"waitlist_count" integer DEFAULT 0 NOT NULL,

@@ -99,8 +99,9 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
       disableRequestLogging: (request: { url?: string }) => request.url?.startsWith('/health/') ?? false,
     }),
     bodyLimit: oneMebibyte,
-    // The server's own readiness probe is /health/ready; during shutdown in-flight requests finish.
-    return503OnClosing: true,
+    trustProxy: config.TRUST_PROXY,
+    // Requests arriving during shutdown get our own 503 problem (below), in-flight ones finish.
+    return503OnClosing: false,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -110,9 +111,19 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   app.decorate('config', config);
   if (options.closeDatabase !== false) app.addHook('onClose', () => database.close());
 
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   // Echo the request id on every response, errors included; it is on every log line already.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      reply.header('connection', 'close');
+      throw new AppError('unavailable', 'The server is shutting down; retry on another instance.', {
+        headers: { 'retry-after': '1' },
+      });
+    }
   });
 
   await app.register(errorsPlugin);

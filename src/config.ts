@@ -36,6 +36,10 @@ const environmentSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE: booleanFlag,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Apply migrations at start-up. Behind PgBouncer in transaction mode, set false and run `npm run db:migrate` directly. */
+  MIGRATE_ON_START: booleanFlag.default(true),
+  /** Trust X-Forwarded-For from a load balancer, so that per-IP limits see the client's address. */
+  TRUST_PROXY: booleanFlag,
 });
 
 export type Config = z.output<typeof environmentSchema>;

@@ -5,6 +5,7 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp, createLogger } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { purgeExpiredIdempotencyKeys } from './core/idempotency.ts';
 import { createDatabase } from './db/client.ts';
 
 async function main(): Promise<void> {
@@ -21,15 +22,25 @@ async function main(): Promise<void> {
 
   const logger = createLogger(config);
   const database = createDatabase(config, logger);
-  try {
-    await database.migrate();
-  } catch (error) {
-    logger.fatal({ err: error }, 'could not migrate the database');
-    await database.close().catch(() => {});
-    process.exit(1);
+  if (config.MIGRATE_ON_START) {
+    try {
+      await database.migrate();
+    } catch (error) {
+      logger.fatal({ err: error }, 'could not migrate the database');
+      await database.close().catch(() => {});
+      process.exit(1);
+    }
   }
 
   const app = await buildApp({ config, database, logger });
+  // Idempotency records live 24 h; any number of processes may purge them.
+  const purge = setInterval(() => {
+    purgeExpiredIdempotencyKeys(database.db).catch((error) =>
+      app.log.warn({ err: error }, 'idempotency purge failed'),
+    );
+  }, 3_600_000);
+  purge.unref();
+  app.addHook('onClose', async () => clearInterval(purge));
   closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an uncaught error');
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests');

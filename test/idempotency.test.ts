@@ -73,6 +73,32 @@ describe('Idempotency-Key', () => {
     expect(await activeKeyCount(org.id)).toBe(2);
   });
 
+  it('stores neither the key nor a replayable token in readable form', async () => {
+    const org = await createOrg(t.http);
+    const created = await t.http
+      .post('/v1/api-keys')
+      .set(bearer(org.adminToken))
+      .set('idempotency-key', 'secret-bearing-response')
+      .send({ name: 'Sealed', role: 'viewer' })
+      .expect(201);
+    const stored = await queryRows<Record<string, unknown>>(
+      testDb.database.db,
+      sql`select * from idempotency_keys where org_id = ${org.id}`,
+    );
+    expect(stored).toHaveLength(1);
+    const dump = JSON.stringify(stored);
+    expect(dump).not.toContain(created.body.token);
+    expect(dump).not.toContain('secret-bearing-response');
+    expect(dump).not.toContain('Sealed');
+    const replay = await t.http
+      .post('/v1/api-keys')
+      .set(bearer(org.adminToken))
+      .set('idempotency-key', 'secret-bearing-response')
+      .send({ name: 'Sealed', role: 'viewer' })
+      .expect(201);
+    expect(replay.body.token).toBe(created.body.token);
+  });
+
   it('treats the same body with keys in another order as the same request', async () => {
     const org = await createOrg(t.http);
     const key = 'reordered';
@@ -178,7 +204,7 @@ describe('Idempotency-Key', () => {
       .expect(201);
     await testDb.database.db.execute(
       sql`update idempotency_keys set expires_at = now() - interval '1 second', created_at = now() - interval '25 hours'
-          where key = 'old' and org_id = ${org.id}`,
+          where key_hash = encode(sha256('old'), 'hex') and org_id = ${org.id}`,
     );
     const fresh = await t.http
       .post('/v1/api-keys')

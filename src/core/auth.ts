@@ -91,7 +91,8 @@ export async function principalForToken(db: Db, token: string): Promise<Principa
     : null;
 }
 
-function bearerToken(request: FastifyRequest): string | null | undefined {
+/** The bearer token of the request: undefined when absent, null when the header is malformed. */
+export function bearerToken(request: FastifyRequest): string | null | undefined {
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

@@ -11,11 +11,12 @@
  * - 4xx outcomes are stored and replayed like successes; the effect's partial writes are undone by
  *   a savepoint. A 5xx rolls everything back, key included, so the key may be used again.
  */
-import { createHash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Db, Tx } from '../db/client.ts';
 import { idempotencyKeys } from '../db/schema.ts';
+import { bearerToken } from './auth.ts';
 import { AppError, driverErrorOf, problemBody, problemFromConstraint } from './errors.ts';
 
 export interface WriteResponse {
@@ -66,6 +67,35 @@ function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   return key;
 }
 
+/**
+ * A stored response body may hold a token shown once (a new API key), so it is sealed with a key
+ * that only the caller can bring back: derived from its bearer token and the idempotency key,
+ * neither of which is stored. A database dump reveals no token.
+ */
+function sealingKeyOf(request: FastifyRequest, idempotencyKey: string): Buffer {
+  const secret = bearerToken(request) ?? `anonymous:${request.ip}`;
+  return createHash('sha256').update(`together/idempotency/v1\0${secret}\0${idempotencyKey}`).digest();
+}
+
+function seal(key: Buffer, plaintext: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return ['v1', iv, cipher.getAuthTag(), ciphertext]
+    .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
+    .join('.');
+}
+
+function unseal(key: Buffer, sealed: string): string {
+  const [version, iv, tag, ciphertext] = sealed.split('.');
+  if (version !== 'v1' || !iv || !tag || ciphertext === undefined) throw new Error('unknown sealed format');
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString(
+    'utf8',
+  );
+}
+
 interface StoredResponse {
   status: number;
   headers: Record<string, string>;
@@ -104,6 +134,11 @@ function send(reply: FastifyReply, response: StoredResponse, replayed: boolean) 
  * Runs a POST's effect in a transaction and sends its response, honouring `Idempotency-Key`.
  * The effect throws AppError for a refusal; anything else is a 5xx.
  */
+/** Forgets keys past their 24 hours; run periodically by the server (any number of processes may). */
+export async function purgeExpiredIdempotencyKeys(db: Db): Promise<void> {
+  await db.delete(idempotencyKeys).where(sql`${idempotencyKeys.expiresAt} <= now()`);
+}
+
 export async function respondToWrite(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -118,6 +153,8 @@ export async function respondToWrite(
   }
 
   const caller = callerOf(request);
+  const keyHash = createHash('sha256').update(key).digest('hex');
+  const sealingKey = sealingKeyOf(request, key);
   const requestHash = requestHashOf(request);
   const orgId = request.principal?.orgId ?? null;
   const expiresAt = sql`now() + make_interval(hours => ${keyLifetimeHours})`;
@@ -129,15 +166,15 @@ export async function respondToWrite(
       // below, before commit: no other transaction ever sees them.
       const claimed = await tx
         .insert(idempotencyKeys)
-        .values({ caller, key, orgId, requestHash, responseStatus: 0, responseHeaders: {}, expiresAt })
+        .values({ caller, keyHash, orgId, requestHash, responseStatus: 0, responseHeaders: {}, expiresAt })
         .onConflictDoUpdate({
-          target: [idempotencyKeys.caller, idempotencyKeys.key],
+          target: [idempotencyKeys.caller, idempotencyKeys.keyHash],
           set: {
             orgId,
             requestHash,
             responseStatus: 0,
             responseHeaders: {},
-            responseBody: null,
+            sealedResponseBody: null,
             createdAt: sql`now()`,
             expiresAt,
           },
@@ -150,14 +187,15 @@ export async function respondToWrite(
         const [stored] = await tx
           .select()
           .from(idempotencyKeys)
-          .where(and(eq(idempotencyKeys.caller, caller), eq(idempotencyKeys.key, key)));
+          .where(and(eq(idempotencyKeys.caller, caller), eq(idempotencyKeys.keyHash, keyHash)));
         if (!stored) throw new Error('idempotency record vanished while locked');
         return {
           requestHash: stored.requestHash,
           replay: {
             status: stored.responseStatus,
             headers: stored.responseHeaders,
-            payload: stored.responseBody ?? undefined,
+            payload:
+              stored.sealedResponseBody === null ? undefined : unseal(sealingKey, stored.sealedResponseBody),
           },
         };
       }
@@ -175,9 +213,9 @@ export async function respondToWrite(
         .set({
           responseStatus: response.status,
           responseHeaders: response.headers,
-          responseBody: response.payload ?? null,
+          sealedResponseBody: response.payload === undefined ? null : seal(sealingKey, response.payload),
         })
-        .where(and(eq(idempotencyKeys.caller, caller), eq(idempotencyKeys.key, key)));
+        .where(and(eq(idempotencyKeys.caller, caller), eq(idempotencyKeys.keyHash, keyHash)));
       return { fresh: response };
     });
   } catch (error) {

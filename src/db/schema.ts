@@ -239,7 +239,12 @@ export const shifts = pgTable(
     startsAt: timestamptz('starts_at').notNull(),
     endsAt: timestamptz('ends_at').notNull(),
     /** `[starts_at, ends_at)`, for overlap filters served by a GiST index. */
-    period: tstzrange('period').notNull().generatedAlwaysAs(sql`tstzrange(starts_at, ends_at, '[)')`),
+    // Empty for inverted times, so that the `shifts_time_order` check, not a range error, reports them.
+    period: tstzrange('period')
+      .notNull()
+      .generatedAlwaysAs(
+        sql`case when ends_at > starts_at then tstzrange(starts_at, ends_at, '[)') else 'empty'::tstzrange end`,
+      ),
     capacity: integer('capacity').notNull(),
     confirmedCount: integer('confirmed_count').notNull().default(0),
     waitlistCount: integer('waitlist_count').notNull().default(0),
@@ -337,23 +342,27 @@ export const signups = pgTable(
  * Idempotency-Key records (API.md §1). The row is inserted in the transaction that performs the
  * request's effect and completed before it commits, so a concurrent duplicate blocks on the primary
  * key until the first commits (then replays) or rolls back (then runs). `caller` identifies the
- * credential (`key:<id>`, `volunteer:<id>`, `admin`, `anonymous:<ip>`), so it is not tenant-scoped.
+ * credential (`key:<id>`, `volunteer:<id>`, `platform-admin`, `anonymous:<ip>`), so it is not
+ * tenant-scoped. The key is stored as a hash and the response body encrypted with a key derived
+ * from the caller's bearer token and the idempotency key, because a replayed body may carry a
+ * freshly issued token, and tokens are never stored readable.
  */
 export const idempotencyKeys = pgTable(
   'idempotency_keys',
   {
     caller: text('caller').notNull(),
-    key: text('key').notNull(),
+    keyHash: text('key_hash').notNull(),
     orgId: uuid('org_id'),
     requestHash: text('request_hash').notNull(),
     responseStatus: integer('response_status').notNull(),
     responseHeaders: jsonb('response_headers').$type<Record<string, string>>().notNull(),
-    responseBody: text('response_body'),
+    /** `v1.<iv>.<tag>.<ciphertext>`, AES-256-GCM; null for a response without a body. */
+    sealedResponseBody: text('sealed_response_body'),
     createdAt: createdAt(),
     expiresAt: timestamptz('expires_at').notNull(),
   },
   (t) => [
-    primaryKey({ name: 'idempotency_keys_pkey', columns: [t.caller, t.key] }),
+    primaryKey({ name: 'idempotency_keys_pkey', columns: [t.caller, t.keyHash] }),
     index('idempotency_keys_by_expiry').on(t.expiresAt),
   ],
 );

@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+#
+# Together API image. There is no build step: the server runs its TypeScript sources through tsx,
+# which is a runtime dependency. Build:  docker build -t together .
+# Run:    docker run -p 3000:3000 -e DATABASE_URL=postgres://… together
+# Without DATABASE_URL the embedded PGlite database lives under /app/data (mount a volume there).
+
+# ── Production dependencies only ─────────────────────────────────────────────────────────────
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# ── Runtime ──────────────────────────────────────────────────────────────────────────────────
+FROM node:20-bookworm-slim
+WORKDIR /app
+
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=3000 \
+    PGLITE_DATA_DIR=/app/data/pglite
+
+# Code and dependencies stay owned by root (read-only to the server); only the data directory is
+# writable by the unprivileged user the server runs as.
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY src ./src
+COPY migrations ./migrations
+COPY openapi ./openapi
+RUN mkdir -p /app/data && chown node:node /app/data
+
+USER node
+EXPOSE 3000
+
+# Node 20 has fetch built in, so the probe needs no curl in the image.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+
+# Exec form: node is PID 1 and receives SIGTERM itself, so graceful shutdown (finish in-flight
+# requests, close the database) runs on `docker stop`.
+CMD ["node", "--import", "tsx", "src/server.ts"]

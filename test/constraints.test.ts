@@ -1,0 +1,214 @@
+/**
+ * The database itself enforces tenant isolation and the signup invariants (ARCHITECTURE.md §3):
+ * these tests write rows directly, past every JavaScript check, and expect PostgreSQL to refuse.
+ */
+import { type SQL, sql } from 'drizzle-orm';
+import { uuidv7 } from 'uuidv7';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { driverErrorOf } from '../src/core/errors.ts';
+import type { Db } from '../src/db/client.ts';
+import { createTestDatabase, type TestDatabase } from './support/app.ts';
+
+let testDb: TestDatabase;
+let db: Db;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  db = testDb.database.db;
+});
+afterAll(() => testDb?.drop());
+
+async function rejection(statement: SQL): Promise<{ code?: string; constraint?: string }> {
+  try {
+    await db.execute(statement);
+  } catch (error) {
+    const driverError = driverErrorOf(error);
+    return { code: driverError?.code, constraint: driverError?.constraint };
+  }
+  throw new Error('the database accepted the statement');
+}
+
+async function newOrg(): Promise<string> {
+  const id = uuidv7();
+  await db.execute(
+    sql`insert into organizations (id, name, slug, timezone, contact_email)
+        values (${id}, 'Org', ${`org-${id}`}, 'UTC', 'org@example.org')`,
+  );
+  return id;
+}
+
+async function newVolunteer(orgId: string): Promise<string> {
+  const id = uuidv7();
+  await db.execute(
+    sql`insert into volunteers (org_id, id, name, email) values (${orgId}, ${id}, 'V', ${`${id}@example.org`})`,
+  );
+  return id;
+}
+
+async function newEvent(orgId: string): Promise<string> {
+  const id = uuidv7();
+  await db.execute(
+    sql`insert into events (org_id, id, title, timezone) values (${orgId}, ${id}, 'Event', 'UTC')`,
+  );
+  return id;
+}
+
+async function newShift(
+  orgId: string,
+  eventId: string,
+  startsAt: string,
+  endsAt: string,
+  capacity = 5,
+): Promise<string> {
+  const id = uuidv7();
+  await db.execute(
+    sql`insert into shifts (org_id, id, event_id, starts_at, ends_at, capacity)
+        values (${orgId}, ${id}, ${eventId}, ${startsAt}, ${endsAt}, ${capacity})`,
+  );
+  return id;
+}
+
+function insertSignup(
+  orgId: string,
+  shiftId: string,
+  volunteerId: string,
+  status: string,
+  period: string,
+): SQL {
+  return sql`insert into signups (org_id, id, shift_id, volunteer_id, status, period)
+             values (${orgId}, ${uuidv7()}, ${shiftId}, ${volunteerId}, ${status}::signup_status, ${period}::tstzrange)`;
+}
+
+describe('tenant isolation in the schema', () => {
+  it('refuses a shift of org B that points at an event of org A', async () => {
+    const a = await newOrg();
+    const b = await newOrg();
+    const eventOfA = await newEvent(a);
+    const refused = await rejection(
+      sql`insert into shifts (org_id, id, event_id, starts_at, ends_at, capacity)
+          values (${b}, ${uuidv7()}, ${eventOfA}, '2027-01-01T09:00Z', '2027-01-01T12:00Z', 3)`,
+    );
+    expect(refused).toEqual({ code: '23503', constraint: 'shifts_event_fk' });
+  });
+
+  it('refuses a signup of org B for a volunteer of org A', async () => {
+    const a = await newOrg();
+    const b = await newOrg();
+    const volunteerOfA = await newVolunteer(a);
+    const shiftOfB = await newShift(b, await newEvent(b), '2027-01-01T09:00Z', '2027-01-01T12:00Z');
+    const refused = await rejection(
+      insertSignup(b, shiftOfB, volunteerOfA, 'confirmed', '[2027-01-01T09:00Z,2027-01-01T12:00Z)'),
+    );
+    expect(refused).toEqual({ code: '23503', constraint: 'signups_volunteer_fk' });
+  });
+
+  it('refuses a qualification across organisations', async () => {
+    const a = await newOrg();
+    const b = await newOrg();
+    const roleOfA = uuidv7();
+    await db.execute(sql`insert into roles (org_id, id, name) values (${a}, ${roleOfA}, 'Kitchen')`);
+    const refused = await rejection(
+      sql`insert into qualifications (org_id, volunteer_id, role_id) values (${b}, ${await newVolunteer(b)}, ${roleOfA})`,
+    );
+    expect(refused).toEqual({ code: '23503', constraint: 'qualifications_role_fk' });
+  });
+});
+
+describe('signup invariants in the schema', () => {
+  it('refuses a second active signup for the same shift and volunteer', async () => {
+    const org = await newOrg();
+    const volunteer = await newVolunteer(org);
+    const shift = await newShift(org, await newEvent(org), '2027-02-01T09:00Z', '2027-02-01T12:00Z');
+    const period = '[2027-02-01T09:00Z,2027-02-01T12:00Z)';
+    await db.execute(insertSignup(org, shift, volunteer, 'waitlisted', period));
+    expect(await rejection(insertSignup(org, shift, volunteer, 'confirmed', period))).toEqual({
+      code: '23505',
+      constraint: 'signups_one_active_per_volunteer',
+    });
+    // A cancelled signup is history, not an active one: it does not block.
+    await db.execute(insertSignup(org, shift, volunteer, 'cancelled', period));
+  });
+
+  it('refuses two overlapping confirmed signups of one volunteer, not touching or waitlisted ones', async () => {
+    const org = await newOrg();
+    const volunteer = await newVolunteer(org);
+    const event = await newEvent(org);
+    const morning = await newShift(org, event, '2027-03-01T09:00Z', '2027-03-01T12:00Z');
+    const overlapping = await newShift(org, event, '2027-03-01T11:00Z', '2027-03-01T14:00Z');
+    const afternoon = await newShift(org, event, '2027-03-01T12:00Z', '2027-03-01T15:00Z');
+    await db.execute(
+      insertSignup(org, morning, volunteer, 'confirmed', '[2027-03-01T09:00Z,2027-03-01T12:00Z)'),
+    );
+    expect(
+      await rejection(
+        insertSignup(org, overlapping, volunteer, 'confirmed', '[2027-03-01T11:00Z,2027-03-01T14:00Z)'),
+      ),
+    ).toEqual({ code: '23P01', constraint: 'signups_no_overlap' });
+    // Half-open intervals: 09–12 and 12–15 touch but do not overlap.
+    await db.execute(
+      insertSignup(org, afternoon, volunteer, 'confirmed', '[2027-03-01T12:00Z,2027-03-01T15:00Z)'),
+    );
+    // Only confirmed signups are exclusive; a waitlisted one may overlap.
+    await db.execute(
+      insertSignup(org, overlapping, volunteer, 'waitlisted', '[2027-03-01T11:00Z,2027-03-01T14:00Z)'),
+    );
+    // Another volunteer may hold the same time.
+    await db.execute(
+      insertSignup(
+        org,
+        overlapping,
+        await newVolunteer(org),
+        'confirmed',
+        '[2027-03-01T11:00Z,2027-03-01T14:00Z)',
+      ),
+    );
+  });
+
+  it('refuses a confirmed count above capacity', async () => {
+    const org = await newOrg();
+    const shift = await newShift(org, await newEvent(org), '2027-04-01T09:00Z', '2027-04-01T12:00Z', 2);
+    await db.execute(sql`update shifts set confirmed_count = 2 where org_id = ${org} and id = ${shift}`);
+    expect(
+      await rejection(sql`update shifts set confirmed_count = 3 where org_id = ${org} and id = ${shift}`),
+    ).toEqual({
+      code: '23514',
+      constraint: 'shifts_capacity_not_exceeded',
+    });
+  });
+
+  it('refuses shifts that end before they start, last over 7 days, or have capacity outside 1–10000', async () => {
+    const org = await newOrg();
+    const event = await newEvent(org);
+    const insert = (startsAt: string, endsAt: string, capacity: number) =>
+      rejection(
+        sql`insert into shifts (org_id, id, event_id, starts_at, ends_at, capacity)
+            values (${org}, ${uuidv7()}, ${event}, ${startsAt}, ${endsAt}, ${capacity})`,
+      );
+    expect((await insert('2027-05-01T12:00Z', '2027-05-01T09:00Z', 1)).constraint).toBe('shifts_time_order');
+    expect((await insert('2027-05-01T09:00Z', '2027-05-08T09:01Z', 1)).constraint).toBe(
+      'shifts_max_duration',
+    );
+    expect((await insert('2027-05-01T09:00Z', '2027-05-01T10:00Z', 0)).constraint).toBe(
+      'shifts_capacity_range',
+    );
+    expect((await insert('2027-05-01T09:00Z', '2027-05-01T10:00Z', 10001)).constraint).toBe(
+      'shifts_capacity_range',
+    );
+  });
+
+  it('refuses a second volunteer with the same email in any letter case, within one organisation only', async () => {
+    const org = await newOrg();
+    await db.execute(
+      sql`insert into volunteers (org_id, id, name, email) values (${org}, ${uuidv7()}, 'A', 'Sam@Example.org')`,
+    );
+    expect(
+      await rejection(
+        sql`insert into volunteers (org_id, id, name, email) values (${org}, ${uuidv7()}, 'B', 'sam@example.ORG')`,
+      ),
+    ).toEqual({ code: '23505', constraint: 'volunteers_email_unique' });
+    const other = await newOrg();
+    await db.execute(
+      sql`insert into volunteers (org_id, id, name, email) values (${other}, ${uuidv7()}, 'C', 'sam@example.org')`,
+    );
+  });
+});
