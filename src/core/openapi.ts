@@ -11,6 +11,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import type { AccessRule } from './auth.ts';
 import { type ProblemCode, problemCodes } from './errors.ts';
 import { problemSchema } from './schemas.ts';
 
@@ -75,6 +76,34 @@ function addDefaultProblems(route: RouteOptions): void {
 
 const zodTransform = createJsonSchemaTransform({ skipList: [] });
 
+function securityFor(rule: AccessRule | undefined) {
+  if (!rule || rule === 'public') return [];
+  // Organisation sign-up needs the ADMIN_TOKEN only when the server is configured with one.
+  if (rule === 'platform') return [{}, { bearerAuth: [] }];
+  return [{ bearerAuth: [] }];
+}
+
+/**
+ * The zod transform registers every named schema twice (an input and an output variant); drop the
+ * variants no operation references, so the document lists only what is used.
+ */
+function withoutUnusedComponents<T>(document: T): T {
+  const schemas = (document as { components?: { schemas?: Record<string, unknown> } }).components?.schemas;
+  if (!schemas) return document;
+  let removed = true;
+  while (removed) {
+    removed = false;
+    const text = JSON.stringify(document);
+    for (const name of Object.keys(schemas)) {
+      if (!text.includes(`"#/components/schemas/${name}"`)) {
+        delete schemas[name];
+        removed = true;
+      }
+    }
+  }
+  return document;
+}
+
 export interface OpenApiOptions {
   /** Mounts the interactive docs at /docs. */
   docs: boolean;
@@ -118,10 +147,10 @@ export const openApiPlugin = fp<OpenApiOptions>(
         const result = zodTransform(document);
         const rule = document.route?.config?.auth;
         const schema = result.schema as Record<string, unknown> | undefined;
-        if (schema && !schema.hide) schema.security = rule && rule !== 'public' ? [{ bearerAuth: [] }] : [];
+        if (schema && !schema.hide) schema.security = securityFor(rule);
         return result;
       },
-      transformObject: jsonSchemaTransformObject,
+      transformObject: (document) => withoutUnusedComponents(jsonSchemaTransformObject(document)),
     });
 
     if (options.docs) {

@@ -60,6 +60,8 @@ export const organizationRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'getOrganization',
         tags: ['organizations'],
         summary: "Read the caller's organisation",
+        description:
+          'The organisation is the one the API key belongs to. The `ETag` header is the `If-Match` value for PATCH.',
         response: { 200: organization },
       },
     },

@@ -1,0 +1,130 @@
+/** Cross-cutting HTTP behaviour: CORS split, security headers, health probes, logs. */
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/app.ts';
+import { configWith } from '../src/config.ts';
+import {
+  bearer,
+  createOrg,
+  createTestDatabase,
+  startTestApp,
+  type TestApp,
+  type TestDatabase,
+} from './support/app.ts';
+
+let testDb: TestDatabase;
+let t: TestApp;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  t = await startTestApp(testDb.database, { CORS_ORIGINS: ['https://admin.example'] });
+});
+afterAll(async () => {
+  await t?.close();
+  await testDb?.drop();
+});
+
+describe('CORS', () => {
+  it('allows any origin on public paths, without credentials', async () => {
+    const response = await t.http.get('/openapi.json').set('origin', 'https://partner.example').expect(200);
+    expect(response.headers['access-control-allow-origin']).toBe('*');
+    expect(response.headers['access-control-allow-credentials']).toBeUndefined();
+    const preflight = await t.http
+      .options('/v1/public/some-org')
+      .set('origin', 'https://partner.example')
+      .set('access-control-request-method', 'GET');
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe('*');
+  });
+
+  it('allows only configured origins on authenticated routes, and exposes the documented headers', async () => {
+    const org = await createOrg(t.http);
+    const allowed = await t.http
+      .get('/v1/organization')
+      .set(bearer(org.adminToken))
+      .set('origin', 'https://admin.example')
+      .expect(200);
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://admin.example');
+    const exposed = allowed.headers['access-control-expose-headers'] ?? '';
+    for (const header of ['ETag', 'Location', 'X-Request-Id', 'RateLimit-Limit', 'Retry-After'])
+      expect(exposed).toContain(header);
+    const other = await t.http
+      .get('/v1/organization')
+      .set(bearer(org.adminToken))
+      .set('origin', 'https://evil.example')
+      .expect(200);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    const preflight = await t.http
+      .options('/v1/organization')
+      .set('origin', 'https://evil.example')
+      .set('access-control-request-method', 'PATCH');
+    expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('allows no origin on authenticated routes by default', async () => {
+    const closed = await startTestApp(testDb.database);
+    try {
+      const response = await closed.http
+        .get('/health/live')
+        .set('origin', 'https://admin.example')
+        .expect(200);
+      expect(response.headers['access-control-allow-origin']).toBeUndefined();
+    } finally {
+      await closed.close();
+    }
+  });
+});
+
+describe('security headers and probes', () => {
+  it('sets helmet headers and lets embeds load cross-origin', async () => {
+    const response = await t.http.get('/health/live').expect(200);
+    expect(response.body).toEqual({ status: 'ok' });
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+    expect(response.headers['cross-origin-resource-policy']).toBe('cross-origin');
+  });
+
+  it('is ready while the database answers', async () => {
+    expect((await t.http.get('/health/ready').expect(200)).body).toEqual({ status: 'ok' });
+  });
+});
+
+describe('logs', () => {
+  it('carry the request id on every request line and never the bearer token', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        callback();
+      },
+    });
+    const logged = await startTestApp(
+      testDb.database,
+      {},
+      { logger: createLogger(configWith({ LOG_LEVEL: 'info' }), sink) },
+    );
+    try {
+      const org = await createOrg(logged.http);
+      await logged.http
+        .get('/v1/organization')
+        .set(bearer(org.adminToken))
+        .set('x-request-id', 'log-req-1')
+        .expect(200);
+      await logged.http
+        .get('/v1/organization')
+        .set(bearer('tg_key_wrong'))
+        .set('x-request-id', 'log-req-2')
+        .expect(401);
+      const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const first = records.filter((record) => record.requestId === 'log-req-1');
+      expect(first.map((record) => record.msg)).toEqual(['incoming request', 'request completed']);
+      expect(records.filter((record) => record.requestId === 'log-req-2').length).toBeGreaterThanOrEqual(2);
+      for (const record of records.filter((record) => record.req || record.res))
+        expect(record.requestId).toBeTruthy();
+      const text = lines.join('\n');
+      expect(text).not.toContain(org.adminToken);
+      expect(text).not.toContain('tg_key_wrong');
+    } finally {
+      await logged.close();
+    }
+  });
+});
