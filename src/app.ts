@@ -115,11 +115,15 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   app.addHook('preClose', async () => {
     closing = true;
   });
+  // Responses finished during shutdown close their connection, so keep-alive clients do not hold
+  // the process open.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   // Echo the request id on every response, errors included; it is on every log line already.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (closing) {
-      reply.header('connection', 'close');
       throw new AppError('unavailable', 'The server is shutting down; retry on another instance.', {
         headers: { 'retry-after': '1' },
       });

@@ -1,0 +1,130 @@
+/**
+ * Several API processes on one PostgreSQL, and PostgreSQL going away under a serving process.
+ * These need PostgreSQL; on PGlite they are skipped with the reason in their name.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bearer } from './support/app.ts';
+import { databaseUrl, needsPostgres, onPostgres, testDatabaseUrl } from './support/postgres.ts';
+import { eventually, killAllServers, repositoryRoot, startServer } from './support/server-process.ts';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.ts';
+
+const created: string[] = [];
+
+async function adminQuery(text: string) {
+  const client = new pg.Client({ connectionString: testDatabaseUrl });
+  await client.connect();
+  try {
+    return await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A brand-new, unmigrated database. */
+async function emptyDatabase(): Promise<string> {
+  const name = `together_proc_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+  await adminQuery(`create database ${name}`);
+  created.push(name);
+  return name;
+}
+
+afterEach(() => killAllServers());
+afterAll(async () => {
+  if (!onPostgres) return;
+  for (const name of created) await adminQuery(`drop database if exists ${name} with (force)`);
+});
+
+describe.skipIf(!onPostgres)(`three processes on one database ${needsPostgres}`, () => {
+  it('apply the migrations exactly once when started at the same moment, then all serve', async () => {
+    const name = await emptyDatabase();
+    const url = databaseUrl(testDatabaseUrl as string, name);
+    const servers = await Promise.all([1, 2, 3].map(() => startServer({ DATABASE_URL: url })));
+    for (const server of servers) await request(server.url).get('/health/ready').expect(200);
+
+    const journal = JSON.parse(readFileSync(join(repositoryRoot, 'migrations/meta/_journal.json'), 'utf8'));
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const applied = await client.query('select hash from drizzle.__drizzle_migrations');
+      expect(applied.rowCount).toBe(journal.entries.length);
+      expect(new Set(applied.rows.map((row) => row.hash)).size).toBe(journal.entries.length);
+    } finally {
+      await client.end();
+    }
+
+    // One process's write is visible to the others: they share the database, not memory.
+    const org = await request(servers[0]?.url)
+      .post('/v1/organizations')
+      .send({ name: 'Shared', slug: 'shared-org', timezone: 'UTC', contactEmail: 's@example.org' })
+      .expect(201);
+    await request(servers[2]?.url).get('/v1/organization').set(bearer(org.body.apiKey.token)).expect(200);
+    for (const server of servers) expect(await server.stop()).toBe(0);
+  });
+});
+
+describe.skipIf(!onPostgres)(`PostgreSQL restart while serving ${needsPostgres}`, () => {
+  let proxy: TcpProxy;
+  beforeAll(async () => {
+    const target = new URL(testDatabaseUrl as string);
+    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+  });
+  afterAll(() => proxy?.close());
+
+  it('the process survives, answers 503 unavailable during the outage, and recovers', async () => {
+    const name = await emptyDatabase();
+    const direct = new URL(databaseUrl(testDatabaseUrl as string, name));
+    direct.hostname = '127.0.0.1';
+    direct.port = String(proxy.port);
+    const server = await startServer({ DATABASE_URL: direct.toString() });
+    const org = await request(server.url)
+      .post('/v1/organizations')
+      .send({ name: 'Outage', slug: 'outage-org', timezone: 'UTC', contactEmail: 'o@example.org' })
+      .expect(201);
+    const token = org.body.apiKey.token as string;
+    // Warm the pool so that idle connections exist when the database goes away.
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        request(server.url).get('/v1/organization').set(bearer(token)).expect(200),
+      ),
+    );
+
+    await proxy.cut();
+    await eventually(
+      async () => (await request(server.url).get('/health/ready')).status === 503,
+      10_000,
+      'readiness 503',
+    );
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const during = await request(server.url).get('/v1/organization').set(bearer(token));
+      expect(during.status).toBe(503);
+      expect(during.body.code).toBe('unavailable');
+      expect(during.headers['retry-after']).toBeDefined();
+      const write = await request(server.url)
+        .post('/v1/api-keys')
+        .set(bearer(token))
+        .send({ name: 'x', role: 'viewer' });
+      expect(write.status).toBe(503);
+    }
+    expect(server.child.exitCode).toBeNull();
+
+    await proxy.restore();
+    await eventually(
+      async () => (await request(server.url).get('/health/ready')).status === 200,
+      20_000,
+      'readiness 200',
+    );
+    await request(server.url).get('/v1/organization').set(bearer(token)).expect(200);
+    await request(server.url)
+      .post('/v1/api-keys')
+      .set(bearer(token))
+      .send({ name: 'after', role: 'viewer' })
+      .expect(201);
+    expect(server.output()).not.toMatch(/"level":50.*unhandled error/);
+    expect(await server.stop()).toBe(0);
+  });
+});
