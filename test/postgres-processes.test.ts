@@ -10,7 +10,13 @@ import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearer } from './support/app.ts';
 import { databaseUrl, needsPostgres, onPostgres, testDatabaseUrl } from './support/postgres.ts';
-import { eventually, killAllServers, repositoryRoot, startServer } from './support/server-process.ts';
+import {
+  eventually,
+  killAllServers,
+  repositoryRoot,
+  type ServerProcess,
+  startServer,
+} from './support/server-process.ts';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.ts';
 
 const created: string[] = [];
@@ -58,11 +64,12 @@ describe.skipIf(!onPostgres)(`three processes on one database ${needsPostgres}`,
     }
 
     // One process's write is visible to the others: they share the database, not memory.
-    const org = await request(servers[0]?.url)
+    const [first, , third] = servers as [ServerProcess, ServerProcess, ServerProcess];
+    const org = await request(first.url)
       .post('/v1/organizations')
       .send({ name: 'Shared', slug: 'shared-org', timezone: 'UTC', contactEmail: 's@example.org' })
       .expect(201);
-    await request(servers[2]?.url).get('/v1/organization').set(bearer(org.body.apiKey.token)).expect(200);
+    await request(third.url).get('/v1/organization').set(bearer(org.body.apiKey.token)).expect(200);
     for (const server of servers) expect(await server.stop()).toBe(0);
   });
 });
