@@ -18,6 +18,9 @@ import { needsPostgres, onPostgres } from './support/postgres.ts';
 let testDb: TestDatabase;
 let t: TestApp;
 let flakyCalls = 0;
+let slowCalls = 0;
+/** Resolves the effect of the /test/slow route currently waiting. */
+let releaseSlow: () => void = () => {};
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
@@ -26,6 +29,20 @@ beforeAll(async () => {
     {},
     {
       extend: (app) => {
+        // Holds its transaction (and so its idempotency key) until the test releases it.
+        app.post(
+          '/test/slow',
+          { config: { auth: 'public' }, schema: { body: z.strictObject({ note: z.string() }) } },
+          (request, reply) =>
+            respondToWrite(request, reply, app.db, async (tx) => {
+              slowCalls += 1;
+              await tx.execute(sql`select 1`);
+              await new Promise<void>((resolve) => {
+                releaseSlow = resolve;
+              });
+              return { status: 201, body: { calls: slowCalls } };
+            }),
+        );
         // Fails with a 500 on its first call, then succeeds: shows that a 5xx releases the key.
         app.post(
           '/test/flaky',
@@ -240,6 +257,53 @@ describe('Idempotency-Key', () => {
     const replay = await t.http.post('/v1/organizations').set('idempotency-key', slug).send(body).expect(201);
     expect(replay.body.apiKey.token).toBe(first.body.apiKey.token);
   });
+});
+
+describe('a duplicate that arrives while the first is still running', () => {
+  it(
+    onPostgres
+      ? 'gets 409 idempotency-key-in-use with Retry-After once the wait is too long, and never a second effect'
+      : 'waits and gets the replay (PGlite runs one transaction at a time)',
+    async () => {
+      const first = t.http
+        .post('/test/slow')
+        .set('idempotency-key', 'slow-1')
+        .send({ note: 'x' })
+        .then((r) => r);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      if (onPostgres) {
+        const duplicate = await t.http
+          .post('/test/slow')
+          .set('idempotency-key', 'slow-1')
+          .send({ note: 'x' });
+        expect(duplicate.status).toBe(409);
+        expect(duplicate.body.code).toBe('idempotency-key-in-use');
+        expect(Number(duplicate.headers['retry-after'])).toBeGreaterThan(0);
+        releaseSlow();
+        expect((await first).status).toBe(201);
+      } else {
+        const duplicate = t.http
+          .post('/test/slow')
+          .set('idempotency-key', 'slow-1')
+          .send({ note: 'x' })
+          .then((r) => r);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        releaseSlow();
+        const [original, replay] = await Promise.all([first, duplicate]);
+        expect(original.status).toBe(201);
+        expect(replay.status).toBe(201);
+        expect(replay.headers['idempotent-replayed']).toBe('true');
+      }
+      const after = await t.http
+        .post('/test/slow')
+        .set('idempotency-key', 'slow-1')
+        .send({ note: 'x' })
+        .expect(201);
+      expect(after.headers['idempotent-replayed']).toBe('true');
+      expect(after.body).toEqual({ calls: 1 });
+      expect(slowCalls).toBe(1);
+    },
+  );
 });
 
 describe.skipIf(!onPostgres)(`concurrent duplicates ${needsPostgres}`, () => {

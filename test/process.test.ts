@@ -2,10 +2,10 @@
  * The server as a user runs it: `npm start` (node --import tsx src/server.ts) on embedded PGlite,
  * persistence across restarts, graceful shutdown with a request in flight, and bad configuration.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { bearer } from './support/app.ts';
@@ -36,17 +36,19 @@ describe('npm start on embedded PGlite', () => {
     expect(packageJson.scripts.start).toBe('node --import tsx src/server.ts');
   });
 
-  it('serves /health/ready and keeps data across a restart in its data directory', async () => {
-    const dataDir = temporaryDataDir();
-    const first = await startServer({ PGLITE_DATA_DIR: dataDir });
+  it('serves /health/ready and keeps data across a restart in the default ./data/pglite', async () => {
+    // A fresh working directory stands for a fresh clone: no PGLITE_DATA_DIR, so the default applies.
+    const workingDir = dirname(temporaryDataDir());
+    const first = await startServer({}, { cwd: workingDir });
     await request(first.url).get('/health/ready').expect(200);
     const created = await request(first.url)
       .post('/v1/organizations')
       .send(organization('kept-org'))
       .expect(201);
     expect(await first.stop()).toBe(0);
+    expect(existsSync(join(workingDir, 'data/pglite/PG_VERSION'))).toBe(true);
 
-    const second = await startServer({ PGLITE_DATA_DIR: dataDir });
+    const second = await startServer({}, { cwd: workingDir });
     const read = await request(second.url)
       .get('/v1/organization')
       .set(bearer(created.body.apiKey.token))

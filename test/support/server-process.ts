@@ -3,9 +3,13 @@
  * (what `npm start` runs), started directly so that signals reach the server itself (STACK.md #10).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
+/** tsx by absolute URL, so that a server may run with another working directory. */
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface ServerProcess {
   url: string;
@@ -25,16 +29,19 @@ export function killAllServers(): void {
   running.clear();
 }
 
-export function spawnServer(env: Record<string, string | undefined>): {
+export function spawnServer(
+  env: Record<string, string | undefined>,
+  cwd = repositoryRoot,
+): {
   child: ChildProcess;
   exited: Promise<number | null>;
   output: () => string;
 } {
   const baseEnv = { ...process.env };
-  delete baseEnv.TEST_DATABASE_URL;
-  delete baseEnv.DATABASE_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: repositoryRoot,
+  for (const name of ['TEST_DATABASE_URL', 'DATABASE_URL', 'PGLITE_DATA_DIR', 'ADMIN_TOKEN'])
+    delete baseEnv[name];
+  const child = spawn(process.execPath, ['--import', tsxLoader, join(repositoryRoot, 'src/server.ts')], {
+    cwd,
     env: { ...baseEnv, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -57,9 +64,10 @@ export function spawnServer(env: Record<string, string | undefined>): {
 
 export async function startServer(
   env: Record<string, string | undefined>,
-  timeoutMs = 90_000,
+  options: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<ServerProcess> {
-  const { child, exited, output } = spawnServer(env);
+  const timeoutMs = options.timeoutMs ?? 90_000;
+  const { child, exited, output } = spawnServer(env, options.cwd);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output()}`)),
