@@ -20,8 +20,12 @@ import { authPlugin } from './core/auth.ts';
 import { AppError, errorsPlugin } from './core/errors.ts';
 import { openApiPlugin } from './core/openapi.ts';
 import type { Database, Db } from './db/client.ts';
+import { eventRoutes } from './domains/events/routes.ts';
 import { healthRoutes } from './domains/health/routes.ts';
 import { organizationRoutes } from './domains/organizations/routes.ts';
+import { roleRoutes } from './domains/roles/routes.ts';
+import { shiftRoutes } from './domains/shifts/routes.ts';
+import { volunteerRoutes } from './domains/volunteers/routes.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -171,30 +175,33 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(openApiPlugin, { docs: true });
   await app.register(authPlugin, { db: database.db, adminToken: config.ADMIN_TOKEN });
 
-  if (config.RATE_LIMIT_PER_MINUTE > 0) {
-    // Counters live in each process's memory (documented in docs/scaling.md): with N processes the
-    // effective limit is up to N times higher, which is acceptable for abuse protection.
-    await app.register(rateLimit, {
-      global: true,
-      max: config.RATE_LIMIT_PER_MINUTE,
-      timeWindow: 60_000,
-      enableDraftSpec: true,
-      keyGenerator: (request) => {
-        const principal = request.principal;
-        if (principal?.kind === 'key') return `key:${principal.keyId}`;
-        if (principal?.kind === 'volunteer') return `volunteer:${principal.tokenId}`;
-        return `ip:${request.ip}`;
-      },
-      errorResponseBuilder: (_request, context) =>
-        new AppError(
-          'rate-limited',
-          `The limit is ${context.max} requests per minute; retry in ${context.after}.`,
-        ),
-    });
-  }
+  // Counters live in each process's memory (docs/scaling.md): with N processes the effective limit
+  // is up to N times higher, acceptable for abuse protection. Registered even when the general limit
+  // is off, because sign-in has limits of its own.
+  await app.register(rateLimit, {
+    global: config.RATE_LIMIT_PER_MINUTE > 0,
+    max: config.RATE_LIMIT_PER_MINUTE,
+    timeWindow: 60_000,
+    enableDraftSpec: true,
+    keyGenerator: (request) => {
+      const principal = request.principal;
+      if (principal?.kind === 'key') return `key:${principal.keyId}`;
+      if (principal?.kind === 'volunteer') return `volunteer:${principal.tokenId}`;
+      return `ip:${request.ip}`;
+    },
+    errorResponseBuilder: (_request, context) =>
+      new AppError(
+        'rate-limited',
+        `Too many requests (the limit is ${context.max}); retry in ${context.after}.`,
+      ),
+  });
 
   await app.register(healthRoutes);
   await app.register(organizationRoutes, { prefix: '/v1' });
+  await app.register(volunteerRoutes, { prefix: '/v1' });
+  await app.register(roleRoutes, { prefix: '/v1' });
+  await app.register(eventRoutes, { prefix: '/v1' });
+  await app.register(shiftRoutes, { prefix: '/v1' });
 
   return app;
 }

@@ -33,6 +33,8 @@ const environmentSchema = z.object({
     .or(z.literal('').transform(() => undefined)),
   CORS_ORIGINS: commaList,
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  /** Sign-in attempts per 15 minutes for one email (ten times as many per IP address); 0 turns it off. */
+  LOGIN_ATTEMPTS_PER_15_MINUTES: z.coerce.number().int().min(0).default(10),
   WEBHOOK_ALLOW_PRIVATE: booleanFlag,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),

@@ -97,6 +97,9 @@ const constraintProblems: Record<string, [ProblemCode, string]> = {
     'The volunteer has a confirmed signup that overlaps this shift.',
   ],
   shifts_capacity_not_exceeded: ['capacity-below-confirmed', 'Capacity cannot go below the confirmed count.'],
+  // Foreign keys that a concurrent write can trip after the friendly check passed.
+  shifts_role_fk: ['invalid-state', 'Shifts use this role; change their role before deleting it.'],
+  signups_shift_fk: ['shift-has-signups', 'The shift has had signups; cancel it instead of deleting it.'],
 };
 
 // SQLSTATE classes and node/pg error codes that mean "the database cannot be reached right now".

@@ -130,6 +130,14 @@ export const openApiPlugin = fp<OpenApiOptions>(
         tags: [
           { name: 'organizations', description: 'Organisations: the tenants of Together.' },
           { name: 'api-keys', description: 'Bearer keys of an organisation, with roles.' },
+          { name: 'volunteers', description: 'The people who give their time, as organisers manage them.' },
+          {
+            name: 'volunteer-accounts',
+            description: "Self-registration, sign-in and the volunteer's own profile.",
+          },
+          { name: 'roles', description: 'Kinds of work; restricted roles need a qualification.' },
+          { name: 'events', description: 'Events and their schedules.' },
+          { name: 'shifts', description: 'Time slots of an event with a number of places.' },
           { name: 'health', description: 'Liveness and readiness probes.' },
         ],
         components: {

@@ -23,7 +23,8 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 const timestampPattern = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}(?::?\d{2})?)$/;
 
 const fieldAccepts: Record<CursorField, (value: CursorValue) => boolean> = {
-  timestamptz: (value) => typeof value === 'string' && timestampPattern.test(value),
+  // 'infinity' is the sort key of a row without a time (e.g. an event with no shifts yet), sorted last.
+  timestamptz: (value) => typeof value === 'string' && (timestampPattern.test(value) || value === 'infinity'),
   uuid: (value) => typeof value === 'string' && uuidPattern.test(value),
   text: (value) => typeof value === 'string' && value.length <= 1000,
   int: (value) => typeof value === 'number' && Number.isSafeInteger(value),

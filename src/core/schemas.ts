@@ -103,3 +103,44 @@ export const problemSchema = z
   });
 
 export const noContent = z.undefined().describe('Done; no body.');
+
+/** A place: an event's location, or a shift's own (null: the event's). */
+export const location = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200),
+    address: z.string().max(500).optional(),
+    latitude: z.number().min(-90).max(90).optional(),
+    longitude: z.number().min(-180).max(180).optional(),
+  })
+  .meta({
+    id: 'Location',
+    examples: [
+      { name: 'Riverside Hall', address: '1 River Road, Berlin', latitude: 52.52, longitude: 13.405 },
+    ],
+  });
+
+/** `updatedSince` of every synchronisable list (API.md §1 "lists"). */
+export const updatedSince = requestTimestamp
+  .optional()
+  .describe('Only rows with `updatedAt ≥ updatedSince` (RFC 3339), for incremental sync.');
+
+/** An overlap filter: items whose interval overlaps `[from, to)`. */
+export const rangeQuery = {
+  from: requestTimestamp.optional().describe('Items whose interval overlaps [from, to) (RFC 3339).'),
+  to: requestTimestamp.optional().describe('Items whose interval overlaps [from, to) (RFC 3339).'),
+};
+
+/** `true`/`false` in a query string. */
+export const queryBoolean = z
+  .enum(['true', 'false'])
+  .transform((value) => value === 'true')
+  .optional();
+
+/** A substring search term (`q`). */
+export const searchTerm = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .optional()
+  .describe('Case-insensitive substring match.');

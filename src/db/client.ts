@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { type ExtractTablesWithRelations, type SQL, sql } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
@@ -54,7 +55,7 @@ export function createDatabase(options: DatabaseOptions, logger: WarnLogger = co
 
 function createPgliteDatabase(dataDir: string): Database {
   if (!dataDir.includes('://')) mkdirSync(dataDir, { recursive: true });
-  const client = new PGlite(dataDir, { extensions: { btree_gist } });
+  const client = new PGlite(dataDir, { extensions: { btree_gist, pg_trgm } });
   const db = drizzlePglite({ client, schema });
   return {
     db: db as unknown as Db,
@@ -114,4 +115,9 @@ export const countInt = sql<number>`count(*)::int`;
 export async function queryRows<T>(db: DbOrTx, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown as { rows: T[] };
   return result.rows;
+}
+
+/** An ILIKE pattern matching `term` anywhere, with LIKE's wildcards in `term` taken literally. */
+export function containsPattern(term: string): string {
+  return `%${term.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
 }

@@ -122,6 +122,9 @@ export const volunteers = pgTable(
       .where(sql`${t.erasedAt} is null`),
     uniqueIndex('volunteers_calendar_token_unique').on(t.calendarTokenHash),
     index('volunteers_by_name').on(t.orgId, t.name, t.id).where(sql`${t.erasedAt} is null`),
+    // `q` (substring of name or email) is served by trigram indexes (pg_trgm).
+    index('volunteers_name_trgm').using('gin', t.name.op('gin_trgm_ops')),
+    index('volunteers_email_trgm').using('gin', t.email.op('gin_trgm_ops')),
     index('volunteers_by_update').on(t.orgId, t.updatedAt, t.id),
   ],
 );
@@ -219,7 +222,9 @@ export const events = pgTable(
   },
   (t) => [
     primaryKey({ name: 'events_pkey', columns: [t.orgId, t.id] }),
-    index('events_by_start').on(t.orgId, t.startsAt, t.id),
+    // Lists sort on startsAt with events that have no shift yet last: the key is coalesce(…, infinity).
+    index('events_by_start').on(t.orgId, sql`coalesce(${t.startsAt}, 'infinity'::timestamptz)`, t.id),
+    index('events_title_trgm').using('gin', t.title.op('gin_trgm_ops')),
     index('events_by_update').on(t.orgId, t.updatedAt, t.id),
     index('events_by_tag').using('gin', t.tags),
     check('events_span_order', sql`${t.endsAt} >= ${t.startsAt}`),
@@ -282,6 +287,10 @@ export const shifts = pgTable(
     index('shifts_by_role_start').on(t.orgId, t.roleId, t.startsAt, t.id),
     index('shifts_by_update').on(t.orgId, t.updatedAt, t.id),
     index('shifts_by_period').using('gist', t.orgId, t.period),
+    // `available=true` lists: shifts with an open place, in start order.
+    index('shifts_available_by_start')
+      .on(t.orgId, t.startsAt, t.id)
+      .where(sql`${t.cancelledAt} is null and ${t.confirmedCount} < ${t.capacity}`),
   ],
 );
 

@@ -1,0 +1,308 @@
+/**
+ * Events (API.md §5): creation with the organisation's defaults, lists with their filters, reads
+ * with aggregates over the shifts (one lateral join, no N+1), updates under If-Match, cancellation
+ * cascading to shifts and signups, and deletion of drafts.
+ */
+import { and, asc, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
+import { uuidv7 } from 'uuidv7';
+import type { Principal } from '../../core/auth.ts';
+import { AppError, notFound } from '../../core/errors.ts';
+import { actorOf, recordEvent } from '../../core/outbox.ts';
+import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import { containsPattern, type DbOrTx } from '../../db/client.ts';
+import { events, type Location, organizations, shifts, signups } from '../../db/schema.ts';
+import { cancelShiftsWhere } from '../shifts/service.ts';
+
+type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
+
+export interface Event {
+  id: string;
+  title: string;
+  description: string | null;
+  timezone: string;
+  location: Location | null;
+  visibility: 'public' | 'unlisted' | 'private';
+  status: 'draft' | 'published' | 'cancelled';
+  tags: string[];
+  startsAt: Date | null;
+  endsAt: Date | null;
+  shiftCount: number;
+  capacity: number;
+  confirmedCount: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface EventInput {
+  title: string;
+  description?: string | null | undefined;
+  timezone?: string | undefined;
+  location?: Location | null | undefined;
+  visibility?: Event['visibility'] | undefined;
+  status?: 'draft' | 'published' | undefined;
+  tags?: string[] | undefined;
+}
+
+/** The sort key of event lists: events without shifts come last. */
+const startKey = sql<Date>`coalesce(${events.startsAt}, 'infinity'::timestamptz)`;
+
+function totalsOf(db: DbOrTx) {
+  return db
+    .select({
+      shiftCount: sql<number>`count(*)::int`.as('shift_count'),
+      capacity: sql<number>`coalesce(sum(${shifts.capacity}), 0)::int`.as('capacity_total'),
+      confirmedCount: sql<number>`coalesce(sum(${shifts.confirmedCount}), 0)::int`.as('confirmed_total'),
+    })
+    .from(shifts)
+    .where(
+      and(eq(shifts.orgId, events.orgId), eq(shifts.eventId, events.id), sql`${shifts.cancelledAt} is null`),
+    )
+    .as('totals');
+}
+
+function selectEvents(db: DbOrTx) {
+  const totals = totalsOf(db);
+  return db
+    .select({
+      id: events.id,
+      title: events.title,
+      description: events.description,
+      timezone: events.timezone,
+      location: events.location,
+      visibility: events.visibility,
+      status: events.status,
+      tags: events.tags,
+      startsAt: events.startsAt,
+      endsAt: events.endsAt,
+      shiftCount: totals.shiftCount,
+      capacity: totals.capacity,
+      confirmedCount: totals.confirmedCount,
+      createdAt: events.createdAt,
+      updatedAt: events.updatedAt,
+      version: events.version,
+      startKeyText: sql<string>`${startKey}::text`,
+    })
+    .from(events)
+    .leftJoinLateral(totals, sql`true`);
+}
+
+type EventRow = Awaited<ReturnType<ReturnType<typeof selectEvents>['execute']>>[number];
+
+function toEvent(row: EventRow): Event {
+  const { version: _version, startKeyText: _key, ...event } = row;
+  return {
+    ...event,
+    shiftCount: Number(event.shiftCount ?? 0),
+    capacity: Number(event.capacity ?? 0),
+    confirmedCount: Number(event.confirmedCount ?? 0),
+  };
+}
+
+export async function getEvent(db: DbOrTx, orgId: string, id: string) {
+  const [row] = await selectEvents(db).where(and(eq(events.orgId, orgId), eq(events.id, id)));
+  if (!row) throw notFound('The event');
+  return { event: toEvent(row), version: row.version };
+}
+
+export async function createEvent(tx: DbOrTx, principal: KeyPrincipal, input: EventInput) {
+  let timezone = input.timezone;
+  if (!timezone) {
+    const [organization] = await tx
+      .select({ timezone: organizations.timezone })
+      .from(organizations)
+      .where(eq(organizations.id, principal.orgId));
+    timezone = organization?.timezone ?? 'UTC';
+  }
+  const id = uuidv7();
+  const status = input.status ?? 'draft';
+  await tx.insert(events).values({
+    orgId: principal.orgId,
+    id,
+    title: input.title,
+    description: input.description ?? null,
+    timezone,
+    location: input.location ?? null,
+    visibility: input.visibility ?? 'public',
+    status,
+    tags: input.tags ?? [],
+    publishedAt: status === 'published' ? sql`now()` : null,
+  });
+  const actor = actorOf(principal);
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'event.created',
+    resourceType: 'event',
+    resourceId: id,
+    actor,
+    payload: { eventId: id },
+  });
+  if (status === 'published') {
+    await recordEvent(tx, {
+      orgId: principal.orgId,
+      type: 'event.published',
+      resourceType: 'event',
+      resourceId: id,
+      actor,
+      payload: { eventId: id },
+    });
+  }
+  return getEvent(tx, principal.orgId, id);
+}
+
+export interface EventFilters {
+  limit: number;
+  cursor?: string | undefined;
+  status?: Event['status'] | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+  q?: string | undefined;
+  tag?: string | undefined;
+  updatedSince?: Date | undefined;
+}
+
+/** Events ordered by startsAt (those without shifts last), then id. */
+export async function listEvents(db: DbOrTx, orgId: string, filters: EventFilters): Promise<Page<Event>> {
+  const fields = ['timestamptz', 'uuid'] as const;
+  const position = decodeCursor(filters.cursor, [...fields]);
+  const conditions: (SQL | undefined)[] = [eq(events.orgId, orgId)];
+  if (filters.status) conditions.push(eq(events.status, filters.status));
+  if (filters.from || filters.to) {
+    const from = filters.from ?? new Date(-8_640_000_000_000_000);
+    const to = filters.to ?? new Date(8_640_000_000_000_000);
+    // The event's span must overlap (cheap, indexable); then one of its shifts must.
+    conditions.push(sql`${events.startsAt} < ${to} and ${events.endsAt} > ${from}`);
+    conditions.push(sql`exists (select 1 from ${shifts} where ${shifts.orgId} = ${events.orgId}
+      and ${shifts.eventId} = ${events.id} and ${shifts.startsAt} < ${to} and ${shifts.endsAt} > ${from})`);
+  }
+  if (filters.q) conditions.push(sql`${events.title} ilike ${containsPattern(filters.q)}`);
+  if (filters.tag) conditions.push(sql`${events.tags} @> array[${filters.tag}]::text[]`);
+  if (filters.updatedSince) conditions.push(gte(events.updatedAt, filters.updatedSince));
+  if (position) conditions.push(after([startKey, events.id], position, [...fields]));
+  const rows = await selectEvents(db)
+    .where(and(...conditions))
+    .orderBy(asc(startKey), asc(events.id))
+    .limit(filters.limit + 1);
+  return pageOfRows(rows, filters.limit, (row) => [row.startKeyText, row.id], toEvent);
+}
+
+function versionGuard(expectedVersions: number[] | null): SQL {
+  if (expectedVersions === null) return sql`true`;
+  if (expectedVersions.length === 0) return sql`false`;
+  return inArray(events.version, expectedVersions);
+}
+
+export async function updateEvent(
+  tx: DbOrTx,
+  principal: KeyPrincipal,
+  id: string,
+  changes: Partial<EventInput>,
+  expectedVersions: number[] | null,
+) {
+  const { event: current } = await getEvent(tx, principal.orgId, id);
+  if (current.status === 'cancelled')
+    throw new AppError('invalid-state', 'The event is cancelled; it cannot change.');
+  const publishing = changes.status === 'published' && current.status !== 'published';
+  const [updated] = await tx
+    .update(events)
+    .set({
+      ...changes,
+      ...(publishing ? { publishedAt: sql`now()` } : {}),
+      version: sql`${events.version} + 1`,
+      updatedAt: sql`now()`,
+    })
+    .where(
+      and(
+        eq(events.orgId, principal.orgId),
+        eq(events.id, id),
+        sql`${events.status} <> 'cancelled'`,
+        versionGuard(expectedVersions),
+      ),
+    )
+    .returning({ id: events.id });
+  if (!updated)
+    throw new AppError('precondition-failed', 'The event has changed since you read it; read it again.');
+  const actor = actorOf(principal);
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'event.updated',
+    resourceType: 'event',
+    resourceId: id,
+    actor,
+    payload: { eventId: id, changed: Object.keys(changes) },
+  });
+  if (publishing) {
+    await recordEvent(tx, {
+      orgId: principal.orgId,
+      type: 'event.published',
+      resourceType: 'event',
+      resourceId: id,
+      actor,
+      payload: { eventId: id },
+    });
+  }
+  return getEvent(tx, principal.orgId, id);
+}
+
+/** Cancels the event, all its shifts and all their active signups, in one transaction. */
+export async function cancelEvent(tx: DbOrTx, principal: KeyPrincipal, id: string) {
+  const [locked] = await tx
+    .select({ status: events.status })
+    .from(events)
+    .where(and(eq(events.orgId, principal.orgId), eq(events.id, id)))
+    .for('update');
+  if (!locked) throw notFound('The event');
+  if (locked.status === 'cancelled') throw new AppError('invalid-state', 'The event is already cancelled.');
+  const actor = actorOf(principal);
+  await cancelShiftsWhere(tx, principal.orgId, actor, { eventId: id });
+  await tx
+    .update(events)
+    .set({
+      status: 'cancelled',
+      cancelledAt: sql`now()`,
+      version: sql`${events.version} + 1`,
+      updatedAt: sql`now()`,
+    })
+    .where(and(eq(events.orgId, principal.orgId), eq(events.id, id)));
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'event.cancelled',
+    resourceType: 'event',
+    resourceId: id,
+    actor,
+    payload: { eventId: id },
+  });
+  return getEvent(tx, principal.orgId, id);
+}
+
+/** Deletes a draft that never had a signup; anything else is cancelled instead. */
+export async function deleteEvent(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<void> {
+  const [locked] = await tx
+    .select({ status: events.status })
+    .from(events)
+    .where(and(eq(events.orgId, principal.orgId), eq(events.id, id)))
+    .for('update');
+  if (!locked) throw notFound('The event');
+  if (locked.status !== 'draft') {
+    throw new AppError(
+      'invalid-state',
+      `Only a draft can be deleted; this event is ${locked.status}. Cancel it instead.`,
+    );
+  }
+  const [signup] = await tx
+    .select({ id: signups.id })
+    .from(signups)
+    .innerJoin(shifts, and(eq(shifts.orgId, signups.orgId), eq(shifts.id, signups.shiftId)))
+    .where(and(eq(signups.orgId, principal.orgId), eq(shifts.eventId, id)))
+    .limit(1);
+  if (signup)
+    throw new AppError('event-has-signups', 'The event has signups; cancel it instead of deleting it.');
+  await tx.delete(events).where(and(eq(events.orgId, principal.orgId), eq(events.id, id)));
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'event.deleted',
+    resourceType: 'event',
+    resourceId: id,
+    actor: actorOf(principal),
+    payload: { eventId: id },
+  });
+}

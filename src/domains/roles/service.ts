@@ -1,0 +1,134 @@
+/** Roles (API.md §4): kinds of work; a restricted role needs a qualification to claim. */
+import { and, asc, eq, inArray, type SQL, sql } from 'drizzle-orm';
+import { uuidv7 } from 'uuidv7';
+import type { Principal } from '../../core/auth.ts';
+import { AppError, notFound } from '../../core/errors.ts';
+import { actorOf, recordEvent } from '../../core/outbox.ts';
+import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import type { DbOrTx } from '../../db/client.ts';
+import { roles, shifts } from '../../db/schema.ts';
+
+type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
+
+const roleColumns = {
+  id: roles.id,
+  name: roles.name,
+  description: roles.description,
+  restricted: roles.restricted,
+  createdAt: roles.createdAt,
+  updatedAt: roles.updatedAt,
+  version: roles.version,
+};
+
+type RoleRow = { [K in keyof typeof roleColumns]: (typeof roles.$inferSelect)[K] };
+export type Role = Omit<RoleRow, 'version'>;
+
+function toRole({ version: _, ...role }: RoleRow): Role {
+  return role;
+}
+
+export async function getRole(db: DbOrTx, orgId: string, id: string) {
+  const [row] = await db
+    .select(roleColumns)
+    .from(roles)
+    .where(and(eq(roles.orgId, orgId), eq(roles.id, id)));
+  if (!row) throw notFound('The role');
+  return { role: toRole(row), version: row.version };
+}
+
+export async function createRole(
+  tx: DbOrTx,
+  principal: KeyPrincipal,
+  input: { name: string; description?: string | undefined; restricted: boolean },
+) {
+  const id = uuidv7();
+  await tx.insert(roles).values({ orgId: principal.orgId, id, ...input });
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'role.created',
+    resourceType: 'role',
+    resourceId: id,
+    actor: actorOf(principal),
+    payload: { roleId: id },
+  });
+  return getRole(tx, principal.orgId, id);
+}
+
+/** Roles ordered by name, then id. */
+export async function listRoles(
+  db: DbOrTx,
+  orgId: string,
+  query: { limit: number; cursor?: string | undefined },
+): Promise<Page<Role>> {
+  const fields = ['text', 'uuid'] as const;
+  const position = decodeCursor(query.cursor, [...fields]);
+  const rows = await db
+    .select(roleColumns)
+    .from(roles)
+    .where(
+      and(
+        eq(roles.orgId, orgId),
+        position ? after([roles.name, roles.id], position, [...fields]) : undefined,
+      ),
+    )
+    .orderBy(asc(roles.name), asc(roles.id))
+    .limit(query.limit + 1);
+  return pageOfRows(rows, query.limit, (row) => [row.name, row.id], toRole);
+}
+
+function versionGuard(expectedVersions: number[] | null): SQL {
+  if (expectedVersions === null) return sql`true`;
+  if (expectedVersions.length === 0) return sql`false`;
+  return inArray(roles.version, expectedVersions);
+}
+
+export async function updateRole(
+  tx: DbOrTx,
+  principal: KeyPrincipal,
+  id: string,
+  changes: {
+    name?: string | undefined;
+    description?: string | null | undefined;
+    restricted?: boolean | undefined;
+  },
+  expectedVersions: number[] | null,
+) {
+  await getRole(tx, principal.orgId, id);
+  const [updated] = await tx
+    .update(roles)
+    .set({ ...changes, version: sql`${roles.version} + 1`, updatedAt: sql`now()` })
+    .where(and(eq(roles.orgId, principal.orgId), eq(roles.id, id), versionGuard(expectedVersions)))
+    .returning({ id: roles.id });
+  if (!updated)
+    throw new AppError('precondition-failed', 'The role has changed since you read it; read it again.');
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'role.updated',
+    resourceType: 'role',
+    resourceId: id,
+    actor: actorOf(principal),
+    payload: { roleId: id, changed: Object.keys(changes) },
+  });
+  return getRole(tx, principal.orgId, id);
+}
+
+/** Deletes a role no shift uses; its qualifications go with it. */
+export async function deleteRole(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<void> {
+  await getRole(tx, principal.orgId, id);
+  const [used] = await tx
+    .select({ id: shifts.id })
+    .from(shifts)
+    .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.roleId, id)))
+    .limit(1);
+  if (used)
+    throw new AppError('invalid-state', 'Shifts use this role; change their role before deleting it.');
+  await tx.delete(roles).where(and(eq(roles.orgId, principal.orgId), eq(roles.id, id)));
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'role.deleted',
+    resourceType: 'role',
+    resourceId: id,
+    actor: actorOf(principal),
+    payload: { roleId: id },
+  });
+}

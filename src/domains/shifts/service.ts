@@ -1,0 +1,511 @@
+/**
+ * Shifts (API.md §6): creation one by one or in bulk (with recurrence), lists, reads with the
+ * caller's eligibility, updates under If-Match, cancellation and deletion. The span of each event
+ * (`events.starts_at`/`ends_at`) is kept here, by the writes that change it.
+ */
+import { and, asc, eq, gt, gte, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
+import { uuidv7 } from 'uuidv7';
+import type { Principal } from '../../core/auth.ts';
+import { AppError, notFound } from '../../core/errors.ts';
+import { type Actor, actorOf, recordEvent } from '../../core/outbox.ts';
+import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import type { DbOrTx } from '../../db/client.ts';
+import { events, type Location, roles, shifts, signups } from '../../db/schema.ts';
+import {
+  cancelActiveSignups,
+  type Eligibility,
+  eligibilityOf,
+  loadClaimFacts,
+  promoteWaitlisted,
+} from '../signups/service.ts';
+import { expandRecurrence, type RecurrenceInput } from './recurrence.ts';
+import { type CreateShiftInput, shiftTimeProblems, type UpdateShiftInput } from './schemas.ts';
+
+type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
+
+export type ShiftStatus = 'open' | 'full' | 'closed' | 'cancelled';
+
+export interface Shift {
+  id: string;
+  eventId: string;
+  roleId: string | null;
+  title: string | null;
+  description: string | null;
+  location: Location | null;
+  startsAt: Date;
+  endsAt: Date;
+  capacity: number;
+  confirmedCount: number;
+  waitlistCount: number;
+  available: number;
+  waitlist: boolean;
+  signupOpensAt: Date | null;
+  signupClosesAt: Date;
+  cancelUntil: Date | null;
+  minAge: number | null;
+  status: ShiftStatus;
+  createdAt: Date;
+  updatedAt: Date;
+  eligibility?: Eligibility;
+}
+
+export const shiftColumns = {
+  id: shifts.id,
+  eventId: shifts.eventId,
+  roleId: shifts.roleId,
+  title: shifts.title,
+  description: shifts.description,
+  location: shifts.location,
+  startsAt: shifts.startsAt,
+  endsAt: shifts.endsAt,
+  capacity: shifts.capacity,
+  confirmedCount: shifts.confirmedCount,
+  waitlistCount: shifts.waitlistCount,
+  waitlist: shifts.waitlist,
+  signupOpensAt: shifts.signupOpensAt,
+  signupClosesAt: sql<Date>`coalesce(${shifts.signupClosesAt}, ${shifts.startsAt})`.mapWith(shifts.startsAt),
+  cancelUntil: shifts.cancelUntil,
+  minAge: shifts.minAge,
+  cancelledAt: shifts.cancelledAt,
+  version: shifts.version,
+  createdAt: shifts.createdAt,
+  updatedAt: shifts.updatedAt,
+  startsAtText: sql<string>`${shifts.startsAt}::text`,
+};
+
+type ShiftRow = {
+  [K in keyof typeof shiftColumns]: K extends 'signupClosesAt'
+    ? Date
+    : K extends 'startsAtText'
+      ? string
+      : (typeof shifts.$inferSelect)[K & keyof typeof shifts.$inferSelect];
+};
+
+export function shiftStatusOf(
+  row: Pick<ShiftRow, 'cancelledAt' | 'signupOpensAt' | 'signupClosesAt' | 'confirmedCount' | 'capacity'>,
+  now: Date,
+): ShiftStatus {
+  if (row.cancelledAt) return 'cancelled';
+  if ((row.signupOpensAt && now < row.signupOpensAt) || now >= row.signupClosesAt) return 'closed';
+  if (row.confirmedCount >= row.capacity) return 'full';
+  return 'open';
+}
+
+export function toShift(row: ShiftRow, now: Date): Shift {
+  return {
+    id: row.id,
+    eventId: row.eventId,
+    roleId: row.roleId,
+    title: row.title,
+    description: row.description,
+    location: row.location,
+    startsAt: row.startsAt,
+    endsAt: row.endsAt,
+    capacity: row.capacity,
+    confirmedCount: row.confirmedCount,
+    waitlistCount: row.waitlistCount,
+    available: row.capacity - row.confirmedCount,
+    waitlist: row.waitlist,
+    signupOpensAt: row.signupOpensAt,
+    signupClosesAt: row.signupClosesAt,
+    cancelUntil: row.cancelUntil,
+    minAge: row.minAge,
+    status: shiftStatusOf(row, now),
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** Adds `eligibility` to each shift when the caller is a volunteer (one query for the page). */
+async function withEligibility(db: DbOrTx, principal: Principal, list: Shift[], now: Date): Promise<Shift[]> {
+  if (principal.kind !== 'volunteer') return list;
+  const facts = await loadClaimFacts(
+    db,
+    principal.orgId,
+    principal.volunteerId,
+    list.map((item) => item.id),
+  );
+  return list.map((item) => {
+    const itemFacts = facts.get(item.id);
+    return itemFacts ? { ...item, eligibility: eligibilityOf(itemFacts, now) } : item;
+  });
+}
+
+/** Volunteers see only the shifts of published events. */
+function visibleTo(principal: Principal): SQL | undefined {
+  if (principal.kind !== 'volunteer') return undefined;
+  return sql`exists (select 1 from ${events} where ${events.orgId} = ${shifts.orgId}
+    and ${events.id} = ${shifts.eventId} and ${events.status} = 'published')`;
+}
+
+async function readShiftRow(db: DbOrTx, principal: Principal, id: string, lock = false): Promise<ShiftRow> {
+  const query = db
+    .select(shiftColumns)
+    .from(shifts)
+    .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, id), visibleTo(principal)));
+  const [row] = lock ? await query.for('update') : await query;
+  if (!row) throw notFound('The shift');
+  return row;
+}
+
+export async function getShift(db: DbOrTx, principal: Principal, id: string) {
+  const now = new Date();
+  const row = await readShiftRow(db, principal, id);
+  const [shift] = await withEligibility(db, principal, [toShift(row, now)], now);
+  return { shift: shift as Shift, version: row.version };
+}
+
+/** 404 unless the event exists and the caller may see its shifts (volunteers: published only). */
+export async function assertEventVisible(db: DbOrTx, principal: Principal, eventId: string): Promise<void> {
+  const [event] = await db
+    .select({ status: events.status })
+    .from(events)
+    .where(and(eq(events.orgId, principal.orgId), eq(events.id, eventId)));
+  if (!event || (principal.kind === 'volunteer' && event.status !== 'published')) throw notFound('The event');
+}
+
+export interface ShiftFilters {
+  limit: number;
+  cursor?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+  roleId?: string | undefined;
+  available?: boolean | undefined;
+  updatedSince?: Date | undefined;
+  eventId?: string | undefined;
+}
+
+const maxDurationInterval = sql`interval '7 days'`;
+
+/** Shifts ordered by startsAt, then id; with `eventId`, one event's. */
+export async function listShifts(
+  db: DbOrTx,
+  principal: Principal,
+  filters: ShiftFilters,
+): Promise<Page<Shift>> {
+  const fields = ['timestamptz', 'uuid'] as const;
+  const position = decodeCursor(filters.cursor, [...fields]);
+  const conditions: (SQL | undefined)[] = [eq(shifts.orgId, principal.orgId), visibleTo(principal)];
+  if (filters.eventId) conditions.push(eq(shifts.eventId, filters.eventId));
+  if (filters.to) conditions.push(lt(shifts.startsAt, filters.to));
+  if (filters.from) {
+    conditions.push(gt(shifts.endsAt, filters.from));
+    // Shifts last at most 7 days: a bound on startsAt lets the start-ordered index skip the past.
+    conditions.push(sql`${shifts.startsAt} > ${filters.from}::timestamptz - ${maxDurationInterval}`);
+  }
+  if (filters.roleId) conditions.push(eq(shifts.roleId, filters.roleId));
+  if (filters.available) {
+    conditions.push(isNull(shifts.cancelledAt), sql`${shifts.confirmedCount} < ${shifts.capacity}`);
+  }
+  if (filters.updatedSince) conditions.push(gte(shifts.updatedAt, filters.updatedSince));
+  if (position) conditions.push(after([shifts.startsAt, shifts.id], position, [...fields]));
+  const rows = await db
+    .select(shiftColumns)
+    .from(shifts)
+    .where(and(...conditions))
+    .orderBy(asc(shifts.startsAt), asc(shifts.id))
+    .limit(filters.limit + 1);
+  const now = new Date();
+  const page = pageOfRows(
+    rows,
+    filters.limit,
+    (row) => [row.startsAtText, row.id],
+    (row) => toShift(row, now),
+  );
+  return { ...page, data: await withEligibility(db, principal, page.data, now) };
+}
+
+// ── Writes ───────────────────────────────────────────────────────────────────────────────────
+
+interface EventForShifts {
+  id: string;
+  status: 'draft' | 'published' | 'cancelled';
+  timezone: string;
+}
+
+/** The event a shift write belongs to, locked so that a concurrent cancel cannot interleave. */
+async function lockEventForShiftWrite(tx: DbOrTx, orgId: string, eventId: string): Promise<EventForShifts> {
+  const [event] = await tx
+    .select({ id: events.id, status: events.status, timezone: events.timezone })
+    .from(events)
+    .where(and(eq(events.orgId, orgId), eq(events.id, eventId)))
+    .for('update');
+  if (!event) throw notFound('The event');
+  if (event.status === 'cancelled')
+    throw new AppError('invalid-state', 'The event is cancelled; its shifts cannot change.');
+  return event;
+}
+
+async function assertRolesExist(
+  tx: DbOrTx,
+  orgId: string,
+  roleIds: (string | null | undefined)[],
+  path: (index: number) => string,
+) {
+  const wanted = [...new Set(roleIds.filter((id): id is string => typeof id === 'string'))];
+  if (wanted.length === 0) return;
+  const found = await tx
+    .select({ id: roles.id })
+    .from(roles)
+    .where(and(eq(roles.orgId, orgId), inArray(roles.id, wanted)));
+  const known = new Set(found.map((role) => role.id));
+  const errors = roleIds.flatMap((id, index) =>
+    typeof id === 'string' && !known.has(id)
+      ? [{ path: path(index), message: 'no role of this organisation has this id' }]
+      : [],
+  );
+  if (errors.length > 0) {
+    throw new AppError('validation-failed', `${errors[0]?.path}: ${errors[0]?.message}`, { errors });
+  }
+}
+
+/** Recomputes the event's span from its shifts; not a change of the event itself (no updatedAt). */
+export async function refreshEventSpan(tx: DbOrTx, orgId: string, eventId: string): Promise<void> {
+  await tx.execute(sql`
+    update events set
+      starts_at = (select min(starts_at) from shifts where org_id = ${orgId} and event_id = ${eventId}),
+      ends_at = (select max(ends_at) from shifts where org_id = ${orgId} and event_id = ${eventId})
+    where org_id = ${orgId} and id = ${eventId}`);
+}
+
+function insertValues(orgId: string, eventId: string, input: CreateShiftInput) {
+  return {
+    orgId,
+    id: uuidv7(),
+    eventId,
+    roleId: input.roleId ?? null,
+    title: input.title ?? null,
+    description: input.description ?? null,
+    location: input.location ?? null,
+    startsAt: input.startsAt,
+    endsAt: input.endsAt,
+    capacity: input.capacity,
+    waitlist: input.waitlist ?? true,
+    signupOpensAt: input.signupOpensAt ?? null,
+    signupClosesAt: input.signupClosesAt ?? null,
+    cancelUntil: input.cancelUntil ?? null,
+    minAge: input.minAge ?? null,
+  };
+}
+
+/** Creates shifts in one statement: all or nothing. Returned in start order. */
+export async function createShifts(
+  tx: DbOrTx,
+  principal: KeyPrincipal,
+  eventId: string,
+  inputs: CreateShiftInput[],
+  rolePath: (index: number) => string,
+): Promise<Shift[]> {
+  await lockEventForShiftWrite(tx, principal.orgId, eventId);
+  await assertRolesExist(
+    tx,
+    principal.orgId,
+    inputs.map((input) => input.roleId),
+    rolePath,
+  );
+  const values = inputs.map((input) => insertValues(principal.orgId, eventId, input));
+  const rows = await tx.insert(shifts).values(values).returning(shiftColumns);
+  await refreshEventSpan(tx, principal.orgId, eventId);
+  const actor = actorOf(principal);
+  for (const row of rows) {
+    await recordEvent(tx, {
+      orgId: principal.orgId,
+      type: 'shift.created',
+      resourceType: 'shift',
+      resourceId: row.id,
+      actor,
+      payload: { shiftId: row.id, eventId },
+    });
+  }
+  const now = new Date();
+  return rows
+    .map((row) => toShift(row, now))
+    .sort((a, b) => a.startsAt.getTime() - b.startsAt.getTime() || (a.id < b.id ? -1 : 1));
+}
+
+export async function createShift(
+  tx: DbOrTx,
+  principal: KeyPrincipal,
+  eventId: string,
+  input: CreateShiftInput,
+) {
+  const [created] = await createShifts(tx, principal, eventId, [input], () => 'body.roleId');
+  const { shift, version } = await getShift(tx, principal, (created as Shift).id);
+  return { shift, version };
+}
+
+/** The recurrence form of bulk creation: the template at each occurrence, in the event's zone. */
+export async function createRecurringShifts(
+  tx: DbOrTx,
+  principal: KeyPrincipal,
+  eventId: string,
+  template: Omit<
+    CreateShiftInput,
+    'startsAt' | 'endsAt' | 'signupOpensAt' | 'signupClosesAt' | 'cancelUntil'
+  >,
+  recurrence: RecurrenceInput,
+): Promise<Shift[]> {
+  const [event] = await tx
+    .select({ timezone: events.timezone })
+    .from(events)
+    .where(and(eq(events.orgId, principal.orgId), eq(events.id, eventId)));
+  if (!event) throw notFound('The event');
+  const occurrences = expandRecurrence(recurrence, event.timezone);
+  return createShifts(
+    tx,
+    principal,
+    eventId,
+    occurrences.map((times) => ({ ...template, ...times })),
+    () => 'body.template.roleId',
+  );
+}
+
+function versionMatches(expectedVersions: number[] | null, current: number): boolean {
+  return expectedVersions === null || expectedVersions.includes(current);
+}
+
+/**
+ * Locks the shift's event, then the shift: the order that event cancellation uses too, so a shift
+ * write and an event cancel never wait on each other crosswise.
+ */
+async function lockShiftAndEvent(tx: DbOrTx, principal: KeyPrincipal, id: string) {
+  const { eventId } = await readShiftRow(tx, principal, id);
+  await tx
+    .select({ id: events.id })
+    .from(events)
+    .where(and(eq(events.orgId, principal.orgId), eq(events.id, eventId)))
+    .for('update');
+  return readShiftRow(tx, principal, id, true);
+}
+
+export async function updateShift(
+  tx: DbOrTx,
+  principal: KeyPrincipal,
+  id: string,
+  changes: UpdateShiftInput,
+  expectedVersions: number[] | null,
+) {
+  const current = await lockShiftAndEvent(tx, principal, id);
+  if (!versionMatches(expectedVersions, current.version)) {
+    throw new AppError('precondition-failed', 'The shift has changed since you read it; read it again.');
+  }
+  if (current.cancelledAt) throw new AppError('invalid-state', 'The shift is cancelled; it cannot change.');
+
+  const merged = {
+    startsAt: changes.startsAt ?? current.startsAt,
+    endsAt: changes.endsAt ?? current.endsAt,
+    signupOpensAt: changes.signupOpensAt === undefined ? current.signupOpensAt : changes.signupOpensAt,
+    signupClosesAt:
+      changes.signupClosesAt === undefined
+        ? // Stored null means "until the start": it keeps following a moved start.
+          await storedSignupClose(tx, principal.orgId, id)
+        : changes.signupClosesAt,
+    cancelUntil: changes.cancelUntil === undefined ? current.cancelUntil : changes.cancelUntil,
+  };
+  const problems = shiftTimeProblems(merged);
+  if (problems.length > 0) {
+    const errors = problems.map((problem) => ({ path: `body.${problem.path}`, message: problem.message }));
+    throw new AppError('validation-failed', `${errors[0]?.path}: ${errors[0]?.message}`, { errors });
+  }
+  if (changes.capacity !== undefined && changes.capacity < current.confirmedCount) {
+    throw new AppError(
+      'capacity-below-confirmed',
+      `${current.confirmedCount} volunteers are confirmed; capacity cannot go below that.`,
+    );
+  }
+  if (changes.roleId) await assertRolesExist(tx, principal.orgId, [changes.roleId], () => 'body.roleId');
+
+  const timesChanged =
+    merged.startsAt.getTime() !== current.startsAt.getTime() ||
+    merged.endsAt.getTime() !== current.endsAt.getTime();
+  await tx
+    .update(shifts)
+    .set({ ...changes, version: sql`${shifts.version} + 1`, updatedAt: sql`now()` })
+    .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, id)));
+  if (timesChanged) {
+    // Signups carry a copy of the interval; the exclusion constraint then refuses a new overlap.
+    await tx
+      .update(signups)
+      .set({ period: sql`tstzrange(${merged.startsAt}::timestamptz, ${merged.endsAt}::timestamptz, '[)')` })
+      .where(and(eq(signups.orgId, principal.orgId), eq(signups.shiftId, id)));
+    await refreshEventSpan(tx, principal.orgId, current.eventId);
+  }
+  const actor = actorOf(principal);
+  if (changes.capacity !== undefined && changes.capacity > current.capacity) {
+    await promoteWaitlisted(tx, principal.orgId, id, actor);
+  }
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'shift.updated',
+    resourceType: 'shift',
+    resourceId: id,
+    actor,
+    payload: { shiftId: id, eventId: current.eventId, changed: Object.keys(changes) },
+  });
+  return getShift(tx, principal, id);
+}
+
+async function storedSignupClose(tx: DbOrTx, orgId: string, id: string): Promise<Date | null> {
+  const [row] = await tx
+    .select({ signupClosesAt: shifts.signupClosesAt })
+    .from(shifts)
+    .where(and(eq(shifts.orgId, orgId), eq(shifts.id, id)));
+  return row?.signupClosesAt ?? null;
+}
+
+/** Cancels shifts and their active signups; returns the ids it cancelled. */
+export async function cancelShiftsWhere(
+  tx: DbOrTx,
+  orgId: string,
+  actor: Actor,
+  scope: { shiftId: string } | { eventId: string },
+): Promise<string[]> {
+  await cancelActiveSignups(tx, orgId, actor, scope);
+  const scopeCondition =
+    'shiftId' in scope ? eq(shifts.id, scope.shiftId) : eq(shifts.eventId, scope.eventId);
+  const cancelled = await tx
+    .update(shifts)
+    .set({ cancelledAt: sql`now()`, version: sql`${shifts.version} + 1`, updatedAt: sql`now()` })
+    .where(and(eq(shifts.orgId, orgId), scopeCondition, isNull(shifts.cancelledAt)))
+    .returning({ id: shifts.id, eventId: shifts.eventId });
+  for (const row of cancelled) {
+    await recordEvent(tx, {
+      orgId,
+      type: 'shift.cancelled',
+      resourceType: 'shift',
+      resourceId: row.id,
+      actor,
+      payload: { shiftId: row.id, eventId: row.eventId },
+    });
+  }
+  return cancelled.map((row) => row.id);
+}
+
+export async function cancelShift(tx: DbOrTx, principal: KeyPrincipal, id: string) {
+  const current = await readShiftRow(tx, principal, id, true);
+  if (current.cancelledAt) throw new AppError('invalid-state', 'The shift is already cancelled.');
+  await cancelShiftsWhere(tx, principal.orgId, actorOf(principal), { shiftId: id });
+  return getShift(tx, principal, id);
+}
+
+export async function deleteShift(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<void> {
+  const current = await lockShiftAndEvent(tx, principal, id);
+  const [signup] = await tx
+    .select({ id: signups.id })
+    .from(signups)
+    .where(and(eq(signups.orgId, principal.orgId), eq(signups.shiftId, id)))
+    .limit(1);
+  if (signup) {
+    throw new AppError('shift-has-signups', 'The shift has had signups; cancel it instead of deleting it.');
+  }
+  await tx.delete(shifts).where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, id)));
+  await refreshEventSpan(tx, principal.orgId, current.eventId);
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'shift.deleted',
+    resourceType: 'shift',
+    resourceId: id,
+    actor: actorOf(principal),
+    payload: { shiftId: id, eventId: current.eventId },
+  });
+}

@@ -1,0 +1,350 @@
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { keyPrincipalOf, principalOf } from '../../core/auth.ts';
+import { etagOf, ifMatchVersions } from '../../core/http-cache.ts';
+import { respondToWrite } from '../../core/idempotency.ts';
+import { problems } from '../../core/openapi.ts';
+import { idParams, noContent } from '../../core/schemas.ts';
+import {
+  createVolunteerBody,
+  issuedToken,
+  listVolunteersQuery,
+  orgSlugParams,
+  profile,
+  qualificationParams,
+  registerBody,
+  session,
+  signInBody,
+  updateProfileBody,
+  updateVolunteerBody,
+  volunteer,
+  volunteerPage,
+} from './schemas.ts';
+import {
+  createVolunteer,
+  eraseVolunteer,
+  getProfile,
+  getVolunteer,
+  grantQualification,
+  issueVolunteerToken,
+  listVolunteers,
+  registerVolunteer,
+  revokeQualification,
+  revokeSession,
+  signIn,
+  updateProfile,
+  updateVolunteer,
+} from './service.ts';
+
+function volunteerPrincipalOf(request: FastifyRequest) {
+  const principal = principalOf(request);
+  if (principal.kind !== 'volunteer') throw new Error('route rule guarantees a volunteer token');
+  return principal;
+}
+
+const fifteenMinutes = 15 * 60 * 1000;
+
+/** API.md §3: volunteers, their tokens, self-registration and sign-in, and /v1/me. */
+export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
+  const tags = ['volunteers'];
+
+  app.post(
+    '/volunteers',
+    {
+      config: { auth: 'organiser' },
+      schema: {
+        operationId: 'createVolunteer',
+        tags,
+        summary: 'Add a volunteer',
+        description: 'Email addresses are unique per organisation, whatever their letter case.',
+        body: createVolunteerBody,
+        response: { 201: volunteer, ...problems({ 409: 'email-taken' }) },
+      },
+    },
+    (request, reply) =>
+      respondToWrite(request, reply, app.db, async (tx) => {
+        const created = await createVolunteer(tx, keyPrincipalOf(request), request.body);
+        return {
+          status: 201,
+          body: created.volunteer,
+          headers: { location: `/v1/volunteers/${created.volunteer.id}`, etag: etagOf(created.version) },
+        };
+      }),
+  );
+
+  app.get(
+    '/volunteers',
+    {
+      config: { auth: 'viewer' },
+      schema: {
+        operationId: 'listVolunteers',
+        tags,
+        summary: 'List volunteers',
+        description: 'Ordered by name, then id. Erased volunteers are never listed.',
+        querystring: listVolunteersQuery,
+        response: { 200: volunteerPage },
+      },
+    },
+    (request) => listVolunteers(app.db, keyPrincipalOf(request).orgId, request.query),
+  );
+
+  app.get(
+    '/volunteers/:id',
+    {
+      config: { auth: 'organiser' },
+      schema: {
+        operationId: 'getVolunteer',
+        tags,
+        summary: 'Read a volunteer',
+        description: 'The `ETag` header is the `If-Match` value for PATCH.',
+        params: idParams,
+        response: { 200: volunteer },
+      },
+    },
+    async (request, reply) => {
+      const { volunteer: found, version } = await getVolunteer(
+        app.db,
+        keyPrincipalOf(request).orgId,
+        request.params.id,
+      );
+      return reply.header('etag', etagOf(version)).send(found);
+    },
+  );
+
+  app.patch(
+    '/volunteers/:id',
+    {
+      config: { auth: 'organiser' },
+      schema: {
+        operationId: 'updateVolunteer',
+        tags,
+        summary: 'Update a volunteer',
+        params: idParams,
+        body: updateVolunteerBody,
+        response: { 200: volunteer, ...problems({ 409: 'email-taken', 412: 'precondition-failed' }) },
+      },
+    },
+    async (request, reply) => {
+      const updated = await app.db.transaction((tx) =>
+        updateVolunteer(
+          tx,
+          keyPrincipalOf(request),
+          request.params.id,
+          request.body,
+          ifMatchVersions(request),
+        ),
+      );
+      return reply.header('etag', etagOf(updated.version)).send(updated.volunteer);
+    },
+  );
+
+  app.delete(
+    '/volunteers/:id',
+    {
+      config: { auth: 'organiser' },
+      schema: {
+        operationId: 'eraseVolunteer',
+        tags,
+        summary: "Erase a volunteer's personal data",
+        description:
+          'Name, email, phone, birth date and notes are erased, tokens revoked, future signups cancelled; past ' +
+          'signups stay, anonymised, so that reports keep their hours. The volunteer is 404 from then on.',
+        params: idParams,
+        response: { 204: noContent },
+      },
+    },
+    async (request, reply) => {
+      await app.db.transaction((tx) => eraseVolunteer(tx, keyPrincipalOf(request), request.params.id));
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/volunteers/:id/tokens',
+    {
+      config: { auth: 'organiser' },
+      schema: {
+        operationId: 'createVolunteerToken',
+        tags,
+        summary: 'Issue a volunteer token',
+        description: 'For apps that do their own sign-in. The token is shown this once only.',
+        params: idParams,
+        response: { 201: issuedToken },
+      },
+    },
+    (request, reply) =>
+      respondToWrite(request, reply, app.db, async (tx) => ({
+        status: 201,
+        body: await issueVolunteerToken(tx, keyPrincipalOf(request), request.params.id),
+      })),
+  );
+
+  app.put(
+    '/volunteers/:id/qualifications/:roleId',
+    {
+      config: { auth: 'organiser' },
+      schema: {
+        operationId: 'grantQualification',
+        tags,
+        summary: 'Grant a qualification',
+        description: 'Idempotent: granting a held qualification changes nothing.',
+        params: qualificationParams,
+        response: { 204: noContent },
+      },
+    },
+    async (request, reply) => {
+      await app.db.transaction((tx) =>
+        grantQualification(tx, keyPrincipalOf(request), request.params.id, request.params.roleId),
+      );
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete(
+    '/volunteers/:id/qualifications/:roleId',
+    {
+      config: { auth: 'organiser' },
+      schema: {
+        operationId: 'revokeQualification',
+        tags,
+        summary: 'Revoke a qualification',
+        params: qualificationParams,
+        response: { 204: noContent },
+      },
+    },
+    async (request, reply) => {
+      await app.db.transaction((tx) =>
+        revokeQualification(tx, keyPrincipalOf(request), request.params.id, request.params.roleId),
+      );
+      return reply.code(204).send();
+    },
+  );
+
+  // ── Self-service ───────────────────────────────────────────────────────────────────────────
+
+  app.post(
+    '/public/:orgSlug/volunteers',
+    {
+      config: { auth: 'public' },
+      schema: {
+        operationId: 'registerVolunteer',
+        tags: ['volunteer-accounts'],
+        summary: 'Register as a volunteer',
+        description: 'Creates the volunteer and signs them in. Passwords have at least 10 characters.',
+        params: orgSlugParams,
+        body: registerBody,
+        response: { 201: session, ...problems({ 404: 'not-found', 409: 'email-taken' }) },
+      },
+    },
+    (request, reply) =>
+      respondToWrite(request, reply, app.db, async (tx) => ({
+        status: 201,
+        body: await registerVolunteer(tx, request.params.orgSlug, request.body),
+        headers: { location: '/v1/me' },
+      })),
+  );
+
+  const loginLimit = app.config.LOGIN_ATTEMPTS_PER_15_MINUTES;
+  app.post(
+    '/public/:orgSlug/sessions',
+    {
+      config: {
+        auth: 'public',
+        // Per IP address (before the body is read) …
+        rateLimit:
+          loginLimit > 0
+            ? {
+                max: loginLimit * 10,
+                timeWindow: fifteenMinutes,
+                keyGenerator: (request) => `sign-in-ip:${request.ip}`,
+              }
+            : false,
+      },
+      // … and per email, whichever address it comes from.
+      preHandler:
+        loginLimit > 0
+          ? app.rateLimit({
+              max: loginLimit,
+              timeWindow: fifteenMinutes,
+              keyGenerator: (request) => {
+                const body = request.body as { email?: unknown } | undefined;
+                const email = typeof body?.email === 'string' ? body.email.trim().toLowerCase() : '';
+                return `sign-in-email:${(request.params as { orgSlug?: string }).orgSlug}:${email}`;
+              },
+            })
+          : [],
+      schema: {
+        operationId: 'signInVolunteer',
+        tags: ['volunteer-accounts'],
+        summary: 'Sign in as a volunteer',
+        description:
+          'Wrong email and wrong password get the same answer (401 `invalid-credentials`) in similar time. ' +
+          `Attempts are limited per email and per IP address.`,
+        params: orgSlugParams,
+        body: signInBody,
+        response: { 201: session, ...problems({ 401: 'invalid-credentials', 404: 'not-found' }) },
+      },
+    },
+    (request, reply) =>
+      respondToWrite(request, reply, app.db, async (tx) => ({
+        status: 201,
+        body: await signIn(tx, request.params.orgSlug, request.body),
+        headers: { location: '/v1/me' },
+      })),
+  );
+
+  app.get(
+    '/me',
+    {
+      config: { auth: 'volunteer' },
+      schema: {
+        operationId: 'getMe',
+        tags: ['volunteer-accounts'],
+        summary: 'Read your own profile',
+        description: 'For volunteer tokens. The `ETag` header is the `If-Match` value for PATCH.',
+        response: { 200: profile },
+      },
+    },
+    async (request, reply) => {
+      const own = await getProfile(app.db, volunteerPrincipalOf(request));
+      return reply.header('etag', etagOf(own.version)).send(own.profile);
+    },
+  );
+
+  app.patch(
+    '/me',
+    {
+      config: { auth: 'volunteer' },
+      schema: {
+        operationId: 'updateMe',
+        tags: ['volunteer-accounts'],
+        summary: 'Update your own profile',
+        body: updateProfileBody,
+        response: { 200: profile, ...problems({ 409: 'email-taken', 412: 'precondition-failed' }) },
+      },
+    },
+    async (request, reply) => {
+      const own = await app.db.transaction((tx) =>
+        updateProfile(tx, volunteerPrincipalOf(request), request.body, ifMatchVersions(request)),
+      );
+      return reply.header('etag', etagOf(own.version)).send(own.profile);
+    },
+  );
+
+  app.delete(
+    '/me/session',
+    {
+      config: { auth: 'volunteer' },
+      schema: {
+        operationId: 'signOut',
+        tags: ['volunteer-accounts'],
+        summary: 'Sign out: revoke this token',
+        response: { 204: noContent },
+      },
+    },
+    async (request, reply) => {
+      await app.db.transaction((tx) => revokeSession(tx, volunteerPrincipalOf(request)));
+      return reply.code(204).send();
+    },
+  );
+};
