@@ -17,7 +17,7 @@ import pino from 'pino';
 import { uuidv7 } from 'uuidv7';
 import type { Config } from './config.ts';
 import { authPlugin } from './core/auth.ts';
-import { AppError, errorsPlugin } from './core/errors.ts';
+import { AppError, errorsPlugin, sendNotFound, sendProblem, serializeErrorForLog } from './core/errors.ts';
 import { openApiPlugin } from './core/openapi.ts';
 import type { Database, Db } from './db/client.ts';
 import { eventRoutes } from './domains/events/routes.ts';
@@ -61,10 +61,13 @@ const exposedHeaders = [
 export function createLogger(config: Config, destination?: pino.DestinationStream): FastifyBaseLogger {
   const options: pino.LoggerOptions = {
     level: config.LOG_LEVEL,
+    serializers: { err: serializeErrorForLog },
     redact: {
       paths: [
         'req.headers.authorization',
         'req.headers.cookie',
+        'headers.authorization',
+        'headers.cookie',
         '*.password',
         '*.token',
         '*.secret',
@@ -103,9 +106,19 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
       disableRequestLogging: (request: { url?: string }) => request.url?.startsWith('/health/') ?? false,
     }),
     bodyLimit: oneMebibyte,
-    trustProxy: config.TRUST_PROXY,
+    // A hop count is documented by Fastify (proxy-addr) though its types omit it.
+    trustProxy: config.TRUST_PROXY as boolean | string[],
     // Requests arriving during shutdown get our own 503 problem (below), in-flight ones finish.
     return503OnClosing: false,
+    // Requests Fastify rejects before routing (a malformed URL) still get a problem and a request id.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      return sendProblem(
+        request,
+        reply,
+        new AppError('validation-failed', `The request cannot be routed: ${error.message}`),
+      );
+    },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -195,6 +208,12 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
         `Too many requests (the limit is ${context.max}); retry in ${context.after}.`,
       ),
   });
+
+  // Unknown paths are rate-limited too: probing them must cost the prober, not us.
+  app.setNotFoundHandler(
+    config.RATE_LIMIT_PER_MINUTE > 0 ? { preHandler: app.rateLimit() } : {},
+    sendNotFound,
+  );
 
   await app.register(healthRoutes);
   await app.register(organizationRoutes, { prefix: '/v1' });

@@ -40,8 +40,24 @@ const environmentSchema = z.object({
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   /** Apply migrations at start-up. Behind PgBouncer in transaction mode, set false and run `npm run db:migrate` directly. */
   MIGRATE_ON_START: booleanFlag.default(true),
-  /** Trust X-Forwarded-For from a load balancer, so that per-IP limits see the client's address. */
-  TRUST_PROXY: booleanFlag,
+  /**
+   * Which proxies may set X-Forwarded-For, so that per-IP limits see the client's address: `false`
+   * (default), a hop count (`1`: the nearest proxy), or a comma-separated list of proxy addresses or
+   * CIDR ranges. `true` trusts every hop, which lets clients forge their address: avoid it.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((value): boolean | number | string[] => {
+      const text = value.trim();
+      if (text === '' || text === 'false' || text === '0') return false;
+      if (text === 'true') return true;
+      if (/^\d+$/.test(text)) return Number(text);
+      return text
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
+    }),
 });
 
 export type Config = z.output<typeof environmentSchema>;

@@ -6,7 +6,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driverErrorOf } from '../src/core/errors.ts';
-import type { Db } from '../src/db/client.ts';
+import { type Db, queryRows } from '../src/db/client.ts';
 import { createTestDatabase, type TestDatabase } from './support/app.ts';
 
 let testDb: TestDatabase;
@@ -162,6 +162,51 @@ describe('signup invariants in the schema', () => {
         '[2027-03-01T11:00Z,2027-03-01T14:00Z)',
       ),
     );
+  });
+
+  it("keeps a signup's copy of the interval equal to its shift's", async () => {
+    const org = await newOrg();
+    const volunteer = await newVolunteer(org);
+    const shift = await newShift(org, await newEvent(org), '2027-06-01T09:00Z', '2027-06-01T12:00Z');
+    expect(
+      await rejection(
+        insertSignup(org, shift, volunteer, 'confirmed', '[2027-06-01T09:00Z,2027-06-01T13:00Z)'),
+      ),
+    ).toEqual({
+      code: '23503',
+      constraint: 'signups_shift_period_fk',
+    });
+    await db.execute(
+      insertSignup(org, shift, volunteer, 'confirmed', '[2027-06-01T09:00Z,2027-06-01T12:00Z)'),
+    );
+    await db.execute(
+      sql`update shifts set ends_at = '2027-06-01T14:00Z' where org_id = ${org} and id = ${shift}`,
+    );
+    const [row] = await queryRows<{ same: boolean }>(
+      db,
+      sql`select s.period = sh.period as same from signups s join shifts sh on sh.org_id = s.org_id and sh.id = s.shift_id
+          where s.org_id = ${org} and s.shift_id = ${shift}`,
+    );
+    expect(row?.same).toBe(true);
+  });
+
+  it('refuses to move a shift onto another confirmed shift of one of its volunteers', async () => {
+    const org = await newOrg();
+    const volunteer = await newVolunteer(org);
+    const event = await newEvent(org);
+    const early = await newShift(org, event, '2027-07-01T09:00Z', '2027-07-01T10:00Z');
+    const late = await newShift(org, event, '2027-07-01T11:00Z', '2027-07-01T12:00Z');
+    await db.execute(
+      insertSignup(org, early, volunteer, 'confirmed', '[2027-07-01T09:00Z,2027-07-01T10:00Z)'),
+    );
+    await db.execute(
+      insertSignup(org, late, volunteer, 'confirmed', '[2027-07-01T11:00Z,2027-07-01T12:00Z)'),
+    );
+    expect(
+      await rejection(
+        sql`update shifts set starts_at = '2027-07-01T09:30Z' where org_id = ${org} and id = ${late}`,
+      ),
+    ).toEqual({ code: '23P01', constraint: 'signups_no_overlap' });
   });
 
   it('refuses a confirmed count above capacity', async () => {

@@ -139,6 +139,10 @@ describe('everything else', () => {
     expectProblem(await t.http.delete('/nope'), 404, 'not-found');
   });
 
+  it('answers a malformed URL with a problem too', async () => {
+    expectProblem(await t.http.get('/v1/%zz'), 400, 'validation-failed');
+  });
+
   it('keeps extension members of a domain problem', async () => {
     const response = await t.http.get('/test/refused');
     expectProblem(response, 409, 'invalid-state');
@@ -191,6 +195,11 @@ describe('429 rate-limited', () => {
     await limited.http.get('/v1/organization').set(bearer(other.adminToken)).expect(200);
     // Probes are never limited.
     for (let i = 0; i < 5; i++) await limited.http.get('/health/live').expect(200);
+    // Unknown paths are (per IP address): probing them costs the prober.
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await limited.http.get('/v1/no-such-thing')).status);
+    expect(statuses).toContain(404);
+    expect(statuses).toContain(429);
   });
 });
 

@@ -1,5 +1,6 @@
 /** Cross-cutting HTTP behaviour: CORS split, security headers, health probes, logs. */
 import { Writable } from 'node:stream';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/app.ts';
 import { configWith } from '../src/config.ts';
@@ -89,6 +90,45 @@ describe('security headers and probes', () => {
 });
 
 describe('logs', () => {
+  it('never carry SQL parameters or authorization headers, whatever is logged', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(chunk.toString());
+        callback();
+      },
+    });
+    const logged = await startTestApp(
+      testDb.database,
+      {},
+      {
+        logger: createLogger(configWith({ LOG_LEVEL: 'info' }), sink),
+        extend: (app) => {
+          app.get('/test/failing-query', { config: { auth: 'public' } }, async (request) => {
+            request.log.info({ headers: request.headers }, 'headers, logged on purpose');
+            // Fails in the database (not a uuid) with a marker value among its parameters.
+            await app.db.execute(sql`select ${'PERSONAL-MARKER-4711'}::uuid`);
+            return {};
+          });
+        },
+      },
+    );
+    try {
+      const response = await logged.http
+        .get('/test/failing-query')
+        .set(bearer('tg_key_secret-marker'))
+        .expect(500);
+      expect(response.body.code).toBe('internal');
+      const text = lines.join('');
+      expect(text).toContain('database query failed');
+      expect(text).toContain('22P02');
+      expect(text).not.toContain('PERSONAL-MARKER-4711');
+      expect(text).not.toContain('secret-marker');
+    } finally {
+      await logged.close();
+    }
+  });
+
   it('carry the request id on every request line and never the bearer token', async () => {
     const lines: string[] = [];
     const sink = new Writable({

@@ -250,6 +250,33 @@ describe('Idempotency-Key', () => {
       .expect(201);
   });
 
+  it('answers 422, not 500, when the stored response cannot be opened by this credential', async () => {
+    // The platform admin is one caller whatever ADMIN_TOKEN says; a rotated token cannot open
+    // what the old one sealed, so the retry is treated as another request.
+    const before = await startTestApp(testDb.database, { ADMIN_TOKEN: 'first-admin-token-0123456789' });
+    const after = await startTestApp(testDb.database, { ADMIN_TOKEN: 'second-admin-token-0123456789' });
+    try {
+      const slug = uniqueSlug('rotated');
+      const body = { name: 'Rotated', slug, timezone: 'UTC', contactEmail: 'r@example.org' };
+      await before.http
+        .post('/v1/organizations')
+        .set(bearer('first-admin-token-0123456789'))
+        .set('idempotency-key', slug)
+        .send(body)
+        .expect(201);
+      const retried = await after.http
+        .post('/v1/organizations')
+        .set(bearer('second-admin-token-0123456789'))
+        .set('idempotency-key', slug)
+        .send(body)
+        .expect(422);
+      expect(retried.body.code).toBe('idempotency-key-reused');
+    } finally {
+      await before.close();
+      await after.close();
+    }
+  });
+
   it('works for anonymous organisation sign-up', async () => {
     const slug = uniqueSlug('anon');
     const body = { name: 'Anon', slug, timezone: 'UTC', contactEmail: 'anon@example.org' };

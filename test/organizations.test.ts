@@ -200,6 +200,25 @@ describe('GET and PATCH /v1/organization', () => {
     expect(after.body.name).toBe('Renamed');
   });
 
+  it('treats an empty patch as a no-op and accepts a weak ETag', async () => {
+    const org = await createOrg(t.http);
+    const noop = await t.http.patch('/v1/organization').set(bearer(org.adminToken)).send({}).expect(200);
+    expect(noop.headers.etag).toBe('"v1"');
+    const weak = await t.http
+      .patch('/v1/organization')
+      .set(bearer(org.adminToken))
+      .set('if-match', 'W/"v1"')
+      .send({ name: 'Weakly matched' })
+      .expect(200);
+    expect(weak.headers.etag).toBe('"v2"');
+    await t.http
+      .patch('/v1/organization')
+      .set(bearer(org.adminToken))
+      .set('if-match', '"v1"')
+      .send({})
+      .expect(412);
+  });
+
   it('accepts application/merge-patch+json and rejects a taken slug', async () => {
     const a = await createOrg(t.http);
     const b = await createOrg(t.http);

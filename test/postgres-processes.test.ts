@@ -74,6 +74,41 @@ describe.skipIf(!onPostgres)(`three processes on one database ${needsPostgres}`,
   });
 });
 
+describe.skipIf(!onPostgres)(`PostgreSQL terminating the server's connections ${needsPostgres}`, () => {
+  it('the process survives the admin-shutdown errors (57P01) of its idle connections and carries on', async () => {
+    const name = await emptyDatabase();
+    const server = await startServer({ DATABASE_URL: databaseUrl(testDatabaseUrl as string, name) });
+    const org = await request(server.url)
+      .post('/v1/organizations')
+      .send({ name: 'Terminated', slug: 'terminated-org', timezone: 'UTC', contactEmail: 't@example.org' })
+      .expect(201);
+    const token = org.body.apiKey.token as string;
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        request(server.url).get('/v1/organization').set(bearer(token)).expect(200),
+      ),
+    );
+
+    const terminated = await adminQuery(
+      `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`,
+    );
+    expect(terminated.rowCount).toBeGreaterThan(0);
+    await eventually(
+      async () => (await request(server.url).get('/v1/organization').set(bearer(token))).status === 200,
+      10_000,
+      'recovery',
+    );
+    await request(server.url)
+      .post('/v1/api-keys')
+      .set(bearer(token))
+      .send({ name: 'after', role: 'viewer' })
+      .expect(201);
+    expect(server.child.exitCode).toBeNull();
+    expect(server.output()).toContain('idle database connection lost');
+    expect(await server.stop()).toBe(0);
+  });
+});
+
 describe.skipIf(!onPostgres)(`PostgreSQL restart while serving ${needsPostgres}`, () => {
   let proxy: TcpProxy;
   beforeAll(async () => {

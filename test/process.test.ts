@@ -8,8 +8,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import request from 'supertest';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { bearer } from './support/app.ts';
-import { killAllServers, repositoryRoot, spawnServer, startServer } from './support/server-process.ts';
+import { bearer, createTestDatabase } from './support/app.ts';
+import { onPostgres } from './support/postgres.ts';
+import {
+  killAllServers,
+  repositoryRoot,
+  runCli,
+  spawnServer,
+  startServer,
+} from './support/server-process.ts';
 
 const dataDirs: string[] = [];
 afterEach(() => killAllServers());
@@ -57,6 +64,20 @@ describe('npm start on embedded PGlite', () => {
     expect(await second.stop()).toBe(0);
   });
 
+  it('refuses a second process on the same data directory instead of losing its writes', async () => {
+    const dataDir = temporaryDataDir();
+    const server = await startServer({ PGLITE_DATA_DIR: dataDir });
+    const seed = await runCli(['seed'], { PGLITE_DATA_DIR: dataDir });
+    expect(seed.code).toBe(1);
+    expect(seed.output).toContain('in use by process');
+    await request(server.url).get('/health/ready').expect(200);
+    expect(await server.stop()).toBe(0);
+    // Once the server is gone, the command works.
+    const after = await runCli(['seed'], { PGLITE_DATA_DIR: dataDir });
+    expect(after.code).toBe(0);
+    expect(after.output).toMatch(/Admin key \(shown once\): tg_key_/);
+  });
+
   it('keeps nothing with memory://', async () => {
     const first = await startServer({ PGLITE_DATA_DIR: 'memory://' });
     const created = await request(first.url)
@@ -72,8 +93,11 @@ describe('npm start on embedded PGlite', () => {
 });
 
 describe('graceful shutdown', () => {
-  it('SIGTERM while a slow request is in flight: the request completes, then the process exits 0', async () => {
-    const server = await startServer({ PGLITE_DATA_DIR: 'memory://' });
+  it(`SIGTERM while a slow request is in flight: the request completes, then the process exits 0 (${onPostgres ? 'PostgreSQL' : 'PGlite'})`, async () => {
+    const testDb = onPostgres ? await createTestDatabase() : undefined;
+    const server = await startServer(
+      testDb ? { DATABASE_URL: testDb.url } : { PGLITE_DATA_DIR: 'memory://' },
+    );
     const body = JSON.stringify(organization('slow-org'));
     const url = new URL(server.url);
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -106,6 +130,7 @@ describe('graceful shutdown', () => {
     expect(JSON.parse(result.body).organization.slug).toBe('slow-org');
     expect(await server.exited).toBe(0);
     expect(server.output()).toContain('shutting down');
+    await testDb?.drop();
   });
 });
 

@@ -166,6 +166,9 @@ export const authPlugin = fp<AuthOptions>(
     // Resolve the caller first (rate limits are keyed by it), decide access before the body is read
     // (so an anonymous caller gets 401, not a validation error).
     app.addHook('onRequest', async (request) => {
+      const rule = request.routeOptions.config?.auth;
+      // Public routes and unknown paths never look a token up (no database work for them).
+      if (!rule || rule === 'public') return;
       const token = bearerToken(request);
       if (token === undefined) return;
       if (token === null) {

@@ -212,8 +212,9 @@ export function toAppError(error: unknown, request: FastifyRequest): AppError {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new AppError('payload-too-large', 'The request body exceeds the limit of 1 MiB.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError('unsupported-media-type', 'Send the body as application/json.');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('validation-failed', 'The Content-Length header does not match the body.');
     case 'FST_ERR_VALIDATION':
       return new AppError('validation-failed', fastifyError.message, {
         errors: [{ path: fastifyError.validationContext ?? 'request', message: fastifyError.message }],
@@ -255,17 +256,42 @@ function describeFieldErrors(errors: FieldError[]): string {
   return `${first.path}: ${first.message}${rest}`;
 }
 
-/** Registers the error and not-found handlers on the root instance. */
+/** Registers the error handler on the root instance (the not-found handler is in app.ts, rate-limited). */
 export const errorsPlugin = fp(
   async (app: FastifyInstance) => {
     app.setErrorHandler((error, request, reply) => sendProblem(request, reply, toAppError(error, request)));
-    app.setNotFoundHandler((request, reply) =>
-      sendProblem(
-        request,
-        reply,
-        new AppError('not-found', `No route matches ${request.method} ${request.url}.`),
-      ),
-    );
   },
   { name: 'errors' },
 );
+
+export function sendNotFound(request: FastifyRequest, reply: FastifyReply) {
+  return sendProblem(
+    request,
+    reply,
+    new AppError('not-found', `No route matches ${request.method} ${request.url}.`),
+  );
+}
+
+/**
+ * Errors as they are logged: without the SQL text and bound parameters that drizzle puts on
+ * query errors (they would carry emails, names, token hashes into the log), keeping the SQLSTATE,
+ * constraint and table that explain the failure.
+ */
+export function serializeErrorForLog(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const driverError = driverErrorOf(error);
+  const isQueryError = 'query' in error && 'params' in error;
+  const cause = (error as { cause?: unknown }).cause;
+  return {
+    type: error.name,
+    // PostgreSQL quotes the offending value in some messages (invalid input syntax for type uuid: "…").
+    message: isQueryError
+      ? `database query failed: ${cause instanceof Error ? cause.message.replace(/"[^"]*"/g, '"…"') : 'unknown cause'}`
+      : error.message,
+    stack: isQueryError ? undefined : error.stack,
+    code: driverError?.code,
+    constraint: driverError?.constraint,
+    table: (driverError as { table?: string } | undefined)?.table,
+    ...(cause && !isQueryError ? { cause: serializeErrorForLog(cause) } : {}),
+  };
+}

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from './errors.ts';
 
 export function etagOf(version: number): string {
   return `"v${version}"`;
@@ -21,7 +22,8 @@ export function ifMatchVersions(request: FastifyRequest): number[] | null {
   if (text.trim() === '*') return null;
   const versions: number[] = [];
   for (const tag of text.split(',')) {
-    const match = /^\s*"v(\d{1,9})"\s*$/.exec(tag);
+    // A weak form (W/"v3") is accepted too: proxies that compress responses weaken ETags.
+    const match = /^\s*(?:W\/)?"v(\d{1,9})"\s*$/.exec(tag);
     if (match) versions.push(Number(match[1]));
   }
   return versions;
@@ -41,8 +43,17 @@ export function sendCacheable(
   const etag = `"${createHash('sha256').update(payload).digest('base64url').slice(0, 27)}"`;
   reply.header('etag', etag).header('cache-control', `public, max-age=${maxAgeSeconds}`);
   const ifNoneMatch = request.headers['if-none-match'];
-  if (ifNoneMatch?.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')) {
+  // If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
+  const matches = (tag: string) => tag === '*' || tag.replace(/^W\//, '') === etag;
+  if (ifNoneMatch?.split(',').some((tag) => matches(tag.trim()))) {
     return reply.code(304).send();
   }
   return reply.type('application/json; charset=utf-8').send(payload);
+}
+
+/** For writes that compare in JavaScript (no-op updates, or a row already locked): 412 on mismatch. */
+export function assertVersion(expectedVersions: number[] | null, current: number, what: string): void {
+  if (expectedVersions !== null && !expectedVersions.includes(current)) {
+    throw new AppError('precondition-failed', `${what} has changed since you read it; read it again.`);
+  }
 }

@@ -11,6 +11,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import type { AccessRule } from './auth.ts';
 import { type ProblemCode, problemCodes } from './errors.ts';
 import { problemSchema } from './schemas.ts';
@@ -37,6 +38,78 @@ export function problems(byStatus: Record<number, ProblemCode | ProblemCode[]>) 
 
 type ResponseMap = Record<string, unknown>;
 
+const idempotencyHeaders = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .describe(
+      'Makes the POST safe to retry: same key, caller and body within 24 h replay the first response.',
+    ),
+});
+const preconditionHeaders = z.looseObject({
+  'if-match': z
+    .string()
+    .max(200)
+    .optional()
+    .describe('The ETag you read; a mismatch is 412 `precondition-failed`.'),
+});
+
+const headerDocs = {
+  'X-Request-Id': 'The request id (yours if you sent one); quote it when reporting a problem.',
+  'RateLimit-Limit': 'Requests allowed per window for this token (or IP address).',
+  'RateLimit-Remaining': 'Requests left in this window.',
+  'RateLimit-Reset': 'Seconds until the window resets.',
+  Location: 'The path of the resource this request created.',
+  ETag: 'The version of this resource: send it as If-Match to update it.',
+  'Idempotent-Replayed':
+    '`true` when this is the stored response of an earlier request with the same Idempotency-Key.',
+  'Retry-After': 'Seconds to wait before retrying.',
+} as const;
+
+type HeaderName = keyof typeof headerDocs;
+
+function headersFor(method: string, status: number, operationId: string): HeaderName[] {
+  const names: HeaderName[] = ['X-Request-Id'];
+  if (status < 300) names.push('RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset');
+  if (status === 201 && !/Bulk|Token/.test(operationId)) names.push('Location');
+  if (status < 300 && /^(get|create|update|cancel)/.test(operationId) && !/Bulk/.test(operationId))
+    names.push('ETag');
+  if (method === 'post' && status < 300) names.push('Idempotent-Replayed');
+  if (status === 409 || status === 429 || status === 503) names.push('Retry-After');
+  return names;
+}
+
+/** Adds the protocol response headers (API.md §1) to every operation, as shared components. */
+function withResponseHeaders<T>(document: T): T {
+  const doc = document as {
+    components?: { headers?: Record<string, unknown> };
+    paths?: Record<
+      string,
+      Record<string, { operationId?: string; responses?: Record<string, Record<string, unknown>> }>
+    >;
+  };
+  doc.components ??= {};
+  doc.components.headers = Object.fromEntries(
+    Object.entries(headerDocs).map(([name, description]) => [
+      name,
+      { description, schema: name.startsWith('RateLimit') ? { type: 'integer' } : { type: 'string' } },
+    ]),
+  );
+  for (const operations of Object.values(doc.paths ?? {})) {
+    for (const [method, operation] of Object.entries(operations)) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        const names = headersFor(method, Number(status), operation.operationId ?? '');
+        response.headers = Object.fromEntries(
+          names.map((name) => [name, { $ref: `#/components/headers/${name}` }]),
+        );
+      }
+    }
+  }
+  return document;
+}
+
 function addDefaultProblems(route: RouteOptions): void {
   if (!route.schema || !route.url.startsWith('/v1/')) return;
   const rule = route.config?.auth;
@@ -60,6 +133,9 @@ function addDefaultProblems(route: RouteOptions): void {
     defaults[409] = 'idempotency-key-in-use';
     defaults[422] = 'idempotency-key-reused';
   }
+  // The protocol headers of API.md §1, validated and documented like any other input.
+  if (!route.schema.headers && methods.includes('POST')) route.schema.headers = idempotencyHeaders;
+  if (!route.schema.headers && methods.includes('PATCH')) route.schema.headers = preconditionHeaders;
   defaults[429] = 'rate-limited';
   defaults[500] = 'internal';
   defaults[503] = 'unavailable';
@@ -158,7 +234,8 @@ export const openApiPlugin = fp<OpenApiOptions>(
         if (schema && !schema.hide) schema.security = securityFor(rule);
         return result;
       },
-      transformObject: (document) => withoutUnusedComponents(jsonSchemaTransformObject(document)),
+      transformObject: (document) =>
+        withResponseHeaders(withoutUnusedComponents(jsonSchemaTransformObject(document))),
     });
 
     if (options.docs) {

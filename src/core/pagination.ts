@@ -2,9 +2,9 @@
  * Keyset pagination (API.md §1 "lists"): a page is the `limit` rows after the cursor's sort key,
  * never an OFFSET. The cursor is opaque to clients: base64url of the last row's sort key.
  *
- * Sort keys that are timestamps travel as PostgreSQL's own text form (select `col::text`), because
- * a JavaScript Date drops the microseconds PostgreSQL keeps, and a truncated key would repeat or
- * skip rows at a page boundary.
+ * Sort keys that are timestamps travel as UTC text with microseconds (select `cursorTime(col)`),
+ * because a JavaScript Date drops the microseconds PostgreSQL keeps, and a truncated key would
+ * repeat or skip rows at a page boundary. The format is fixed, whatever the server's DateStyle.
  */
 import { type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import { AppError } from './errors.ts';
@@ -19,12 +19,37 @@ export interface Page<T> {
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// PostgreSQL's text form of a timestamptz, e.g. "2026-11-26 03:20:56.123456+00".
-const timestampPattern = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}(?::?\d{2})?)$/;
+const timestampPattern = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{6}Z$/;
+
+/** A timestamp as `cursorTime` writes it, naming a real instant (no month 13, no year 0). */
+function isCursorTimestamp(value: CursorValue): boolean {
+  if (value === 'infinity') return true;
+  const match = typeof value === 'string' ? timestampPattern.exec(value) : null;
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as number[];
+  const date = new Date(Date.UTC(year ?? 0, (month ?? 0) - 1, day, hour, minute, second));
+  return (
+    (year ?? 0) >= 1 &&
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() + 1 === month &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second
+  );
+}
+
+/**
+ * A timestamp column as a cursor value: UTC with microseconds, `…T08:00:00.000000Z`; null (no
+ * time, sorted last as `infinity`) becomes 'infinity'.
+ */
+export function cursorTime(column: SQLWrapper): SQL<string> {
+  return sql<string>`coalesce(to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'infinity')`;
+}
 
 const fieldAccepts: Record<CursorField, (value: CursorValue) => boolean> = {
   // 'infinity' is the sort key of a row without a time (e.g. an event with no shifts yet), sorted last.
-  timestamptz: (value) => typeof value === 'string' && (timestampPattern.test(value) || value === 'infinity'),
+  timestamptz: isCursorTimestamp,
   uuid: (value) => typeof value === 'string' && uuidPattern.test(value),
   text: (value) => typeof value === 'string' && value.length <= 1000,
   int: (value) => typeof value === 'number' && Number.isSafeInteger(value),

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
@@ -53,19 +54,70 @@ export function createDatabase(options: DatabaseOptions, logger: WarnLogger = co
     : createPgliteDatabase(options.PGLITE_DATA_DIR);
 }
 
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * An embedded data directory is for one process at a time: a second one (say `npm run seed` while
+ * the server runs) would silently lose writes. A lock file beside it, holding the owner's pid,
+ * refuses the second opener; a lock whose process is gone is taken over.
+ */
+function lockDataDirectory(dataDir: string): () => void {
+  const lockPath = `${resolve(dataDir)}.lock`;
+  mkdirSync(dirname(lockPath), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const descriptor = openSync(lockPath, 'wx');
+      writeSync(descriptor, String(process.pid));
+      closeSync(descriptor);
+      return () => unlinkSync(lockPath);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number(readFileSync(lockPath, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner)) {
+        throw new Error(
+          `The embedded database in ${dataDir} is in use by process ${owner}; stop it first (PGlite serves one process).`,
+        );
+      }
+      unlinkSync(lockPath); // left by a process that is gone
+    }
+  }
+  throw new Error(`could not lock ${dataDir}`);
+}
+
 function createPgliteDatabase(dataDir: string): Database {
-  if (!dataDir.includes('://')) mkdirSync(dataDir, { recursive: true });
+  const inMemory = dataDir.startsWith('memory://');
+  let unlock = () => {};
+  if (!inMemory) {
+    unlock = lockDataDirectory(dataDir);
+    mkdirSync(dataDir, { recursive: true });
+  }
   const client = new PGlite(dataDir, { extensions: { btree_gist, pg_trgm } });
   const db = drizzlePglite({ client, schema });
+  let closed = false;
   return {
     db: db as unknown as Db,
     engine: 'pglite',
     ping: async () => {
       await client.query('select 1');
     },
-    // PGlite is one process by construction: nothing to lock against.
+    // PGlite is one process by construction (the lock file above): nothing to lock against.
     migrate: () => migratePglite(db, { migrationsFolder }),
-    close: () => client.close(),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        await client.close();
+      } finally {
+        unlock();
+      }
+    },
   };
 }
 
@@ -89,6 +141,7 @@ function createPostgresDatabase(url: string, poolSize: number, logger: WarnLogge
     },
     migrate: async () => {
       const client = await pool.connect();
+      let failure: Error | undefined;
       try {
         await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
         try {
@@ -96,8 +149,12 @@ function createPostgresDatabase(url: string, poolSize: number, logger: WarnLogge
         } finally {
           await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
         }
+      } catch (error) {
+        failure = error as Error;
+        throw error;
       } finally {
-        client.release();
+        // A connection that failed may still hold the session lock: destroy it, never reuse it.
+        client.release(failure);
       }
     },
     close: async () => {

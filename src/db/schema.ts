@@ -26,6 +26,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  unique,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
@@ -287,6 +288,9 @@ export const shifts = pgTable(
     index('shifts_by_role_start').on(t.orgId, t.roleId, t.startsAt, t.id),
     index('shifts_by_update').on(t.orgId, t.updatedAt, t.id),
     index('shifts_by_period').using('gist', t.orgId, t.period),
+    // The target of signups' (org_id, shift_id, period) foreign key, which keeps each signup's copy
+    // of the interval equal to its shift's (ON UPDATE CASCADE), enforced by the database.
+    unique('shifts_period_key').on(t.orgId, t.id, t.period),
     // `available=true` lists: shifts with an open place, in start order.
     index('shifts_available_by_start')
       .on(t.orgId, t.startsAt, t.id)
@@ -304,7 +308,10 @@ export const signups = pgTable(
     shiftId: uuid('shift_id').notNull(),
     volunteerId: uuid('volunteer_id').notNull(),
     status: signupStatus('status').notNull(),
-    /** A copy of the shift's `[starts_at, ends_at)`, so that an exclusion constraint can see it. */
+    /**
+     * A copy of the shift's `[starts_at, ends_at)`, so that the exclusion constraint can see it; the
+     * `signups_shift_period_fk` foreign key keeps it equal to the shift's.
+     */
     period: tstzrange('period').notNull(),
     note: text('note'),
     lateCancellation: boolean('late_cancellation').notNull().default(false),
@@ -323,6 +330,12 @@ export const signups = pgTable(
       columns: [t.orgId, t.shiftId],
       foreignColumns: [shifts.orgId, shifts.id],
     }),
+    // A change of the shift's times flows into `period` here, and through the exclusion constraint.
+    foreignKey({
+      name: 'signups_shift_period_fk',
+      columns: [t.orgId, t.shiftId, t.period],
+      foreignColumns: [shifts.orgId, shifts.id, shifts.period],
+    }).onUpdate('cascade'),
     foreignKey({
       name: 'signups_volunteer_fk',
       columns: [t.orgId, t.volunteerId],

@@ -32,6 +32,7 @@ export function killAllServers(): void {
 export function spawnServer(
   env: Record<string, string | undefined>,
   cwd = repositoryRoot,
+  script: string[] = ['src/server.ts'],
 ): {
   child: ChildProcess;
   exited: Promise<number | null>;
@@ -40,11 +41,23 @@ export function spawnServer(
   const baseEnv = { ...process.env };
   for (const name of ['TEST_DATABASE_URL', 'DATABASE_URL', 'PGLITE_DATA_DIR', 'ADMIN_TOKEN'])
     delete baseEnv[name];
-  const child = spawn(process.execPath, ['--import', tsxLoader, join(repositoryRoot, 'src/server.ts')], {
-    cwd,
-    env: { ...baseEnv, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const [entry, ...args] = script;
+  const child = spawn(
+    process.execPath,
+    ['--import', tsxLoader, join(repositoryRoot, entry ?? 'src/server.ts'), ...args],
+    {
+      cwd,
+      env: {
+        ...baseEnv,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        RATE_LIMIT_PER_MINUTE: '0',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   running.add(child);
   let text = '';
   child.stdout?.on('data', (chunk) => {
@@ -60,6 +73,12 @@ export function spawnServer(
     });
   });
   return { child, exited, output: () => text };
+}
+
+/** Runs an operator command (src/cli.ts) to its end. */
+export async function runCli(args: string[], env: Record<string, string | undefined>) {
+  const { exited, output } = spawnServer(env, repositoryRoot, ['src/cli.ts', ...args]);
+  return { code: await exited, output: output() };
 }
 
 export async function startServer(

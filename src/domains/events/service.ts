@@ -7,8 +7,9 @@ import { and, asc, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound } from '../../core/errors.ts';
+import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
-import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
 import { events, type Location, organizations, shifts, signups } from '../../db/schema.ts';
 import { cancelShiftsWhere } from '../shifts/service.ts';
@@ -80,7 +81,7 @@ function selectEvents(db: DbOrTx) {
       createdAt: events.createdAt,
       updatedAt: events.updatedAt,
       version: events.version,
-      startKeyText: sql<string>`${startKey}::text`,
+      startKeyText: cursorTime(events.startsAt),
     })
     .from(events)
     .leftJoinLateral(totals, sql`true`);
@@ -198,7 +199,11 @@ export async function updateEvent(
   changes: Partial<EventInput>,
   expectedVersions: number[] | null,
 ) {
-  const { event: current } = await getEvent(tx, principal.orgId, id);
+  const { event: current, version } = await getEvent(tx, principal.orgId, id);
+  if (Object.keys(changes).length === 0) {
+    assertVersion(expectedVersions, version, 'The event');
+    return { event: current, version };
+  }
   if (current.status === 'cancelled')
     throw new AppError('invalid-state', 'The event is cancelled; it cannot change.');
   const publishing = changes.status === 'published' && current.status !== 'published';

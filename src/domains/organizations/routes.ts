@@ -43,7 +43,8 @@ export const organizationRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     (request, reply) =>
       respondToWrite(request, reply, app.db, async (tx) => {
-        const created = await createOrganization(tx, actorOf(request.principal), request.body);
+        const actor = request.isPlatformAdmin ? { kind: 'admin' as const } : actorOf(request.principal);
+        const created = await createOrganization(tx, actor, request.body);
         return {
           status: 201,
           body: { organization: created.organization, apiKey: created.apiKey },

@@ -6,8 +6,9 @@ import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import { generateToken, hashToken, type KeyRole, type Principal } from '../../core/auth.ts';
 import { AppError } from '../../core/errors.ts';
+import { assertVersion } from '../../core/http-cache.ts';
 import { type Actor, recordEvent } from '../../core/outbox.ts';
-import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
 import { apiKeys, organizations } from '../../db/schema.ts';
 
@@ -90,6 +91,11 @@ export async function updateOrganization(
   changes: Partial<OrganizationInput>,
   expectedVersions: number[] | null,
 ) {
+  if (Object.keys(changes).length === 0) {
+    const current = await getOrganization(tx, principal.orgId);
+    assertVersion(expectedVersions, current.version, 'The organisation');
+    return current;
+  }
   const versionMatches =
     expectedVersions === null ? sql`true` : inArray(organizations.version, expectedVersions);
   const [row] = await tx
@@ -152,7 +158,7 @@ export async function listApiKeys(
   const cursorFields = ['timestamptz', 'uuid'] as const;
   const position = decodeCursor(query.cursor, [...cursorFields]);
   const rows = await db
-    .select({ ...apiKeyColumns, createdAtText: sql<string>`${apiKeys.createdAt}::text` })
+    .select({ ...apiKeyColumns, createdAtText: cursorTime(apiKeys.createdAt) })
     .from(apiKeys)
     .where(
       and(

@@ -77,6 +77,8 @@ export const roleRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'updateRole',
         tags,
         summary: 'Update a role',
+        description:
+          'Send `If-Match` with the ETag you read. Making a role restricted does not cancel existing signups.',
         params: idParams,
         body: updateRoleBody,
         response: { 200: role, ...problems({ 409: 'name-taken', 412: 'precondition-failed' }) },

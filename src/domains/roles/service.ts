@@ -3,6 +3,7 @@ import { and, asc, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound } from '../../core/errors.ts';
+import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
@@ -93,7 +94,11 @@ export async function updateRole(
   },
   expectedVersions: number[] | null,
 ) {
-  await getRole(tx, principal.orgId, id);
+  const current = await getRole(tx, principal.orgId, id);
+  if (Object.keys(changes).length === 0) {
+    assertVersion(expectedVersions, current.version, 'The role');
+    return current;
+  }
   const [updated] = await tx
     .update(roles)
     .set({ ...changes, version: sql`${roles.version} + 1`, updatedAt: sql`now()` })

@@ -7,8 +7,9 @@ import { and, asc, eq, gt, gte, inArray, isNull, lt, type SQL, sql } from 'drizz
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound } from '../../core/errors.ts';
+import { assertVersion } from '../../core/http-cache.ts';
 import { type Actor, actorOf, recordEvent } from '../../core/outbox.ts';
-import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
 import { events, type Location, roles, shifts, signups } from '../../db/schema.ts';
 import {
@@ -70,7 +71,7 @@ export const shiftColumns = {
   version: shifts.version,
   createdAt: shifts.createdAt,
   updatedAt: shifts.updatedAt,
-  startsAtText: sql<string>`${shifts.startsAt}::text`,
+  startsAtText: cursorTime(shifts.startsAt),
 };
 
 type ShiftRow = {
@@ -360,10 +361,6 @@ export async function createRecurringShifts(
   );
 }
 
-function versionMatches(expectedVersions: number[] | null, current: number): boolean {
-  return expectedVersions === null || expectedVersions.includes(current);
-}
-
 /**
  * Locks the shift's event, then the shift: the order that event cancellation uses too, so a shift
  * write and an event cancel never wait on each other crosswise.
@@ -386,9 +383,8 @@ export async function updateShift(
   expectedVersions: number[] | null,
 ) {
   const current = await lockShiftAndEvent(tx, principal, id);
-  if (!versionMatches(expectedVersions, current.version)) {
-    throw new AppError('precondition-failed', 'The shift has changed since you read it; read it again.');
-  }
+  assertVersion(expectedVersions, current.version, 'The shift');
+  if (Object.keys(changes).length === 0) return getShift(tx, principal, id);
   if (current.cancelledAt) throw new AppError('invalid-state', 'The shift is cancelled; it cannot change.');
 
   const merged = {
@@ -422,14 +418,9 @@ export async function updateShift(
     .update(shifts)
     .set({ ...changes, version: sql`${shifts.version} + 1`, updatedAt: sql`now()` })
     .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, id)));
-  if (timesChanged) {
-    // Signups carry a copy of the interval; the exclusion constraint then refuses a new overlap.
-    await tx
-      .update(signups)
-      .set({ period: sql`tstzrange(${merged.startsAt}::timestamptz, ${merged.endsAt}::timestamptz, '[)')` })
-      .where(and(eq(signups.orgId, principal.orgId), eq(signups.shiftId, id)));
-    await refreshEventSpan(tx, principal.orgId, current.eventId);
-  }
+  // Signups' copies of the interval follow through their foreign key (ON UPDATE CASCADE), and the
+  // exclusion constraint refuses a new overlap: 409 overlapping-signup.
+  if (timesChanged) await refreshEventSpan(tx, principal.orgId, current.eventId);
   const actor = actorOf(principal);
   if (changes.capacity !== undefined && changes.capacity > current.capacity) {
     await promoteWaitlisted(tx, principal.orgId, id, actor);

@@ -7,6 +7,7 @@ import { and, asc, eq, gte, inArray, isNull, or, type SQL, sql } from 'drizzle-o
 import { uuidv7 } from 'uuidv7';
 import { generateToken, hashToken, type Principal } from '../../core/auth.ts';
 import { AppError, notFound } from '../../core/errors.ts';
+import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
@@ -158,6 +159,11 @@ async function applyVolunteerUpdate(
   changes: Partial<VolunteerInput>,
   expectedVersions: number[] | null,
 ) {
+  if (Object.keys(changes).length === 0) {
+    const current = await getVolunteer(tx, orgId, id);
+    assertVersion(expectedVersions, current.version, 'The volunteer');
+    return current;
+  }
   const [updated] = await tx
     .update(volunteers)
     .set({ ...changes, version: sql`${volunteers.version} + 1`, updatedAt: sql`now()` })
@@ -178,6 +184,7 @@ export async function updateVolunteer(
   expectedVersions: number[] | null,
 ) {
   const result = await applyVolunteerUpdate(tx, principal.orgId, id, changes, expectedVersions);
+  if (Object.keys(changes).length === 0) return result;
   await recordEvent(tx, {
     orgId: principal.orgId,
     type: 'volunteer.updated',
