@@ -19,6 +19,7 @@ import {
   foreignKey,
   index,
   integer,
+  interval,
   jsonb,
   numeric,
   pgEnum,
@@ -68,6 +69,11 @@ export const organizations = pgTable(
     slug: text('slug').notNull(),
     timezone: text('timezone').notNull(),
     contactEmail: text('contact_email').notNull(),
+    /**
+     * An upper bound of the duration of this organisation's shifts (it only grows). Overlap filters
+     * on start-ordered indexes need one: a shift overlapping `from` starts after `from - longest`.
+     */
+    longestShift: interval('longest_shift').notNull().default('00:00:00'),
     version: version(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

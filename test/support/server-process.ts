@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -81,33 +82,55 @@ export async function runCli(args: string[], env: Record<string, string | undefi
   return { code: await exited, output: output() };
 }
 
+/** A port that was free a moment ago (for servers whose log level hides the start-up line). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Starts a server and resolves once it serves: from its start-up log line, or, when a PORT is
+ * given, by polling /health/live (so that quieter log levels work too).
+ */
 export async function startServer(
   env: Record<string, string | undefined>,
   options: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<ServerProcess> {
   const timeoutMs = options.timeoutMs ?? 90_000;
   const { child, exited, output } = spawnServer(env, options.cwd);
+  const givenPort = env.PORT && env.PORT !== '0' ? env.PORT : undefined;
   const url = await new Promise<string>((resolve, reject) => {
+    let done = false;
+    const finish = (error: Error | null, address?: string) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      clearInterval(poller);
+      if (error) reject(error);
+      else resolve(address as string);
+    };
     const timer = setTimeout(
-      () => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output()}`)),
+      () => finish(new Error(`server did not start in ${timeoutMs} ms:\n${output()}`)),
       timeoutMs,
     );
-    const check = () => {
+    const poller = setInterval(() => {
+      if (givenPort) {
+        const address = `http://127.0.0.1:${givenPort}`;
+        fetch(`${address}/health/live`)
+          .then((response) => response.ok && finish(null, address))
+          .catch(() => {});
+        return;
+      }
       for (const line of output().split('\n')) {
         if (!line.startsWith('{')) continue;
         const record = JSON.parse(line) as { msg?: string; address?: string };
-        if (record.msg === 'Together is serving' && record.address) {
-          clearTimeout(timer);
-          resolve(record.address);
-          return;
-        }
+        if (record.msg === 'Together is serving' && record.address) finish(null, record.address);
       }
-    };
-    child.stdout?.on('data', check);
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before serving:\n${output()}`));
-    });
+    }, 50);
+    exited.then((code) => finish(new Error(`server exited with ${code} before serving:\n${output()}`)));
   });
   return {
     url,

@@ -12,7 +12,7 @@ import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
 import { events, type Location, organizations, shifts, signups } from '../../db/schema.ts';
-import { cancelShiftsWhere } from '../shifts/service.ts';
+import { cancelShiftsWhere, startsAfterBoundFor } from '../shifts/service.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
@@ -168,22 +168,46 @@ export async function listEvents(db: DbOrTx, orgId: string, filters: EventFilter
   const conditions: (SQL | undefined)[] = [eq(events.orgId, orgId)];
   if (filters.status) conditions.push(eq(events.status, filters.status));
   if (filters.from || filters.to) {
-    const from = filters.from ?? new Date(-8_640_000_000_000_000);
-    const to = filters.to ?? new Date(8_640_000_000_000_000);
-    // The event's span must overlap (cheap, indexable); then one of its shifts must.
-    conditions.push(sql`${events.startsAt} < ${to} and ${events.endsAt} > ${from}`);
-    conditions.push(sql`exists (select 1 from ${shifts} where ${shifts.orgId} = ${events.orgId}
-      and ${shifts.eventId} = ${events.id} and ${shifts.startsAt} < ${to} and ${shifts.endsAt} > ${from})`);
+    const { from, to } = filters;
+    // The event's span must overlap (served by the events_by_span GiST index; a missing bound is
+    // unbounded); then one of its shifts must, found on the start-ordered index of the event's shifts.
+    if (to) conditions.push(sql`${events.startsAt} < ${to}`);
+    if (from) conditions.push(sql`${events.endsAt} > ${from}`);
+    const shiftOverlap: SQL[] = [
+      sql`${shifts.orgId} = ${events.orgId}`,
+      sql`${shifts.eventId} = ${events.id}`,
+    ];
+    if (to) shiftOverlap.push(sql`${shifts.startsAt} < ${to}`);
+    if (from) shiftOverlap.push(sql`${shifts.endsAt} > ${from}`, startsAfterBoundFor(orgId, from));
+    conditions.push(sql`exists (select 1 from ${shifts} where ${sql.join(shiftOverlap, sql` and `)})`);
   }
   if (filters.q) conditions.push(sql`${events.title} ilike ${containsPattern(filters.q)}`);
   if (filters.tag) conditions.push(sql`${events.tags} @> array[${filters.tag}]::text[]`);
   if (filters.updatedSince) conditions.push(gte(events.updatedAt, filters.updatedSince));
   if (position) conditions.push(after([startKey, events.id], position, [...fields]));
-  const rows = await selectEvents(db)
+  // The page's ids first (ordered, limited), then the aggregates for those rows only: computing
+  // them before the LIMIT would cost one aggregate per matching event.
+  const keys = await db
+    .select({ id: events.id, startKeyText: cursorTime(events.startsAt) })
+    .from(events)
     .where(and(...conditions))
     .orderBy(asc(startKey), asc(events.id))
     .limit(filters.limit + 1);
-  return pageOfRows(rows, filters.limit, (row) => [row.startKeyText, row.id], toEvent);
+  const rows =
+    keys.length === 0
+      ? []
+      : await selectEvents(db).where(
+          and(
+            eq(events.orgId, orgId),
+            inArray(
+              events.id,
+              keys.map((key) => key.id),
+            ),
+          ),
+        );
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  const ordered = keys.flatMap((key) => byId.get(key.id) ?? []);
+  return pageOfRows(ordered, filters.limit, (row) => [row.startKeyText, row.id], toEvent);
 }
 
 function versionGuard(expectedVersions: number[] | null): SQL {

@@ -14,7 +14,15 @@ import { apiKeys, organizations } from '../../db/schema.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
-export type Organization = Omit<typeof organizations.$inferSelect, 'version'>;
+export interface Organization {
+  id: string;
+  name: string;
+  slug: string;
+  timezone: string;
+  contactEmail: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
 export interface ApiKey {
   id: string;
   name: string;

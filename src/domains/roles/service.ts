@@ -7,7 +7,7 @@ import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
-import { roles, shifts } from '../../db/schema.ts';
+import { qualifications, roles, shifts, volunteers } from '../../db/schema.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
@@ -127,6 +127,18 @@ export async function deleteRole(tx: DbOrTx, principal: KeyPrincipal, id: string
     .limit(1);
   if (used)
     throw new AppError('invalid-state', 'Shifts use this role; change their role before deleting it.');
+  // The qualifications go with the role (ON DELETE CASCADE), which changes their volunteers'
+  // representation: move their version and updatedAt so that ETags and `updatedSince` syncs see it.
+  await tx
+    .update(volunteers)
+    .set({ version: sql`${volunteers.version} + 1`, updatedAt: sql`now()` })
+    .where(
+      and(
+        eq(volunteers.orgId, principal.orgId),
+        sql`exists (select 1 from ${qualifications} where ${qualifications.orgId} = ${volunteers.orgId}
+          and ${qualifications.volunteerId} = ${volunteers.id} and ${qualifications.roleId} = ${id})`,
+      ),
+    );
   await tx.delete(roles).where(and(eq(roles.orgId, principal.orgId), eq(roles.id, id)));
   await recordEvent(tx, {
     orgId: principal.orgId,

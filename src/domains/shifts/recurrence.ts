@@ -30,8 +30,12 @@ function floatingFromInstant(instant: Date, timezone: string): Date {
   return new Date(Date.UTC(local.year, local.month - 1, local.day, local.hour, local.minute, local.second));
 }
 
+/**
+ * The instant of a wall-clock time in `timezone`. A time that occurs twice (the autumn change) is
+ * the first of the two, as RFC 5545 §3.3.5 says; one that does not occur moves forward by the gap.
+ */
 function instantFromFloating(floating: Date, timezone: string): Date {
-  return DateTime.fromObject(
+  const local = DateTime.fromObject(
     {
       year: floating.getUTCFullYear(),
       month: floating.getUTCMonth() + 1,
@@ -40,7 +44,14 @@ function instantFromFloating(floating: Date, timezone: string): Date {
       minute: floating.getUTCMinutes(),
     },
     { zone: timezone },
-  ).toJSDate();
+  );
+  for (const minutes of [60, 30]) {
+    const earlier = local.minus({ minutes });
+    if (earlier.day === local.day && earlier.hour === local.hour && earlier.minute === local.minute) {
+      return earlier.toJSDate();
+    }
+  }
+  return local.toJSDate();
 }
 
 export function expandRecurrence(
@@ -58,6 +69,10 @@ export function expandRecurrence(
     throw invalid(`is not an RFC 5545 RRULE value (${(error as Error).message})`);
   }
   if (options.freq === undefined || options.freq === null) throw invalid('needs a FREQ');
+  if (options.freq === RRule.SECONDLY) throw invalid('FREQ=SECONDLY is finer than shift times (minutes)');
+  if (/UNTIL=\d{8}(?!T)/i.test(text)) {
+    throw invalid('UNTIL must be a date-time such as 20270601T000000Z, as the series has a start time');
+  }
   if (!options.count && !options.until) throw invalid('needs COUNT or UNTIL, so that the series ends');
   if (options.count && options.count > maxBulkShifts) throw invalid(`COUNT may be at most ${maxBulkShifts}`);
   if (options.until && /UNTIL=\d{8}(T\d{6})?Z/i.test(text)) {
@@ -68,7 +83,13 @@ export function expandRecurrence(
   const [hour, minute] = input.startTime.split(':').map(Number) as [number, number];
   const dtstart = new Date(Date.UTC(year, month - 1, day, hour, minute));
   const rule = new RRule({ ...options, dtstart, tzid: null });
-  const occurrences = rule.all((_, index) => index <= maxBulkShifts);
+  let occurrences = rule.all((_, index) => index <= maxBulkShifts);
+  // API.md §6 and RFC 5545 §3.3.10: the start (DTSTART) is always the first occurrence, and COUNT
+  // counts it, even when it does not match the rule; rrule.js includes it only when it matches.
+  const startsInRange = !options.until || dtstart.getTime() <= options.until.getTime();
+  if (startsInRange && occurrences[0]?.getTime() !== dtstart.getTime()) {
+    occurrences = [dtstart, ...occurrences].slice(0, options.count ?? undefined);
+  }
   if (occurrences.length > maxBulkShifts) throw invalid(`expands to more than ${maxBulkShifts} occurrences`);
   if (occurrences.length === 0) throw invalid('has no occurrence');
   return occurrences.map((floating) => {

@@ -73,6 +73,10 @@ const shiftInputShape = {
 };
 
 const withTimeRules = <T extends ShiftTimes>(value: T, context: z.RefinementCtx) => {
+  // Zod runs this refinement even when a time field failed to parse (its raw text then stands where
+  // the Date should be): judge the times only once they all parsed, else the field's own issue is lost.
+  const times = [value.startsAt, value.endsAt, value.signupOpensAt, value.signupClosesAt, value.cancelUntil];
+  if (!times.every((time) => time === undefined || time === null || time instanceof Date)) return;
   for (const problem of shiftTimeProblems(value)) {
     context.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
   }

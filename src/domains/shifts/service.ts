@@ -11,7 +11,7 @@ import { assertVersion } from '../../core/http-cache.ts';
 import { type Actor, actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
-import { events, type Location, roles, shifts, signups } from '../../db/schema.ts';
+import { events, type Location, organizations, roles, shifts, signups } from '../../db/schema.ts';
 import {
   cancelActiveSignups,
   type Eligibility,
@@ -176,7 +176,20 @@ export interface ShiftFilters {
   eventId?: string | undefined;
 }
 
-const maxDurationInterval = sql`interval '7 days'`;
+/**
+ * `shifts.starts_at > from - longest`: a shift overlapping `from` started at most the organisation's
+ * longest shift before it. It turns the overlap into a range on the start-ordered indexes.
+ */
+export function startsAfterBoundFor(orgId: string, from: Date): SQL {
+  return sql`${shifts.startsAt} > ${from}::timestamptz - (select ${organizations.longestShift} from ${organizations} where ${organizations.id} = ${orgId})`;
+}
+
+/** Keeps `organizations.longest_shift` an upper bound of its shifts' durations. */
+async function recordShiftDurations(tx: DbOrTx, orgId: string, durationsMs: number[]): Promise<void> {
+  const longestSeconds = Math.max(0, ...durationsMs) / 1000;
+  await tx.execute(sql`update ${organizations} set longest_shift = make_interval(secs => ${longestSeconds})
+    where id = ${orgId} and longest_shift < make_interval(secs => ${longestSeconds})`);
+}
 
 /** Shifts ordered by startsAt, then id; with `eventId`, one event's. */
 export async function listShifts(
@@ -189,11 +202,8 @@ export async function listShifts(
   const conditions: (SQL | undefined)[] = [eq(shifts.orgId, principal.orgId), visibleTo(principal)];
   if (filters.eventId) conditions.push(eq(shifts.eventId, filters.eventId));
   if (filters.to) conditions.push(lt(shifts.startsAt, filters.to));
-  if (filters.from) {
-    conditions.push(gt(shifts.endsAt, filters.from));
-    // Shifts last at most 7 days: a bound on startsAt lets the start-ordered index skip the past.
-    conditions.push(sql`${shifts.startsAt} > ${filters.from}::timestamptz - ${maxDurationInterval}`);
-  }
+  if (filters.from)
+    conditions.push(gt(shifts.endsAt, filters.from), startsAfterBoundFor(principal.orgId, filters.from));
   if (filters.roleId) conditions.push(eq(shifts.roleId, filters.roleId));
   if (filters.available) {
     conditions.push(isNull(shifts.cancelledAt), sql`${shifts.confirmedCount} < ${shifts.capacity}`);
@@ -306,6 +316,11 @@ export async function createShifts(
   );
   const values = inputs.map((input) => insertValues(principal.orgId, eventId, input));
   const rows = await tx.insert(shifts).values(values).returning(shiftColumns);
+  await recordShiftDurations(
+    tx,
+    principal.orgId,
+    inputs.map((input) => input.endsAt.getTime() - input.startsAt.getTime()),
+  );
   await refreshEventSpan(tx, principal.orgId, eventId);
   const actor = actorOf(principal);
   for (const row of rows) {
@@ -420,7 +435,10 @@ export async function updateShift(
     .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, id)));
   // Signups' copies of the interval follow through their foreign key (ON UPDATE CASCADE), and the
   // exclusion constraint refuses a new overlap: 409 overlapping-signup.
-  if (timesChanged) await refreshEventSpan(tx, principal.orgId, current.eventId);
+  if (timesChanged) {
+    await recordShiftDurations(tx, principal.orgId, [merged.endsAt.getTime() - merged.startsAt.getTime()]);
+    await refreshEventSpan(tx, principal.orgId, current.eventId);
+  }
   const actor = actorOf(principal);
   if (changes.capacity !== undefined && changes.capacity > current.capacity) {
     await promoteWaitlisted(tx, principal.orgId, id, actor);

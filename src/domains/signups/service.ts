@@ -149,6 +149,14 @@ type FactsRow = {
 
 const asDate = (value: Date | string) => (value instanceof Date ? value : new Date(value));
 
+/**
+ * A uuid[] parameter. drizzle's `sql` spreads a JavaScript array into a list of parameters
+ * (`($1, $2)`), which `::uuid[]` cannot cast (and `()` is a syntax error), so the array travels as
+ * one text parameter in PostgreSQL's array syntax. The ids come from uuid columns or validated
+ * input, so they hold no characters that array syntax would need quoted.
+ */
+const uuidArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
+
 /** The claim facts of several shifts for one volunteer, in one query (no N+1 for lists). */
 export async function loadClaimFacts(
   db: DbOrTx,
@@ -187,7 +195,7 @@ export async function loadClaimFacts(
       left join roles r on r.org_id = sh.org_id and r.id = sh.role_id
       left join signups a on a.org_id = sh.org_id and a.shift_id = sh.id and a.volunteer_id = ${volunteerId}
         and a.status in ('confirmed', 'waitlisted')
-      where sh.org_id = ${orgId} and sh.id = any(${shiftIds}::uuid[])`,
+      where sh.org_id = ${orgId} and sh.id = any(${uuidArray(shiftIds)})`,
   );
   return new Map(
     rows.map((row) => [
@@ -232,7 +240,7 @@ function scopeCondition(scope: CancellationScope) {
 export async function lockShifts(tx: DbOrTx, orgId: string, shiftIds: string[]): Promise<void> {
   if (shiftIds.length === 0) return;
   await tx.execute(
-    sql`select id from shifts where org_id = ${orgId} and id = any(${shiftIds}::uuid[]) order by id for update`,
+    sql`select id from shifts where org_id = ${orgId} and id = any(${uuidArray(shiftIds)}) order by id for update`,
   );
 }
 
@@ -267,7 +275,7 @@ export async function cancelActiveSignups(
       with target as (
         select s.id, s.status from signups s
         join shifts sh on sh.org_id = s.org_id and sh.id = s.shift_id
-        where s.org_id = ${orgId} and s.shift_id = any(${shiftIds}::uuid[])
+        where s.org_id = ${orgId} and s.shift_id = any(${uuidArray(shiftIds)})
           and s.status in ('confirmed', 'waitlisted') and ${scopeCondition(scope)}
         for update of s
       )
@@ -331,7 +339,7 @@ export async function promoteWaitlisted(
       tx,
       sql`select id, volunteer_id from signups
           where org_id = ${orgId} and shift_id = ${shiftId} and status = 'waitlisted'
-            and not (id = any(${skipped}::uuid[]))
+            and not (id = any(${uuidArray(skipped)}))
           order by created_at, id
           limit ${Math.min(shift.free + 10, 100)}`,
     );

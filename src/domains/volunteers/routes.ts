@@ -1,6 +1,7 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { keyPrincipalOf, principalOf } from '../../core/auth.ts';
+import { AppError } from '../../core/errors.ts';
 import { etagOf, ifMatchVersions } from '../../core/http-cache.ts';
 import { respondToWrite } from '../../core/idempotency.ts';
 import { problems } from '../../core/openapi.ts';
@@ -43,6 +44,23 @@ function volunteerPrincipalOf(request: FastifyRequest) {
 }
 
 const fifteenMinutes = 15 * 60 * 1000;
+
+type SignInLimiter = ReturnType<FastifyInstance['createRateLimit']>;
+
+/** Counts a sign-in attempt against its email; over the limit: 429 `rate-limited` with Retry-After. */
+async function limitSignInsPerEmail(limiter: SignInLimiter, request: FastifyRequest, reply: FastifyReply) {
+  const limit = await limiter(request);
+  if (limit.isAllowed || !limit.isExceeded) return;
+  reply
+    .header('ratelimit-limit', limit.max)
+    .header('ratelimit-remaining', 0)
+    .header('ratelimit-reset', limit.ttlInSeconds);
+  throw new AppError(
+    'rate-limited',
+    `Too many sign-in attempts for this email (the limit is ${limit.max}); retry in ${limit.ttlInSeconds} seconds.`,
+    { headers: { 'retry-after': String(limit.ttlInSeconds) } },
+  );
+}
 
 /** API.md §3: volunteers, their tokens, self-registration and sign-in, and /v1/me. */
 export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -247,6 +265,20 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 
   const loginLimit = app.config.LOGIN_ATTEMPTS_PER_15_MINUTES;
+  // Not `app.rateLimit()`: its handler is skipped on a request that another limiter of the plugin
+  // (the per-IP one above) has already run on, so the per-email limit would never apply.
+  const emailLimiter =
+    loginLimit > 0
+      ? app.createRateLimit({
+          max: loginLimit,
+          timeWindow: fifteenMinutes,
+          keyGenerator: (request) => {
+            const body = request.body as { email?: unknown } | undefined;
+            const email = typeof body?.email === 'string' ? body.email.trim().toLowerCase() : '';
+            return `sign-in-email:${(request.params as { orgSlug?: string }).orgSlug}:${email}`;
+          },
+        })
+      : undefined;
   app.post(
     '/public/:orgSlug/sessions',
     {
@@ -263,18 +295,7 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
             : false,
       },
       // … and per email, whichever address it comes from.
-      preHandler:
-        loginLimit > 0
-          ? app.rateLimit({
-              max: loginLimit,
-              timeWindow: fifteenMinutes,
-              keyGenerator: (request) => {
-                const body = request.body as { email?: unknown } | undefined;
-                const email = typeof body?.email === 'string' ? body.email.trim().toLowerCase() : '';
-                return `sign-in-email:${(request.params as { orgSlug?: string }).orgSlug}:${email}`;
-              },
-            })
-          : [],
+      preHandler: emailLimiter ? (request, reply) => limitSignInsPerEmail(emailLimiter, request, reply) : [],
       schema: {
         operationId: 'signInVolunteer',
         tags: ['volunteer-accounts'],

@@ -13,7 +13,7 @@ import { after, decodeCursor, type Page, pageOfRows } from '../../core/paginatio
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
 import { qualifications, roles, volunteers, volunteerTokens } from '../../db/schema.ts';
 import { findOrganizationBySlug } from '../organizations/service.ts';
-import { cancelActiveSignups } from '../signups/service.ts';
+import { cancelActiveSignups, promoteWaitlisted } from '../signups/service.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 type VolunteerPrincipal = Extract<Principal, { kind: 'volunteer' }>;
@@ -225,7 +225,15 @@ export async function eraseVolunteer(tx: DbOrTx, principal: KeyPrincipal, id: st
   await tx
     .delete(qualifications)
     .where(and(eq(qualifications.orgId, principal.orgId), eq(qualifications.volunteerId, id)));
-  await cancelActiveSignups(tx, principal.orgId, actorOf(principal), { volunteerId: id, futureOnly: true });
+  const { shiftsWithFreedPlaces } = await cancelActiveSignups(tx, principal.orgId, actorOf(principal), {
+    volunteerId: id,
+    futureOnly: true,
+  });
+  // A freed place goes to the waitlist at once, as on any other cancellation (API.md §7, invariant
+  // 4); cancelActiveSignups holds the row locks of these shifts.
+  for (const shiftId of [...shiftsWithFreedPlaces].sort()) {
+    await promoteWaitlisted(tx, principal.orgId, shiftId, actorOf(principal));
+  }
   await recordEvent(tx, {
     orgId: principal.orgId,
     type: 'volunteer.erased',

@@ -1,0 +1,141 @@
+/**
+ * Generates large organisations in PostgreSQL for the list benchmarks (bench/lists.ts):
+ *   bench-large: 100,000 volunteers, 10,000 events, 1,000,000 shifts
+ *   bench-small:   1,000 volunteers,    100 events,    10,000 shifts
+ * Run: BENCH_DATABASE_URL=postgres://… npm run bench:data   (default: a database named
+ * together_bench on 127.0.0.1, created if missing). Writes the viewer tokens to bench/.tokens.json.
+ * Rows are made by generate_series in SQL: minutes, not hours, on this machine.
+ */
+import { writeFileSync } from 'node:fs';
+import pg from 'pg';
+import { uuidv7 } from 'uuidv7';
+import { generateToken, hashToken } from '../src/core/auth.ts';
+import { createDatabase } from '../src/db/client.ts';
+
+export const benchDatabaseUrl =
+  process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/together_bench';
+export const tokensFile = new URL('./.tokens.json', import.meta.url);
+
+interface OrgSize {
+  slug: string;
+  volunteers: number;
+  events: number;
+  shiftsPerEvent: number;
+}
+
+const sizes: OrgSize[] = [
+  { slug: 'bench-small', volunteers: 1_000, events: 100, shiftsPerEvent: 100 },
+  { slug: 'bench-large', volunteers: 100_000, events: 10_000, shiftsPerEvent: 100 },
+];
+
+async function ensureDatabase(url: string) {
+  const target = new URL(url);
+  const name = target.pathname.slice(1);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  const exists = await client.query('select 1 from pg_database where datname = $1', [name]);
+  if (exists.rowCount === 0) await client.query(`create database ${name}`);
+  await client.end();
+}
+
+async function generate(
+  client: pg.Client,
+  size: OrgSize,
+): Promise<{ slug: string; token: string; eventId: string }> {
+  const orgId = uuidv7();
+  await client.query('delete from organizations where slug = $1', [size.slug]);
+  await client.query(
+    `insert into organizations (id, name, slug, timezone, contact_email) values ($1, $2, $3, 'Europe/Berlin', 'bench@example.org')`,
+    [orgId, `Bench ${size.slug}`, size.slug],
+  );
+  const token = generateToken('key');
+  await client.query(
+    `insert into api_keys (org_id, id, name, role, token_hash) values ($1, $2, 'bench', 'admin', $3)`,
+    [orgId, uuidv7(), hashToken(token)],
+  );
+  const started = Date.now();
+  // gen_random_uuid() ids are v4, not v7: fine for data that only has to be realistic in size.
+  await client.query(
+    `insert into roles (org_id, id, name, restricted)
+     select $1, gen_random_uuid(), 'Role ' || n, n % 3 = 0 from generate_series(1, 10) n`,
+    [orgId],
+  );
+  const surnames = [
+    'Smith',
+    'Garcia',
+    'Müller',
+    'Rossi',
+    'Kowalski',
+    'Nguyen',
+    'Okafor',
+    'Silva',
+    'Dubois',
+    'Jensen',
+  ];
+  await client.query(
+    `insert into volunteers (org_id, id, name, email, created_at, updated_at)
+     select $1, gen_random_uuid(),
+            'Volunteer ' || lpad(n::text, 6, '0') || ' ' || ($2::text[])[1 + n % 10],
+            'volunteer' || n || '@bench.example',
+            now() - (n || ' minutes')::interval, now() - (n || ' minutes')::interval
+     from generate_series(1, $3::int) n`,
+    [orgId, surnames, size.volunteers],
+  );
+  await client.query(
+    `insert into events (org_id, id, title, timezone, status, visibility, tags)
+     select $1, gen_random_uuid(), 'Event ' || n || case when n % 7 = 0 then ' food sort' else ' garden day' end,
+            'Europe/Berlin', (case when n % 10 = 0 then 'draft' else 'published' end)::event_status, 'public',
+            case when n % 5 = 0 then array['food'] else array['garden'] end
+     from generate_series(1, $2::int) n`,
+    [orgId, size.events],
+  );
+  // Each event gets its shifts on consecutive half days; events are spread over two years.
+  await client.query(
+    `insert into shifts (org_id, id, event_id, starts_at, ends_at, capacity, confirmed_count, waitlist_count)
+     select e.org_id, gen_random_uuid(), e.id,
+            timestamptz '2026-01-01 08:00Z' + ((e.rn * 7) % 730 || ' days')::interval + (s || ' hours')::interval * 12,
+            timestamptz '2026-01-01 08:00Z' + ((e.rn * 7) % 730 || ' days')::interval + (s || ' hours')::interval * 12 + interval '3 hours',
+            10, (e.rn + s) % 11, 0
+     from (select org_id, id, row_number() over (order by id) as rn from events where org_id = $1) e,
+          generate_series(0, $2::int - 1) s`,
+    [orgId, size.shiftsPerEvent],
+  );
+  await client.query(
+    `update events e set starts_at = span.min_start, ends_at = span.max_end
+     from (select event_id, min(starts_at) min_start, max(ends_at) max_end from shifts where org_id = $1 group by event_id) span
+     where e.org_id = $1 and e.id = span.event_id`,
+    [orgId],
+  );
+  const event = await client.query(
+    `select id from events where org_id = $1 and status = 'published' order by starts_at, id limit 1 offset 10`,
+    [orgId],
+  );
+  console.log(`${size.slug}: generated in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { slug: size.slug, token, eventId: event.rows[0].id };
+}
+
+async function main() {
+  await ensureDatabase(benchDatabaseUrl);
+  const database = createDatabase({
+    DATABASE_URL: benchDatabaseUrl,
+    PGLITE_DATA_DIR: 'memory://',
+    DATABASE_POOL_SIZE: 2,
+  });
+  await database.migrate();
+  await database.close();
+  const client = new pg.Client({ connectionString: benchDatabaseUrl });
+  await client.connect();
+  const orgs: Record<string, { token: string; eventId: string }> = {};
+  for (const size of sizes) {
+    const result = await generate(client, size);
+    orgs[result.slug] = { token: result.token, eventId: result.eventId };
+  }
+  await client.query('vacuum analyze');
+  await client.end();
+  writeFileSync(tokensFile, `${JSON.stringify(orgs, null, 2)}\n`);
+  console.log('wrote bench/.tokens.json');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();

@@ -1,0 +1,1 @@
+ALTER TABLE "organizations" ADD COLUMN "longest_shift" interval DEFAULT '00:00:00' NOT NULL;
