@@ -59,6 +59,7 @@ export const roleRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'getRole',
         tags,
         summary: 'Read a role',
+        description: 'The `ETag` header is the `If-Match` value for PATCH.',
         params: idParams,
         response: { 200: role },
       },
