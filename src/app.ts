@@ -25,6 +25,7 @@ import { healthRoutes } from './domains/health/routes.ts';
 import { organizationRoutes } from './domains/organizations/routes.ts';
 import { roleRoutes } from './domains/roles/routes.ts';
 import { shiftRoutes } from './domains/shifts/routes.ts';
+import { signupRoutes } from './domains/signups/routes.ts';
 import { volunteerRoutes } from './domains/volunteers/routes.ts';
 
 declare module 'fastify' {
@@ -221,6 +222,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(roleRoutes, { prefix: '/v1' });
   await app.register(eventRoutes, { prefix: '/v1' });
   await app.register(shiftRoutes, { prefix: '/v1' });
+  await app.register(signupRoutes, { prefix: '/v1' });
 
   return app;
 }

@@ -214,6 +214,7 @@ export const openApiPlugin = fp<OpenApiOptions>(
           { name: 'roles', description: 'Kinds of work; restricted roles need a qualification.' },
           { name: 'events', description: 'Events and their schedules.' },
           { name: 'shifts', description: 'Time slots of an event with a number of places.' },
+          { name: 'signups', description: 'Claims of places, the waitlist, cancellations and attendance.' },
           { name: 'health', description: 'Liveness and readiness probes.' },
         ],
         components: {

@@ -178,3 +178,25 @@ export async function queryRows<T>(db: DbOrTx, query: SQL): Promise<T[]> {
 export function containsPattern(term: string): string {
   return `%${term.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
 }
+
+/**
+ * A list of uuids as one `uuid[]` parameter. drizzle's `sql` spreads a JavaScript array into a list
+ * of parameters (`($1, $2)`), which cannot be cast to an array, so the array travels as one text
+ * parameter in PostgreSQL's array syntax. The ids come from uuid columns or validated input, so
+ * they hold no character that array syntax would need quoted.
+ */
+export function uuidArray(ids: string[]): SQL {
+  return sql`${`{${ids.join(',')}}`}::uuid[]`;
+}
+
+/**
+ * A timestamp from a raw query: drizzle's node-postgres session hands them over as text, PGlite as
+ * Dates; services work with Dates.
+ */
+export function asDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value);
+}
+
+export function asDateOrNull(value: Date | string | null): Date | null {
+  return value === null ? null : asDate(value);
+}

@@ -1,399 +1,664 @@
 /**
- * Signups (API.md §7): the claim rules (shared with the shifts domain's `eligibility`, so the two
- * can never disagree), cancellation, and waitlist promotion.
+ * Signups (API.md §7): claims, cancellations, attendance and the signup lists.
  *
- * Locking order, everywhere: the shift row first, then its signups. Claims take the shift with a
- * guarded UPDATE; cancellations and promotions lock the affected shifts (in id order) before
- * touching signups, so that the two never wait on each other in opposite orders.
+ * A claim checks the rules in JavaScript for the friendly reason (rules.ts), then takes its place
+ * with one guarded statement: the shift's count goes up only while `confirmed_count < capacity`
+ * (else the waitlist's, when the shift keeps one), and the signup row is inserted in the same
+ * statement. The database guarantees the invariants: the guard and a CHECK for capacity, a partial
+ * unique index for one active signup per volunteer and shift, an exclusion constraint for
+ * overlapping confirmed signups. Places and the waitlist are in places.ts.
  */
+import { type SQL, sql } from 'drizzle-orm';
+import { uuidv7 } from 'uuidv7';
+import type { Principal } from '../../core/auth.ts';
+import { AppError, driverErrorOf, notFound } from '../../core/errors.ts';
+import { actorOf, recordEvent } from '../../core/outbox.ts';
+import { cursorTime, decodeCursor, encodeCursor, type Page } from '../../core/pagination.ts';
+import { asDate, asDateOrNull, type DbOrTx, queryRows } from '../../db/client.ts';
+import type { Location } from '../../db/schema.ts';
+import { type Shift, shiftStatusOf } from '../shifts/service.ts';
+import { cancelActiveSignups, lockShifts, promoteWaitlisted } from './places.ts';
+import { claimRefusal, loadClaimFacts } from './rules.ts';
 
-import { sql } from 'drizzle-orm';
-import { DateTime } from 'luxon';
-import { AppError, driverErrorOf, type ProblemCode } from '../../core/errors.ts';
-import { type Actor, recordEvent } from '../../core/outbox.ts';
-import { type DbOrTx, queryRows } from '../../db/client.ts';
+export { cancelActiveSignups, lockShifts, promoteWaitlisted } from './places.ts';
+export { type ClaimFacts, claimRefusal, type Eligibility, eligibilityOf, loadClaimFacts } from './rules.ts';
 
-/** What the claim rules need to know about one shift, from one volunteer's point of view. */
-export interface ClaimFacts {
+type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
+export type SignupStatus = 'confirmed' | 'waitlisted' | 'cancelled' | 'attended' | 'no_show';
+
+export interface Signup {
+  id: string;
   shiftId: string;
-  cancelled: boolean;
-  eventStatus: 'draft' | 'published' | 'cancelled';
-  timezone: string;
-  startsAt: Date;
-  signupOpensAt: Date | null;
-  signupClosesAt: Date;
-  capacity: number;
-  confirmedCount: number;
-  waitlist: boolean;
-  minAge: number | null;
-  roleRestricted: boolean;
-  qualified: boolean;
-  birthDate: string | null;
-  activeSignupId: string | null;
-  activeSignupStatus: 'confirmed' | 'waitlisted' | null;
-  overlappingSignupId: string | null;
+  volunteerId: string;
+  status: SignupStatus;
+  waitlistPosition: number | null;
+  note: string | null;
+  lateCancellation: boolean;
+  checkedInAt: Date | null;
+  checkedOutAt: Date | null;
+  hours: number | null;
+  createdAt: Date;
+  updatedAt: Date;
+  cancelledAt: Date | null;
 }
 
-export interface ClaimRefusal {
-  code: ProblemCode;
-  detail: string;
-  extensions?: Record<string, unknown>;
-}
+type SignupRow = {
+  id: string;
+  shift_id: string;
+  volunteer_id: string;
+  status: SignupStatus;
+  waitlist_position: number | null;
+  note: string | null;
+  late_cancellation: boolean;
+  checked_in_at: Date | string | null;
+  checked_out_at: Date | string | null;
+  hours: number | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+  cancelled_at: Date | string | null;
+};
 
-/** Age in whole years on the local date of `at` in `timezone`. */
-function ageAt(birthDate: string, at: Date, timezone: string): number {
-  const day = DateTime.fromJSDate(at, { zone: timezone });
-  const born = DateTime.fromISO(birthDate, { zone: timezone });
-  let age = day.year - born.year;
-  if (day.month < born.month || (day.month === born.month && day.day < born.day)) age -= 1;
-  return age;
-}
+/** The columns of a signup as `s`, with its rank among the shift's waitlisted signups. */
+const signupColumns = sql`s.id, s.shift_id, s.volunteer_id, s.status, s.note, s.late_cancellation,
+  s.checked_in_at, s.checked_out_at, s.hours::float8 as hours, s.created_at, s.updated_at, s.cancelled_at,
+  case when s.status = 'waitlisted' then (
+    select count(*)::int from signups w
+    where w.org_id = s.org_id and w.shift_id = s.shift_id and w.status = 'waitlisted'
+      and (w.created_at, w.id) <= (s.created_at, s.id)
+  ) end as waitlist_position`;
 
-/**
- * The first rule a claim breaks, in the order of API.md §7, or null when it may go ahead. An
- * organiser assigning someone skips the publication and signup-window rules.
- */
-export function claimRefusal(
-  facts: ClaimFacts,
-  now: Date,
-  options: { byOrganiser: boolean },
-): ClaimRefusal | null {
-  if (facts.cancelled || facts.eventStatus === 'cancelled') {
-    return { code: 'shift-cancelled', detail: 'The shift is cancelled.' };
-  }
-  if (!options.byOrganiser) {
-    if (facts.eventStatus !== 'published') {
-      return { code: 'event-not-published', detail: 'The event is not published yet.' };
-    }
-    if ((facts.signupOpensAt && now < facts.signupOpensAt) || now >= facts.signupClosesAt) {
-      const when =
-        facts.signupOpensAt && now < facts.signupOpensAt
-          ? `Signup opens at ${facts.signupOpensAt.toISOString()}.`
-          : `Signup closed at ${facts.signupClosesAt.toISOString()}.`;
-      return { code: 'signup-closed', detail: when };
-    }
-  }
-  if (facts.roleRestricted && !facts.qualified) {
-    return {
-      code: 'not-qualified',
-      detail: "The shift's role needs a qualification the volunteer does not hold.",
-    };
-  }
-  if (facts.minAge !== null) {
-    if (facts.birthDate === null) {
-      return {
-        code: 'too-young',
-        detail: `The shift needs a minimum age of ${facts.minAge}; the birth date is unknown.`,
-      };
-    }
-    if (ageAt(facts.birthDate, facts.startsAt, facts.timezone) < facts.minAge) {
-      return { code: 'too-young', detail: `The shift needs a minimum age of ${facts.minAge} at its start.` };
-    }
-  }
-  if (facts.activeSignupId) {
-    return {
-      code: 'already-signed-up',
-      detail: `The volunteer is already ${facts.activeSignupStatus} on this shift.`,
-      extensions: { signupId: facts.activeSignupId },
-    };
-  }
-  if (facts.overlappingSignupId) {
-    return {
-      code: 'overlapping-signup',
-      detail: 'The volunteer has a confirmed signup that overlaps this shift.',
-      extensions: { conflictingSignupId: facts.overlappingSignupId },
-    };
-  }
-  if (facts.confirmedCount >= facts.capacity && !facts.waitlist) {
-    return { code: 'shift-full', detail: 'Every place is taken and the shift keeps no waitlist.' };
-  }
-  return null;
-}
-
-export interface Eligibility {
-  canClaim: boolean;
-  reason: ProblemCode | null;
-  signupId: string | null;
-  signupStatus: string | null;
-}
-
-export function eligibilityOf(facts: ClaimFacts, now: Date): Eligibility {
-  const refusal = claimRefusal(facts, now, { byOrganiser: false });
+function toSignup(row: SignupRow): Signup {
   return {
-    canClaim: refusal === null,
-    reason: refusal?.code ?? null,
-    signupId: facts.activeSignupId,
-    signupStatus: facts.activeSignupStatus,
+    id: row.id,
+    shiftId: row.shift_id,
+    volunteerId: row.volunteer_id,
+    status: row.status,
+    waitlistPosition: row.waitlist_position,
+    note: row.note,
+    lateCancellation: row.late_cancellation,
+    checkedInAt: asDateOrNull(row.checked_in_at),
+    checkedOutAt: asDateOrNull(row.checked_out_at),
+    hours: row.hours === null ? null : Number(row.hours),
+    createdAt: asDate(row.created_at),
+    updatedAt: asDate(row.updated_at),
+    cancelledAt: asDateOrNull(row.cancelled_at),
   };
 }
 
-type FactsRow = {
-  shift_id: string;
-  cancelled: boolean;
-  event_status: ClaimFacts['eventStatus'];
-  timezone: string;
-  starts_at: Date | string;
-  signup_opens_at: Date | string | null;
-  signup_closes_at: Date | string;
-  capacity: number;
-  confirmed_count: number;
-  waitlist: boolean;
-  min_age: number | null;
-  role_restricted: boolean | null;
-  qualified: boolean;
-  birth_date: string | null;
-  active_signup_id: string | null;
-  active_signup_status: ClaimFacts['activeSignupStatus'];
-  overlapping_signup_id: string | null;
-};
+/** Volunteers see their own signups only; every other signup is 404 to them. */
+function ownedBy(principal: Principal): SQL {
+  return principal.kind === 'volunteer' ? sql`and s.volunteer_id = ${principal.volunteerId}` : sql``;
+}
 
-const asDate = (value: Date | string) => (value instanceof Date ? value : new Date(value));
-
-/**
- * A uuid[] parameter. drizzle's `sql` spreads a JavaScript array into a list of parameters
- * (`($1, $2)`), which `::uuid[]` cannot cast (and `()` is a syntax error), so the array travels as
- * one text parameter in PostgreSQL's array syntax. The ids come from uuid columns or validated
- * input, so they hold no characters that array syntax would need quoted.
- */
-const uuidArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
-
-/** The claim facts of several shifts for one volunteer, in one query (no N+1 for lists). */
-export async function loadClaimFacts(
-  db: DbOrTx,
-  orgId: string,
-  volunteerId: string,
-  shiftIds: string[],
-): Promise<Map<string, ClaimFacts>> {
-  if (shiftIds.length === 0) return new Map();
-  const rows = await queryRows<FactsRow>(
+export async function getSignup(db: DbOrTx, principal: Principal, id: string): Promise<Signup> {
+  const [row] = await queryRows<SignupRow>(
     db,
-    sql`
-      select sh.id as shift_id,
-        sh.cancelled_at is not null as cancelled,
-        e.status as event_status,
-        e.timezone,
-        sh.starts_at,
-        sh.signup_opens_at,
-        coalesce(sh.signup_closes_at, sh.starts_at) as signup_closes_at,
-        sh.capacity,
-        sh.confirmed_count,
-        sh.waitlist,
-        sh.min_age,
-        r.restricted as role_restricted,
-        exists (select 1 from qualifications q
-                where q.org_id = sh.org_id and q.volunteer_id = ${volunteerId} and q.role_id = sh.role_id) as qualified,
-        v.birth_date::text as birth_date,
-        a.id as active_signup_id,
-        a.status as active_signup_status,
-        (select o.id from signups o
-          where o.org_id = sh.org_id and o.volunteer_id = ${volunteerId} and o.status = 'confirmed'
-            and o.shift_id <> sh.id and o.period && sh.period
-          order by o.id limit 1) as overlapping_signup_id
-      from shifts sh
-      join events e on e.org_id = sh.org_id and e.id = sh.event_id
-      join volunteers v on v.org_id = sh.org_id and v.id = ${volunteerId}
-      left join roles r on r.org_id = sh.org_id and r.id = sh.role_id
-      left join signups a on a.org_id = sh.org_id and a.shift_id = sh.id and a.volunteer_id = ${volunteerId}
-        and a.status in ('confirmed', 'waitlisted')
-      where sh.org_id = ${orgId} and sh.id = any(${uuidArray(shiftIds)})`,
+    sql`select ${signupColumns} from signups s where s.org_id = ${principal.orgId} and s.id = ${id} ${ownedBy(principal)}`,
   );
-  return new Map(
-    rows.map((row) => [
-      row.shift_id,
-      {
-        shiftId: row.shift_id,
-        cancelled: row.cancelled,
-        eventStatus: row.event_status,
-        timezone: row.timezone,
-        startsAt: asDate(row.starts_at),
-        signupOpensAt: row.signup_opens_at === null ? null : asDate(row.signup_opens_at),
-        signupClosesAt: asDate(row.signup_closes_at),
-        capacity: row.capacity,
-        confirmedCount: row.confirmed_count,
-        waitlist: row.waitlist,
-        minAge: row.min_age,
-        roleRestricted: row.role_restricted === true,
-        qualified: row.qualified,
-        birthDate: row.birth_date,
-        activeSignupId: row.active_signup_id,
-        activeSignupStatus: row.active_signup_status,
-        overlappingSignupId: row.overlapping_signup_id,
-      },
-    ]),
-  );
+  if (!row) throw notFound('The signup');
+  return toSignup(row);
 }
 
-// ── Cancellation and promotion ───────────────────────────────────────────────────────────────
+// ── Claims ───────────────────────────────────────────────────────────────────────────────────
 
-export type CancellationScope =
-  | { volunteerId: string; futureOnly: true }
-  | { shiftId: string }
-  | { eventId: string };
-
-function scopeCondition(scope: CancellationScope) {
-  if ('volunteerId' in scope) return sql`s.volunteer_id = ${scope.volunteerId} and sh.starts_at > now()`;
-  if ('shiftId' in scope) return sql`s.shift_id = ${scope.shiftId}`;
-  return sql`sh.event_id = ${scope.eventId}`;
+export interface ClaimInput {
+  volunteerId?: string | undefined;
+  note?: string | undefined;
 }
 
-/** Locks shift rows in id order: the first step of every write that touches their signups. */
-export async function lockShifts(tx: DbOrTx, orgId: string, shiftIds: string[]): Promise<void> {
-  if (shiftIds.length === 0) return;
-  await tx.execute(
-    sql`select id from shifts where org_id = ${orgId} and id = any(${uuidArray(shiftIds)}) order by id for update`,
+function claimantOf(principal: Principal, input: ClaimInput): { volunteerId: string; byOrganiser: boolean } {
+  if (principal.kind === 'volunteer') {
+    if (input.volunteerId && input.volunteerId !== principal.volunteerId) {
+      throw new AppError('forbidden', 'A volunteer token can only sign its own volunteer up.');
+    }
+    return { volunteerId: principal.volunteerId, byOrganiser: false };
+  }
+  if (principal.role === 'viewer')
+    throw new AppError('forbidden', 'Assigning volunteers needs the organiser role.');
+  if (!input.volunteerId) {
+    throw new AppError('validation-failed', 'body.volunteerId: required when an organiser signs someone up', {
+      errors: [{ path: 'body.volunteerId', message: 'required when an organiser signs someone up' }],
+    });
+  }
+  return { volunteerId: input.volunteerId, byOrganiser: true };
+}
+
+async function assertClaimTargetsExist(db: DbOrTx, orgId: string, shiftId: string, volunteerId: string) {
+  const [found] = await queryRows<{ shift: boolean; volunteer: boolean }>(
+    db,
+    sql`select exists (select 1 from shifts where org_id = ${orgId} and id = ${shiftId}) as shift,
+               exists (select 1 from volunteers where org_id = ${orgId} and id = ${volunteerId} and erased_at is null) as volunteer`,
   );
+  if (!found?.shift) throw notFound('The shift');
+  if (!found.volunteer) throw notFound('The volunteer');
 }
 
 /**
- * Cancels every active signup in `scope`, frees their places and writes a `signup.cancelled`
- * event for each. Returns the shifts that lost a confirmed volunteer (for promotion by the caller,
- * where the shift stays open).
+ * Takes a place (or a waitlist place) and inserts the signup in one statement. The shift's row
+ * lock, taken by the guarded UPDATE, orders concurrent claims on one shift; `clock_timestamp()`
+ * stamps each signup after that lock, so `created_at` order is the order places were taken, and
+ * the waitlist is first come, first served by it.
  */
-export async function cancelActiveSignups(
+async function takePlace(
   tx: DbOrTx,
   orgId: string,
-  actor: Actor,
-  scope: CancellationScope,
-): Promise<{ shiftsWithFreedPlaces: string[] }> {
-  const affected = await queryRows<{ shift_id: string }>(
-    tx,
-    sql`select distinct s.shift_id from signups s
-        join shifts sh on sh.org_id = s.org_id and sh.id = s.shift_id
-        where s.org_id = ${orgId} and s.status in ('confirmed', 'waitlisted') and ${scopeCondition(scope)}`,
-  );
-  const shiftIds = affected.map((row) => row.shift_id);
-  if (shiftIds.length === 0) return { shiftsWithFreedPlaces: [] };
-  await lockShifts(tx, orgId, shiftIds);
-  const cancelled = await queryRows<{
-    id: string;
-    shift_id: string;
-    volunteer_id: string;
-    previous_status: string;
-  }>(
+  shiftId: string,
+  volunteerId: string,
+  note: string | null,
+): Promise<{ id: string; status: 'confirmed' | 'waitlisted'; filled: boolean } | undefined> {
+  const id = uuidv7();
+  const [row] = await queryRows<{ id: string; status: 'confirmed' | 'waitlisted'; filled: boolean }>(
     tx,
     sql`
-      with target as (
-        select s.id, s.status from signups s
-        join shifts sh on sh.org_id = s.org_id and sh.id = s.shift_id
-        where s.org_id = ${orgId} and s.shift_id = any(${uuidArray(shiftIds)})
-          and s.status in ('confirmed', 'waitlisted') and ${scopeCondition(scope)}
-        for update of s
+      with taken as (
+        update shifts set confirmed_count = confirmed_count + 1, updated_at = now(), version = version + 1
+        where org_id = ${orgId} and id = ${shiftId} and cancelled_at is null and confirmed_count < capacity
+        returning period, confirmed_count = capacity as filled
+      ), queued as (
+        update shifts set waitlist_count = waitlist_count + 1, updated_at = now(), version = version + 1
+        where org_id = ${orgId} and id = ${shiftId} and cancelled_at is null and waitlist
+          and not exists (select 1 from taken)
+        returning period
+      ), place as (
+        select period, 'confirmed'::signup_status as status, filled from taken
+        union all
+        select period, 'waitlisted'::signup_status, false from queued
       )
-      update signups set status = 'cancelled', cancelled_at = now(), updated_at = now(), version = version + 1
-      from target
-      where signups.org_id = ${orgId} and signups.id = target.id
-      returning signups.id, signups.shift_id, signups.volunteer_id, target.status::text as previous_status`,
+      insert into signups (org_id, id, shift_id, volunteer_id, status, period, note, created_at, updated_at)
+      select ${orgId}, ${id}, ${shiftId}, ${volunteerId}, place.status, place.period, ${note},
+             clock_timestamp(), clock_timestamp()
+      from place
+      returning id, status::text as status, (select filled from place) as filled`,
   );
+  return row;
+}
+
+/** The confirmed signup of `volunteerId` that overlaps the shift, if any. */
+async function overlappingSignupOf(db: DbOrTx, orgId: string, shiftId: string, volunteerId: string) {
+  const [row] = await queryRows<{ id: string }>(
+    db,
+    sql`select o.id from signups o join shifts sh on sh.org_id = o.org_id and sh.id = ${shiftId}
+        where o.org_id = ${orgId} and o.volunteer_id = ${volunteerId} and o.status = 'confirmed'
+          and o.shift_id <> sh.id and o.period && sh.period
+        limit 1`,
+  );
+  return row?.id ?? null;
+}
+
+/**
+ * POST /v1/shifts/{id}/signups. `reader` is a handle outside the caller's transaction: when a
+ * concurrent claim wins an overlap race, the exclusion constraint aborts this transaction, and the
+ * conflicting signup is looked up there to name it in the problem.
+ */
+export async function claimShift(
+  tx: DbOrTx,
+  principal: Principal,
+  shiftId: string,
+  input: ClaimInput,
+  reader: DbOrTx,
+): Promise<Signup> {
+  const { volunteerId, byOrganiser } = claimantOf(principal, input);
+  const facts = (await loadClaimFacts(tx, principal.orgId, volunteerId, [shiftId])).get(shiftId);
+  if (!facts) {
+    await assertClaimTargetsExist(tx, principal.orgId, shiftId, volunteerId);
+    throw notFound('The shift');
+  }
+  const refusal = claimRefusal(facts, new Date(), { byOrganiser });
+  if (refusal) throw new AppError(refusal.code, refusal.detail, { extensions: refusal.extensions });
+
+  let placed: Awaited<ReturnType<typeof takePlace>>;
+  try {
+    placed = await takePlace(tx, principal.orgId, shiftId, volunteerId, input.note ?? null);
+  } catch (error) {
+    if (driverErrorOf(error)?.code !== '23P01') throw error;
+    const conflictingSignupId = await overlappingSignupOf(reader, principal.orgId, shiftId, volunteerId);
+    throw new AppError(
+      'overlapping-signup',
+      'The volunteer has a confirmed signup that overlaps this shift.',
+      {
+        extensions: { conflictingSignupId },
+      },
+    );
+  }
+  if (!placed) {
+    // The shift changed since the facts were read: cancelled, or its last place taken.
+    const [shift] = await queryRows<{ cancelled: boolean }>(
+      tx,
+      sql`select cancelled_at is not null as cancelled from shifts where org_id = ${principal.orgId} and id = ${shiftId}`,
+    );
+    if (shift?.cancelled) throw new AppError('shift-cancelled', 'The shift is cancelled.');
+    throw new AppError('shift-full', 'Every place is taken and the shift keeps no waitlist.');
+  }
+
+  const actor = actorOf(principal);
+  const payload = { signupId: placed.id, shiftId, volunteerId };
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: placed.status === 'confirmed' ? 'signup.confirmed' : 'signup.waitlisted',
+    resourceType: 'signup',
+    resourceId: placed.id,
+    actor,
+    payload,
+  });
+  if (placed.filled) {
+    await recordEvent(tx, {
+      orgId: principal.orgId,
+      type: 'shift.filled',
+      resourceType: 'shift',
+      resourceId: shiftId,
+      actor,
+      payload: { shiftId },
+    });
+  }
+  return getSignup(tx, principal, placed.id);
+}
+
+// ── Cancellation ─────────────────────────────────────────────────────────────────────────────
+
+const lateCancellationWindowMs = 24 * 60 * 60 * 1000;
+
+interface LockedSignup {
+  id: string;
+  shift_id: string;
+  volunteer_id: string;
+  status: SignupStatus;
+  checked_in_at: Date | null;
+  checked_out_at: Date | null;
+  starts_at: Date;
+  ends_at: Date;
+  cancel_until: Date | null;
+}
+
+/** Locks the signup's shift, then reads the signup: the order every signup write uses. */
+async function lockSignup(tx: DbOrTx, principal: Principal, id: string): Promise<LockedSignup> {
+  const [found] = await queryRows<{ shift_id: string }>(
+    tx,
+    sql`select s.shift_id from signups s where s.org_id = ${principal.orgId} and s.id = ${id} ${ownedBy(principal)}`,
+  );
+  if (!found) throw notFound('The signup');
+  await lockShifts(tx, principal.orgId, [found.shift_id]);
+  const [signup] = await queryRows<LockedSignup>(
+    tx,
+    sql`select s.id, s.shift_id, s.volunteer_id, s.status, s.checked_in_at, s.checked_out_at,
+               sh.starts_at, sh.ends_at, sh.cancel_until
+        from signups s join shifts sh on sh.org_id = s.org_id and sh.id = s.shift_id
+        where s.org_id = ${principal.orgId} and s.id = ${id}
+        for update of s`,
+  );
+  if (!signup) throw notFound('The signup');
+  return {
+    ...signup,
+    checked_in_at: asDateOrNull(signup.checked_in_at),
+    checked_out_at: asDateOrNull(signup.checked_out_at),
+    starts_at: asDate(signup.starts_at),
+    ends_at: asDate(signup.ends_at),
+    cancel_until: asDateOrNull(signup.cancel_until),
+  };
+}
+
+export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string): Promise<Signup> {
+  const signup = await lockSignup(tx, principal, id);
+  if (signup.status !== 'confirmed' && signup.status !== 'waitlisted') {
+    throw new AppError(
+      'invalid-state',
+      `The signup is ${signup.status}; only an active signup can be cancelled.`,
+    );
+  }
+  const now = Date.now();
+  if (principal.kind === 'volunteer') {
+    const closesAt = (signup.cancel_until ?? signup.starts_at).getTime();
+    if (now >= closesAt) {
+      throw new AppError(
+        'cancellation-closed',
+        `Cancellation closed at ${new Date(closesAt).toISOString()}; ask the organisers.`,
+      );
+    }
+  }
+  const wasConfirmed = signup.status === 'confirmed';
+  const late = wasConfirmed && signup.starts_at.getTime() - now < lateCancellationWindowMs;
+  await tx.execute(sql`
+    update signups set status = 'cancelled', cancelled_at = now(), updated_at = now(), version = version + 1,
+      late_cancellation = ${late}
+    where org_id = ${principal.orgId} and id = ${id}`);
   await tx.execute(sql`
     update shifts set
-      confirmed_count = confirmed_count - counts.confirmed,
-      waitlist_count = waitlist_count - counts.waitlisted,
-      updated_at = now(),
-      version = version + 1
-    from (
-      select shift_id,
-        count(*) filter (where previous_status = 'confirmed')::int as confirmed,
-        count(*) filter (where previous_status = 'waitlisted')::int as waitlisted
-      from jsonb_to_recordset(${JSON.stringify(cancelled)}::jsonb) as c(shift_id uuid, previous_status text)
-      group by shift_id
-    ) counts
-    where shifts.org_id = ${orgId} and shifts.id = counts.shift_id`);
-  for (const signup of cancelled) {
-    await recordEvent(tx, {
-      orgId,
-      type: 'signup.cancelled',
-      resourceType: 'signup',
-      resourceId: signup.id,
-      actor,
-      payload: { signupId: signup.id, shiftId: signup.shift_id, previousStatus: signup.previous_status },
-    });
-  }
-  const freed = new Set(
-    cancelled.filter((signup) => signup.previous_status === 'confirmed').map((s) => s.shift_id),
-  );
-  return { shiftsWithFreedPlaces: [...freed] };
+      confirmed_count = confirmed_count - ${wasConfirmed ? 1 : 0},
+      waitlist_count = waitlist_count - ${wasConfirmed ? 0 : 1},
+      updated_at = now(), version = version + 1
+    where org_id = ${principal.orgId} and id = ${signup.shift_id}`);
+  const actor = actorOf(principal);
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'signup.cancelled',
+    resourceType: 'signup',
+    resourceId: id,
+    actor,
+    payload: {
+      signupId: id,
+      shiftId: signup.shift_id,
+      volunteerId: signup.volunteer_id,
+      lateCancellation: late,
+    },
+  });
+  if (wasConfirmed) await promoteWaitlisted(tx, principal.orgId, signup.shift_id, actor);
+  return getSignup(tx, principal, id);
 }
 
-/**
- * Fills free places from the waitlist, first come first served (invariant 4): each candidate is
- * confirmed inside a savepoint, and one whose confirmation would overlap another of their
- * confirmed signups (the exclusion constraint says so) is skipped and stays waitlisted. The caller
- * holds the shift's row lock. Returns the promoted signup ids.
- */
-export async function promoteWaitlisted(
+// ── Attendance ───────────────────────────────────────────────────────────────────────────────
+
+const checkInOpensBeforeMs = 2 * 60 * 60 * 1000;
+
+/** Rounds a duration to the nearest quarter hour, capped at 24 h. */
+export function quarterHours(ms: number): number {
+  return Math.min(24, Math.max(0, Math.round(ms / (15 * 60 * 1000)) / 4));
+}
+
+export async function checkIn(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<Signup> {
+  const signup = await lockSignup(tx, principal, id);
+  if (signup.status !== 'confirmed') {
+    throw new AppError(
+      'invalid-state',
+      `Only a confirmed signup can check in; this one is ${signup.status}.`,
+    );
+  }
+  if (signup.checked_in_at) throw new AppError('invalid-state', 'The volunteer has already checked in.');
+  const opensAt = signup.starts_at.getTime() - checkInOpensBeforeMs;
+  if (Date.now() < opensAt) {
+    throw new AppError(
+      'invalid-state',
+      `Check-in opens at ${new Date(opensAt).toISOString()}, 2 hours before the start.`,
+    );
+  }
+  await tx.execute(sql`update signups set checked_in_at = now(), updated_at = now(), version = version + 1
+    where org_id = ${principal.orgId} and id = ${id}`);
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: 'signup.checked_in',
+    resourceType: 'signup',
+    resourceId: id,
+    actor: actorOf(principal),
+    payload: { signupId: id, shiftId: signup.shift_id },
+  });
+  return getSignup(tx, principal, id);
+}
+
+/** Check-out: needs a check-in and a started shift; marks the signup attended with its hours. */
+export async function checkOut(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<Signup> {
+  const signup = await lockSignup(tx, principal, id);
+  if (!signup.checked_in_at || signup.status !== 'confirmed') {
+    throw new AppError('invalid-state', 'Check-out needs a checked-in, confirmed signup.');
+  }
+  if (Date.now() < signup.starts_at.getTime())
+    throw new AppError('invalid-state', 'The shift has not started yet.');
+  const checkedOutAt = new Date();
+  const hours = quarterHours(checkedOutAt.getTime() - signup.checked_in_at.getTime());
+  await markAttendance(tx, principal, signup, 'attended', { hours, checkedOutAt });
+  return getSignup(tx, principal, id);
+}
+
+/** Leaves `confirmed` for `attended`/`no_show`: the place stays taken, the overlap rule stops applying. */
+async function markAttendance(
   tx: DbOrTx,
-  orgId: string,
-  shiftId: string,
-  actor: Actor,
-): Promise<string[]> {
-  const promoted: string[] = [];
-  const skipped: string[] = [];
-  for (;;) {
-    const [shift] = await queryRows<{ free: number; cancelled: boolean }>(
-      tx,
-      sql`select capacity - confirmed_count as free, cancelled_at is not null as cancelled
-          from shifts where org_id = ${orgId} and id = ${shiftId}`,
-    );
-    if (!shift || shift.cancelled || shift.free <= 0) break;
-    const candidates = await queryRows<{ id: string; volunteer_id: string }>(
-      tx,
-      sql`select id, volunteer_id from signups
-          where org_id = ${orgId} and shift_id = ${shiftId} and status = 'waitlisted'
-            and not (id = any(${uuidArray(skipped)}))
-          order by created_at, id
-          limit ${Math.min(shift.free + 10, 100)}`,
-    );
-    if (candidates.length === 0) break;
-    for (const candidate of candidates) {
-      const confirmed = await confirmWaitlisted(tx, orgId, shiftId, candidate.id);
-      if (!confirmed) {
-        skipped.push(candidate.id);
-        continue;
-      }
-      promoted.push(candidate.id);
-      await recordEvent(tx, {
-        orgId,
-        type: 'signup.promoted',
-        resourceType: 'signup',
-        resourceId: candidate.id,
-        actor,
-        payload: { signupId: candidate.id, shiftId },
-      });
-      break; // re-read the free places before the next one
+  principal: KeyPrincipal,
+  signup: LockedSignup,
+  status: 'attended' | 'no_show',
+  changes: { hours: number | null; checkedOutAt?: Date },
+) {
+  await tx.execute(sql`update signups set status = ${status}::signup_status, hours = ${changes.hours},
+      checked_out_at = coalesce(${changes.checkedOutAt ?? null}::timestamptz, checked_out_at),
+      updated_at = now(), version = version + 1
+    where org_id = ${principal.orgId} and id = ${signup.id}`);
+  await recordEvent(tx, {
+    orgId: principal.orgId,
+    type: `signup.${status}`,
+    resourceType: 'signup',
+    resourceId: signup.id,
+    actor: actorOf(principal),
+    payload: { signupId: signup.id, shiftId: signup.shift_id },
+  });
+}
+
+export interface SignupChanges {
+  status?: 'attended' | 'no_show' | undefined;
+  hours?: number | undefined;
+  note?: string | null | undefined;
+}
+
+/** PATCH /v1/signups/{id}: attendance, hours and the note. */
+export async function updateSignup(
+  tx: DbOrTx,
+  principal: KeyPrincipal,
+  id: string,
+  changes: SignupChanges,
+): Promise<Signup> {
+  const signup = await lockSignup(tx, principal, id);
+  const attendance = ['attended', 'no_show'];
+  if (changes.status) {
+    if (signup.status !== 'confirmed' && !attendance.includes(signup.status)) {
+      throw new AppError('invalid-state', `A ${signup.status} signup cannot be marked ${changes.status}.`);
     }
-    // When every candidate of this batch was skipped, the next batch (after them) is read.
+    if (Date.now() < signup.starts_at.getTime()) {
+      throw new AppError('invalid-state', 'Attendance can be recorded once the shift has started.');
+    }
+    const shiftLength = quarterHours(signup.ends_at.getTime() - signup.starts_at.getTime());
+    const checkedInHours =
+      signup.checked_in_at && signup.checked_out_at
+        ? quarterHours(signup.checked_out_at.getTime() - signup.checked_in_at.getTime())
+        : null;
+    const hours =
+      changes.status === 'no_show' ? (changes.hours ?? 0) : (changes.hours ?? checkedInHours ?? shiftLength);
+    await markAttendance(tx, principal, signup, changes.status, { hours });
+  } else if (changes.hours !== undefined) {
+    if (!attendance.includes(signup.status)) {
+      throw new AppError('invalid-state', 'Hours are recorded for attended or no-show signups.');
+    }
+    await tx.execute(sql`update signups set hours = ${changes.hours}, updated_at = now(), version = version + 1
+      where org_id = ${principal.orgId} and id = ${id}`);
   }
-  return promoted;
+  if (changes.note !== undefined) {
+    await tx.execute(sql`update signups set note = ${changes.note}, updated_at = now(), version = version + 1
+      where org_id = ${principal.orgId} and id = ${id}`);
+  }
+  return getSignup(tx, principal, id);
 }
 
-/** One promotion in a savepoint: false when the database refuses it (overlap or capacity). */
-async function confirmWaitlisted(
-  tx: DbOrTx,
-  orgId: string,
-  shiftId: string,
-  signupId: string,
-): Promise<boolean> {
-  try {
-    await tx.transaction(async (savepoint) => {
-      const taken = await queryRows<{ id: string }>(
-        savepoint,
-        sql`update shifts set confirmed_count = confirmed_count + 1, waitlist_count = waitlist_count - 1,
-              updated_at = now(), version = version + 1
-            where org_id = ${orgId} and id = ${shiftId} and confirmed_count < capacity
-            returning id`,
-      );
-      if (taken.length === 0) throw new AppError('shift-full', 'No place left.');
-      const changed = await queryRows<{ id: string }>(
-        savepoint,
-        sql`update signups set status = 'confirmed', updated_at = now(), version = version + 1
-            where org_id = ${orgId} and id = ${signupId} and status = 'waitlisted'
-            returning id`,
-      );
-      if (changed.length === 0) throw new AppError('invalid-state', 'No longer waitlisted.');
-    });
-    return true;
-  } catch (error) {
-    if (error instanceof AppError || driverErrorOf(error)?.code === '23P01') return false;
-    throw error;
+// ── Lists ────────────────────────────────────────────────────────────────────────────────────
+
+export interface RosterEntry extends Signup {
+  volunteer: { id: string; name: string | null; email: string | null; phone: string | null };
+}
+
+interface ListQuery {
+  limit: number;
+  cursor?: string | undefined;
+  status?: SignupStatus | undefined;
+  updatedSince?: Date | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+}
+
+function commonFilters(query: ListQuery): SQL {
+  const parts: SQL[] = [];
+  if (query.status) parts.push(sql`and s.status = ${query.status}::signup_status`);
+  if (query.updatedSince) parts.push(sql`and s.updated_at >= ${query.updatedSince}`);
+  if (query.from || query.to) {
+    parts.push(
+      sql`and s.period && tstzrange(${query.from ?? null}::timestamptz, ${query.to ?? null}::timestamptz, '[)')`,
+    );
   }
+  return sql.join(parts, sql` `);
+}
+
+/** Keyset on (created_at, id): the order of rosters and of /v1/signups. */
+function createdAfter(cursor: string | undefined): SQL {
+  const position = decodeCursor(cursor, ['timestamptz', 'uuid']);
+  return position
+    ? sql`and (s.created_at, s.id) > (${position[0]}::timestamptz, ${position[1]}::uuid)`
+    : sql``;
+}
+
+function pageBy<Row extends { cursor_key: string; id: string }, Item>(
+  rows: Row[],
+  limit: number,
+  toItem: (row: Row) => Item,
+): Page<Item> {
+  const more = rows.length > limit;
+  const page = more ? rows.slice(0, limit) : rows;
+  const last = page.at(-1);
+  return {
+    data: page.map(toItem),
+    nextCursor: more && last ? encodeCursor([last.cursor_key, last.id]) : null,
+  };
+}
+
+/** A shift's roster with each volunteer's contact, ordered by signup time, then id. */
+export async function listRoster(
+  db: DbOrTx,
+  principal: KeyPrincipal,
+  shiftId: string,
+  query: ListQuery,
+): Promise<Page<RosterEntry>> {
+  const [shift] = await queryRows<{ id: string }>(
+    db,
+    sql`select id from shifts where org_id = ${principal.orgId} and id = ${shiftId}`,
+  );
+  if (!shift) throw notFound('The shift');
+  const rows = await queryRows<
+    SignupRow & {
+      cursor_key: string;
+      volunteer_name: string | null;
+      volunteer_email: string | null;
+      volunteer_phone: string | null;
+    }
+  >(
+    db,
+    sql`select ${signupColumns}, ${cursorTime(sql`s.created_at`)} as cursor_key,
+          v.name as volunteer_name, v.email as volunteer_email, v.phone as volunteer_phone
+        from signups s join volunteers v on v.org_id = s.org_id and v.id = s.volunteer_id
+        where s.org_id = ${principal.orgId} and s.shift_id = ${shiftId} ${commonFilters(query)} ${createdAfter(query.cursor)}
+        order by s.created_at, s.id
+        limit ${query.limit + 1}`,
+  );
+  return pageBy(rows, query.limit, (row) => ({
+    ...toSignup(row),
+    volunteer: {
+      id: row.volunteer_id,
+      name: row.volunteer_name,
+      email: row.volunteer_email,
+      phone: row.volunteer_phone,
+    },
+  }));
+}
+
+/** Signups across shifts, ordered by signup time, then id. */
+export async function listSignups(
+  db: DbOrTx,
+  principal: KeyPrincipal,
+  query: ListQuery & { volunteerId?: string | undefined; eventId?: string | undefined },
+): Promise<Page<Signup>> {
+  const byVolunteer = query.volunteerId ? sql`and s.volunteer_id = ${query.volunteerId}` : sql``;
+  const byEvent = query.eventId
+    ? sql`and exists (select 1 from shifts sh where sh.org_id = s.org_id and sh.id = s.shift_id and sh.event_id = ${query.eventId})`
+    : sql``;
+  const rows = await queryRows<SignupRow & { cursor_key: string }>(
+    db,
+    sql`select ${signupColumns}, ${cursorTime(sql`s.created_at`)} as cursor_key
+        from signups s
+        where s.org_id = ${principal.orgId} ${byVolunteer} ${byEvent} ${commonFilters(query)} ${createdAfter(query.cursor)}
+        order by s.created_at, s.id
+        limit ${query.limit + 1}`,
+  );
+  return pageBy(rows, query.limit, toSignup);
+}
+
+export type MySignup = Signup & {
+  shift: Omit<Shift, 'eligibility'> & { event: { id: string; title: string } };
+};
+
+type MySignupRow = SignupRow & {
+  cursor_key: string;
+  sh_event_id: string;
+  sh_role_id: string | null;
+  sh_title: string | null;
+  sh_description: string | null;
+  sh_location: Location | null;
+  sh_starts_at: Date;
+  sh_ends_at: Date;
+  sh_capacity: number;
+  sh_confirmed_count: number;
+  sh_waitlist_count: number;
+  sh_waitlist: boolean;
+  sh_signup_opens_at: Date | null;
+  sh_signup_closes_at: Date;
+  sh_cancel_until: Date | null;
+  sh_min_age: number | null;
+  sh_cancelled_at: Date | null;
+  sh_created_at: Date;
+  sh_updated_at: Date;
+  event_title: string;
+};
+
+/** The volunteer's own signups with their shifts, ordered by the shift's start, then signup id. */
+export async function listMySignups(
+  db: DbOrTx,
+  principal: Extract<Principal, { kind: 'volunteer' }>,
+  query: ListQuery,
+): Promise<Page<MySignup>> {
+  const position = decodeCursor(query.cursor, ['timestamptz', 'uuid']);
+  const afterCursor = position
+    ? sql`and (lower(s.period), s.id) > (${position[0]}::timestamptz, ${position[1]}::uuid)`
+    : sql``;
+  const rows = await queryRows<MySignupRow>(
+    db,
+    sql`select ${signupColumns}, ${cursorTime(sql`lower(s.period)`)} as cursor_key,
+          sh.event_id as sh_event_id, sh.role_id as sh_role_id, sh.title as sh_title, sh.description as sh_description,
+          sh.location as sh_location, sh.starts_at as sh_starts_at, sh.ends_at as sh_ends_at, sh.capacity as sh_capacity,
+          sh.confirmed_count as sh_confirmed_count, sh.waitlist_count as sh_waitlist_count, sh.waitlist as sh_waitlist,
+          sh.signup_opens_at as sh_signup_opens_at, coalesce(sh.signup_closes_at, sh.starts_at) as sh_signup_closes_at,
+          sh.cancel_until as sh_cancel_until, sh.min_age as sh_min_age, sh.cancelled_at as sh_cancelled_at,
+          sh.created_at as sh_created_at, sh.updated_at as sh_updated_at, e.title as event_title
+        from signups s
+        join shifts sh on sh.org_id = s.org_id and sh.id = s.shift_id
+        join events e on e.org_id = sh.org_id and e.id = sh.event_id
+        where s.org_id = ${principal.orgId} and s.volunteer_id = ${principal.volunteerId}
+          ${commonFilters(query)} ${afterCursor}
+        order by lower(s.period), s.id
+        limit ${query.limit + 1}`,
+  );
+  const now = new Date();
+  return pageBy(rows, query.limit, (row) => {
+    const shiftRow = {
+      cancelledAt: asDateOrNull(row.sh_cancelled_at),
+      signupOpensAt: asDateOrNull(row.sh_signup_opens_at),
+      signupClosesAt: asDate(row.sh_signup_closes_at),
+      confirmedCount: row.sh_confirmed_count,
+      capacity: row.sh_capacity,
+    };
+    return {
+      ...toSignup(row),
+      shift: {
+        id: row.shift_id,
+        eventId: row.sh_event_id,
+        roleId: row.sh_role_id,
+        title: row.sh_title,
+        description: row.sh_description,
+        location: row.sh_location,
+        startsAt: asDate(row.sh_starts_at),
+        endsAt: asDate(row.sh_ends_at),
+        capacity: row.sh_capacity,
+        confirmedCount: row.sh_confirmed_count,
+        waitlistCount: row.sh_waitlist_count,
+        available: row.sh_capacity - row.sh_confirmed_count,
+        waitlist: row.sh_waitlist,
+        signupOpensAt: asDateOrNull(row.sh_signup_opens_at),
+        signupClosesAt: asDate(row.sh_signup_closes_at),
+        cancelUntil: asDateOrNull(row.sh_cancel_until),
+        minAge: row.sh_min_age,
+        status: shiftStatusOf(shiftRow, now),
+        createdAt: asDate(row.sh_created_at),
+        updatedAt: asDate(row.sh_updated_at),
+        event: { id: row.sh_event_id, title: row.event_title },
+      },
+    };
+  });
 }

@@ -1,0 +1,1 @@
+CREATE INDEX "signups_by_volunteer_start" ON "signups" USING btree ("org_id","volunteer_id",lower("period"),"id");

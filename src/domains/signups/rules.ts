@@ -1,0 +1,209 @@
+/**
+ * The claim rules of API.md §7, in their order, and the facts they judge: shared by the claim
+ * itself and by the shifts domain's `eligibility`, so that the two can never disagree.
+ */
+
+import { sql } from 'drizzle-orm';
+import { DateTime } from 'luxon';
+import type { ProblemCode } from '../../core/errors.ts';
+import { asDate, type DbOrTx, queryRows, uuidArray } from '../../db/client.ts';
+
+/** What the claim rules need to know about one shift, from one volunteer's point of view. */
+export interface ClaimFacts {
+  shiftId: string;
+  cancelled: boolean;
+  eventStatus: 'draft' | 'published' | 'cancelled';
+  timezone: string;
+  startsAt: Date;
+  signupOpensAt: Date | null;
+  signupClosesAt: Date;
+  capacity: number;
+  confirmedCount: number;
+  waitlist: boolean;
+  minAge: number | null;
+  roleRestricted: boolean;
+  qualified: boolean;
+  birthDate: string | null;
+  activeSignupId: string | null;
+  activeSignupStatus: 'confirmed' | 'waitlisted' | null;
+  overlappingSignupId: string | null;
+}
+
+export interface ClaimRefusal {
+  code: ProblemCode;
+  detail: string;
+  extensions?: Record<string, unknown>;
+}
+
+/** Age in whole years on the local date of `at` in `timezone`. */
+function ageAt(birthDate: string, at: Date, timezone: string): number {
+  const day = DateTime.fromJSDate(at, { zone: timezone });
+  const born = DateTime.fromISO(birthDate, { zone: timezone });
+  let age = day.year - born.year;
+  if (day.month < born.month || (day.month === born.month && day.day < born.day)) age -= 1;
+  return age;
+}
+
+/**
+ * The first rule a claim breaks, in the order of API.md §7, or null when it may go ahead. An
+ * organiser assigning someone skips the publication and signup-window rules.
+ */
+export function claimRefusal(
+  facts: ClaimFacts,
+  now: Date,
+  options: { byOrganiser: boolean },
+): ClaimRefusal | null {
+  if (facts.cancelled || facts.eventStatus === 'cancelled') {
+    return { code: 'shift-cancelled', detail: 'The shift is cancelled.' };
+  }
+  if (!options.byOrganiser) {
+    if (facts.eventStatus !== 'published') {
+      return { code: 'event-not-published', detail: 'The event is not published yet.' };
+    }
+    if ((facts.signupOpensAt && now < facts.signupOpensAt) || now >= facts.signupClosesAt) {
+      const when =
+        facts.signupOpensAt && now < facts.signupOpensAt
+          ? `Signup opens at ${facts.signupOpensAt.toISOString()}.`
+          : `Signup closed at ${facts.signupClosesAt.toISOString()}.`;
+      return { code: 'signup-closed', detail: when };
+    }
+  }
+  if (facts.roleRestricted && !facts.qualified) {
+    return {
+      code: 'not-qualified',
+      detail: "The shift's role needs a qualification the volunteer does not hold.",
+    };
+  }
+  if (facts.minAge !== null) {
+    if (facts.birthDate === null) {
+      return {
+        code: 'too-young',
+        detail: `The shift needs a minimum age of ${facts.minAge}; the birth date is unknown.`,
+      };
+    }
+    if (ageAt(facts.birthDate, facts.startsAt, facts.timezone) < facts.minAge) {
+      return { code: 'too-young', detail: `The shift needs a minimum age of ${facts.minAge} at its start.` };
+    }
+  }
+  if (facts.activeSignupId) {
+    return {
+      code: 'already-signed-up',
+      detail: `The volunteer is already ${facts.activeSignupStatus} on this shift.`,
+      extensions: { signupId: facts.activeSignupId },
+    };
+  }
+  if (facts.overlappingSignupId) {
+    return {
+      code: 'overlapping-signup',
+      detail: 'The volunteer has a confirmed signup that overlaps this shift.',
+      extensions: { conflictingSignupId: facts.overlappingSignupId },
+    };
+  }
+  if (facts.confirmedCount >= facts.capacity && !facts.waitlist) {
+    return { code: 'shift-full', detail: 'Every place is taken and the shift keeps no waitlist.' };
+  }
+  return null;
+}
+
+export interface Eligibility {
+  canClaim: boolean;
+  reason: ProblemCode | null;
+  signupId: string | null;
+  signupStatus: string | null;
+}
+
+export function eligibilityOf(facts: ClaimFacts, now: Date): Eligibility {
+  const refusal = claimRefusal(facts, now, { byOrganiser: false });
+  return {
+    canClaim: refusal === null,
+    reason: refusal?.code ?? null,
+    signupId: facts.activeSignupId,
+    signupStatus: facts.activeSignupStatus,
+  };
+}
+
+type FactsRow = {
+  shift_id: string;
+  cancelled: boolean;
+  event_status: ClaimFacts['eventStatus'];
+  timezone: string;
+  starts_at: Date | string;
+  signup_opens_at: Date | string | null;
+  signup_closes_at: Date | string;
+  capacity: number;
+  confirmed_count: number;
+  waitlist: boolean;
+  min_age: number | null;
+  role_restricted: boolean | null;
+  qualified: boolean;
+  birth_date: string | null;
+  active_signup_id: string | null;
+  active_signup_status: ClaimFacts['activeSignupStatus'];
+  overlapping_signup_id: string | null;
+};
+
+/** The claim facts of several shifts for one volunteer, in one query (no N+1 for lists). */
+export async function loadClaimFacts(
+  db: DbOrTx,
+  orgId: string,
+  volunteerId: string,
+  shiftIds: string[],
+): Promise<Map<string, ClaimFacts>> {
+  if (shiftIds.length === 0) return new Map();
+  const rows = await queryRows<FactsRow>(
+    db,
+    sql`
+      select sh.id as shift_id,
+        sh.cancelled_at is not null as cancelled,
+        e.status as event_status,
+        e.timezone,
+        sh.starts_at,
+        sh.signup_opens_at,
+        coalesce(sh.signup_closes_at, sh.starts_at) as signup_closes_at,
+        sh.capacity,
+        sh.confirmed_count,
+        sh.waitlist,
+        sh.min_age,
+        r.restricted as role_restricted,
+        exists (select 1 from qualifications q
+                where q.org_id = sh.org_id and q.volunteer_id = ${volunteerId} and q.role_id = sh.role_id) as qualified,
+        v.birth_date::text as birth_date,
+        a.id as active_signup_id,
+        a.status as active_signup_status,
+        (select o.id from signups o
+          where o.org_id = sh.org_id and o.volunteer_id = ${volunteerId} and o.status = 'confirmed'
+            and o.shift_id <> sh.id and o.period && sh.period
+          order by o.id limit 1) as overlapping_signup_id
+      from shifts sh
+      join events e on e.org_id = sh.org_id and e.id = sh.event_id
+      join volunteers v on v.org_id = sh.org_id and v.id = ${volunteerId}
+      left join roles r on r.org_id = sh.org_id and r.id = sh.role_id
+      left join signups a on a.org_id = sh.org_id and a.shift_id = sh.id and a.volunteer_id = ${volunteerId}
+        and a.status in ('confirmed', 'waitlisted')
+      where sh.org_id = ${orgId} and sh.id = any(${uuidArray(shiftIds)})`,
+  );
+  return new Map(
+    rows.map((row) => [
+      row.shift_id,
+      {
+        shiftId: row.shift_id,
+        cancelled: row.cancelled,
+        eventStatus: row.event_status,
+        timezone: row.timezone,
+        startsAt: asDate(row.starts_at),
+        signupOpensAt: row.signup_opens_at === null ? null : asDate(row.signup_opens_at),
+        signupClosesAt: asDate(row.signup_closes_at),
+        capacity: row.capacity,
+        confirmedCount: row.confirmed_count,
+        waitlist: row.waitlist,
+        minAge: row.min_age,
+        roleRestricted: row.role_restricted === true,
+        qualified: row.qualified,
+        birthDate: row.birth_date,
+        activeSignupId: row.active_signup_id,
+        activeSignupStatus: row.active_signup_status,
+        overlappingSignupId: row.overlapping_signup_id,
+      },
+    ]),
+  );
+}
