@@ -5,7 +5,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { type ExtractTablesWithRelations, type SQL, sql } from 'drizzle-orm';
-import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { drizzle as drizzlePg, NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -41,6 +41,47 @@ export interface DatabaseOptions {
 interface WarnLogger {
   warn(object: unknown, message?: string): void;
 }
+
+/**
+ * drizzle-orm 0.45's node-postgres `transaction()` sends BEGIN before its try/finally: when the
+ * connection dies between checkout and BEGIN (PostgreSQL restarting), the client is never released,
+ * the pool keeps it forever, and shutdown's `pool.end()` waits for it until killed (seen in
+ * test/concurrency/faults.test.ts). This is the same method with BEGIN inside the try, and with the
+ * original error kept when the ROLLBACK fails too.
+ */
+type SessionInternals = {
+  client: pg.Pool | pg.PoolClient;
+  dialect: ConstructorParameters<typeof NodePgSession>[1];
+  schema: ConstructorParameters<typeof NodePgSession>[2];
+  options: ConstructorParameters<typeof NodePgSession>[3];
+};
+NodePgSession.prototype.transaction = async function transactionReleasingOnEveryPath<T>(
+  this: SessionInternals,
+  run: (tx: NodePgTransaction<Record<string, unknown>, never>) => Promise<T>,
+): Promise<T> {
+  const isPool = this.client instanceof pg.Pool;
+  const session = isPool
+    ? new NodePgSession(await (this.client as pg.Pool).connect(), this.dialect, this.schema, this.options)
+    : (this as unknown as NodePgSession<Record<string, unknown>, never>);
+  const tx = new NodePgTransaction(this.dialect, session, this.schema) as NodePgTransaction<
+    Record<string, unknown>,
+    never
+  >;
+  try {
+    await tx.execute(sql`begin`);
+    try {
+      const result = await run(tx);
+      await tx.execute(sql`commit`);
+      return result;
+    } catch (error) {
+      await tx.execute(sql`rollback`).catch(() => {});
+      throw error;
+    }
+  } finally {
+    // pg-pool destroys, rather than reuses, a client whose connection failed.
+    if (isPool) (session as unknown as { client: pg.PoolClient }).client.release();
+  }
+} as typeof NodePgSession.prototype.transaction;
 
 /** Resolved from this file, so it works from a clone, a container or an npm script alike. */
 export const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -129,8 +170,13 @@ function createPostgresDatabase(url: string, poolSize: number, logger: WarnLogge
     connectionTimeoutMillis: 3_000,
     idleTimeoutMillis: 30_000,
   });
-  // Without this listener an idle client's error (e.g. PostgreSQL restarting) kills the process.
+  // Without these listeners a connection error kills the process: the pool's covers idle clients
+  // (e.g. PostgreSQL restarting); a client's own covers it while checked out between two queries
+  // of a transaction. The query in flight fails by itself and becomes 503 unavailable.
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection lost'));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => logger.warn({ err: error }, 'database connection lost while in use'));
+  });
   const db = drizzlePg({ client: pool, schema });
   let closed = false;
   return {

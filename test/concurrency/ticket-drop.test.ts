@@ -172,6 +172,10 @@ describe.skipIf(!onPostgres)(`ticket drop over two API processes ${needsPostgres
       confirmed: places,
       waitlisted: claimants - places,
     });
+    const odd = results.filter(
+      (result) => result.body.status === 'waitlisted' && !(Number(result.body.waitlistPosition) > 0),
+    );
+    if (odd.length > 0) console.log('DEBUG', JSON.stringify(odd.slice(0, 2)));
     const answered = results
       .filter((result) => result.body.status === 'waitlisted')
       .map((result) => Number(result.body.waitlistPosition))

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { keyPrincipalOf, principalOf } from '../../core/auth.ts';
 import { AppError } from '../../core/errors.ts';
+import { etagOf, ifMatchVersions } from '../../core/http-cache.ts';
 import { respondToWrite } from '../../core/idempotency.ts';
 import { problems } from '../../core/openapi.ts';
 import { idParams } from '../../core/schemas.ts';
@@ -22,12 +23,18 @@ import {
   checkIn,
   checkOut,
   claimShift,
-  getSignup,
   listMySignups,
   listRoster,
   listSignups,
+  readSignup,
   updateSignup,
+  type VersionedSignup,
 } from './service.ts';
+
+/** A signup write's answer: the signup, with its version as the ETag (API.md §1 "concurrency"). */
+function versioned(found: VersionedSignup) {
+  return { status: 200, body: found.signup, headers: { etag: etagOf(found.version) } };
+}
 
 function volunteerPrincipalOf(request: FastifyRequest) {
   const principal = principalOf(request);
@@ -149,7 +156,10 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: signup },
       },
     },
-    (request) => getSignup(app.db, principalOf(request), request.params.id),
+    async (request, reply) => {
+      const found = await readSignup(app.db, principalOf(request), request.params.id);
+      return reply.header('etag', etagOf(found.version)).send(found.signup);
+    },
   );
 
   app.post(
@@ -173,7 +183,7 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
         if (principal.kind === 'key' && principal.role === 'viewer') {
           throw new AppError('forbidden', 'Cancelling needs the organiser role.');
         }
-        return { status: 200, body: await cancelSignup(tx, principal, request.params.id) };
+        return versioned(await cancelSignup(tx, principal, request.params.id));
       }),
   );
 
@@ -191,10 +201,9 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     (request, reply) =>
-      respondToWrite(request, reply, app.db, async (tx) => ({
-        status: 200,
-        body: await checkIn(tx, keyPrincipalOf(request), request.params.id),
-      })),
+      respondToWrite(request, reply, app.db, async (tx) =>
+        versioned(await checkIn(tx, keyPrincipalOf(request), request.params.id)),
+      ),
   );
 
   app.post(
@@ -212,10 +221,9 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     (request, reply) =>
-      respondToWrite(request, reply, app.db, async (tx) => ({
-        status: 200,
-        body: await checkOut(tx, keyPrincipalOf(request), request.params.id),
-      })),
+      respondToWrite(request, reply, app.db, async (tx) =>
+        versioned(await checkOut(tx, keyPrincipalOf(request), request.params.id)),
+      ),
   );
 
   app.patch(
@@ -228,13 +236,17 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Record attendance, hours or the note',
         description:
           '`attended`/`no_show` only once the shift has started (else 409 `invalid-state`). `hours` defaults to the checked-in time, ' +
-          'else the shift length, for attended signups.',
+          'else the shift length, for attended signups. Honours `If-Match` (a stale ETag is 412).',
         params: idParams,
         body: updateSignupBody,
-        response: { 200: signup, ...problems({ 409: 'invalid-state' }) },
+        response: { 200: signup, ...problems({ 409: 'invalid-state', 412: 'precondition-failed' }) },
       },
     },
-    (request) =>
-      app.db.transaction((tx) => updateSignup(tx, keyPrincipalOf(request), request.params.id, request.body)),
+    async (request, reply) => {
+      const updated = await app.db.transaction((tx) =>
+        updateSignup(tx, keyPrincipalOf(request), request.params.id, request.body, ifMatchVersions(request)),
+      );
+      return reply.header('etag', etagOf(updated.version)).send(updated.signup);
+    },
   );
 };

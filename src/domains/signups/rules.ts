@@ -176,7 +176,7 @@ export async function loadClaimFacts(
           order by o.id limit 1) as overlapping_signup_id
       from shifts sh
       join events e on e.org_id = sh.org_id and e.id = sh.event_id
-      join volunteers v on v.org_id = sh.org_id and v.id = ${volunteerId}
+      join volunteers v on v.org_id = sh.org_id and v.id = ${volunteerId} and v.erased_at is null
       left join roles r on r.org_id = sh.org_id and r.id = sh.role_id
       left join signups a on a.org_id = sh.org_id and a.shift_id = sh.id and a.volunteer_id = ${volunteerId}
         and a.status in ('confirmed', 'waitlisted')

@@ -12,12 +12,13 @@ import { type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, driverErrorOf, notFound } from '../../core/errors.ts';
+import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { cursorTime, decodeCursor, encodeCursor, type Page } from '../../core/pagination.ts';
 import { asDate, asDateOrNull, type DbOrTx, queryRows } from '../../db/client.ts';
 import type { Location } from '../../db/schema.ts';
 import { type Shift, shiftStatusOf } from '../shifts/service.ts';
-import { cancelActiveSignups, lockShifts, promoteWaitlisted } from './places.ts';
+import { lockShifts, promoteWaitlisted } from './places.ts';
 import { claimRefusal, loadClaimFacts } from './rules.ts';
 
 export { cancelActiveSignups, lockShifts, promoteWaitlisted } from './places.ts';
@@ -56,12 +57,13 @@ type SignupRow = {
   created_at: Date | string;
   updated_at: Date | string;
   cancelled_at: Date | string | null;
+  version: number;
 };
 
 /** The columns of a signup as `s`, with its rank among the shift's waitlisted signups. */
 const signupColumns = sql`s.id, s.shift_id, s.volunteer_id, s.status, s.note, s.late_cancellation,
   s.checked_in_at, s.checked_out_at, s.hours::float8 as hours, s.created_at, s.updated_at, s.cancelled_at,
-  case when s.status = 'waitlisted' then (
+  s.version, case when s.status = 'waitlisted' then (
     select count(*)::int from signups w
     where w.org_id = s.org_id and w.shift_id = s.shift_id and w.status = 'waitlisted'
       and (w.created_at, w.id) <= (s.created_at, s.id)
@@ -90,13 +92,23 @@ function ownedBy(principal: Principal): SQL {
   return principal.kind === 'volunteer' ? sql`and s.volunteer_id = ${principal.volunteerId}` : sql``;
 }
 
-export async function getSignup(db: DbOrTx, principal: Principal, id: string): Promise<Signup> {
+/** A signup with its `version`, the ETag of API.md §1. */
+export interface VersionedSignup {
+  signup: Signup;
+  version: number;
+}
+
+export async function readSignup(db: DbOrTx, principal: Principal, id: string): Promise<VersionedSignup> {
   const [row] = await queryRows<SignupRow>(
     db,
     sql`select ${signupColumns} from signups s where s.org_id = ${principal.orgId} and s.id = ${id} ${ownedBy(principal)}`,
   );
   if (!row) throw notFound('The signup');
-  return toSignup(row);
+  return { signup: toSignup(row), version: Number(row.version) };
+}
+
+export async function getSignup(db: DbOrTx, principal: Principal, id: string): Promise<Signup> {
+  return (await readSignup(db, principal, id)).signup;
 }
 
 // ── Claims ───────────────────────────────────────────────────────────────────────────────────
@@ -200,6 +212,7 @@ export async function claimShift(
   const { volunteerId, byOrganiser } = claimantOf(principal, input);
   const facts = (await loadClaimFacts(tx, principal.orgId, volunteerId, [shiftId])).get(shiftId);
   if (!facts) {
+    // No facts: the shift or the (unerased) volunteer is missing; say which.
     await assertClaimTargetsExist(tx, principal.orgId, shiftId, volunteerId);
     throw notFound('The shift');
   }
@@ -267,6 +280,7 @@ interface LockedSignup {
   starts_at: Date;
   ends_at: Date;
   cancel_until: Date | null;
+  version: number;
 }
 
 /** Locks the signup's shift, then reads the signup: the order every signup write uses. */
@@ -279,7 +293,7 @@ async function lockSignup(tx: DbOrTx, principal: Principal, id: string): Promise
   await lockShifts(tx, principal.orgId, [found.shift_id]);
   const [signup] = await queryRows<LockedSignup>(
     tx,
-    sql`select s.id, s.shift_id, s.volunteer_id, s.status, s.checked_in_at, s.checked_out_at,
+    sql`select s.id, s.shift_id, s.volunteer_id, s.status, s.checked_in_at, s.checked_out_at, s.version,
                sh.starts_at, sh.ends_at, sh.cancel_until
         from signups s join shifts sh on sh.org_id = s.org_id and sh.id = s.shift_id
         where s.org_id = ${principal.orgId} and s.id = ${id}
@@ -296,7 +310,7 @@ async function lockSignup(tx: DbOrTx, principal: Principal, id: string): Promise
   };
 }
 
-export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string): Promise<Signup> {
+export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string): Promise<VersionedSignup> {
   const signup = await lockSignup(tx, principal, id);
   if (signup.status !== 'confirmed' && signup.status !== 'waitlisted') {
     throw new AppError(
@@ -315,7 +329,7 @@ export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string)
     }
   }
   const wasConfirmed = signup.status === 'confirmed';
-  const late = wasConfirmed && signup.starts_at.getTime() - now < lateCancellationWindowMs;
+  const late = signup.starts_at.getTime() - now < lateCancellationWindowMs;
   await tx.execute(sql`
     update signups set status = 'cancelled', cancelled_at = now(), updated_at = now(), version = version + 1,
       late_cancellation = ${late}
@@ -341,7 +355,7 @@ export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string)
     },
   });
   if (wasConfirmed) await promoteWaitlisted(tx, principal.orgId, signup.shift_id, actor);
-  return getSignup(tx, principal, id);
+  return readSignup(tx, principal, id);
 }
 
 // ── Attendance ───────────────────────────────────────────────────────────────────────────────
@@ -353,7 +367,7 @@ export function quarterHours(ms: number): number {
   return Math.min(24, Math.max(0, Math.round(ms / (15 * 60 * 1000)) / 4));
 }
 
-export async function checkIn(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<Signup> {
+export async function checkIn(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<VersionedSignup> {
   const signup = await lockSignup(tx, principal, id);
   if (signup.status !== 'confirmed') {
     throw new AppError(
@@ -379,11 +393,11 @@ export async function checkIn(tx: DbOrTx, principal: KeyPrincipal, id: string): 
     actor: actorOf(principal),
     payload: { signupId: id, shiftId: signup.shift_id },
   });
-  return getSignup(tx, principal, id);
+  return readSignup(tx, principal, id);
 }
 
 /** Check-out: needs a check-in and a started shift; marks the signup attended with its hours. */
-export async function checkOut(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<Signup> {
+export async function checkOut(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<VersionedSignup> {
   const signup = await lockSignup(tx, principal, id);
   if (!signup.checked_in_at || signup.status !== 'confirmed') {
     throw new AppError('invalid-state', 'Check-out needs a checked-in, confirmed signup.');
@@ -393,7 +407,7 @@ export async function checkOut(tx: DbOrTx, principal: KeyPrincipal, id: string):
   const checkedOutAt = new Date();
   const hours = quarterHours(checkedOutAt.getTime() - signup.checked_in_at.getTime());
   await markAttendance(tx, principal, signup, 'attended', { hours, checkedOutAt });
-  return getSignup(tx, principal, id);
+  return readSignup(tx, principal, id);
 }
 
 /** Leaves `confirmed` for `attended`/`no_show`: the place stays taken, the overlap rule stops applying. */
@@ -430,8 +444,11 @@ export async function updateSignup(
   principal: KeyPrincipal,
   id: string,
   changes: SignupChanges,
-): Promise<Signup> {
+  expectedVersions: number[] | null = null,
+): Promise<VersionedSignup> {
   const signup = await lockSignup(tx, principal, id);
+  // The row is locked: comparing its version here is as good as `WHERE version = $n`.
+  assertVersion(expectedVersions, Number(signup.version), 'The signup');
   const attendance = ['attended', 'no_show'];
   if (changes.status) {
     if (signup.status !== 'confirmed' && !attendance.includes(signup.status)) {
@@ -449,8 +466,12 @@ export async function updateSignup(
       changes.status === 'no_show' ? (changes.hours ?? 0) : (changes.hours ?? checkedInHours ?? shiftLength);
     await markAttendance(tx, principal, signup, changes.status, { hours });
   } else if (changes.hours !== undefined) {
-    if (!attendance.includes(signup.status)) {
-      throw new AppError('invalid-state', 'Hours are recorded for attended or no-show signups.');
+    const started = Date.now() >= signup.starts_at.getTime();
+    if (!attendance.includes(signup.status) && !(signup.status === 'confirmed' && started)) {
+      throw new AppError(
+        'invalid-state',
+        'Hours are recorded for confirmed signups once the shift has started.',
+      );
     }
     await tx.execute(sql`update signups set hours = ${changes.hours}, updated_at = now(), version = version + 1
       where org_id = ${principal.orgId} and id = ${id}`);
@@ -459,7 +480,7 @@ export async function updateSignup(
     await tx.execute(sql`update signups set note = ${changes.note}, updated_at = now(), version = version + 1
       where org_id = ${principal.orgId} and id = ${id}`);
   }
-  return getSignup(tx, principal, id);
+  return readSignup(tx, principal, id);
 }
 
 // ── Lists ────────────────────────────────────────────────────────────────────────────────────

@@ -1,0 +1,183 @@
+/**
+ * Races on PostgreSQL (issue 4): double clicks, overlapping claims, cancellations racing claims and
+ * promotions, and concurrent idempotent retries. Each loop is bounded in rounds and requests; the
+ * invariants of API.md §7 are checked after every round.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, startTestApp, type TestApp, type TestDatabase } from '../support/app.ts';
+import { needsPostgres, onPostgres } from '../support/postgres.ts';
+import {
+  countBy,
+  createShift,
+  type HttpRequest,
+  invariantViolations,
+  rush,
+  scalar,
+  seedOrganisation,
+} from './support.ts';
+
+describe.skipIf(!onPostgres)(`claim races ${needsPostgres}`, () => {
+  let testDb: TestDatabase;
+  let t: TestApp;
+  let url: string;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    url = testDb.url as string;
+    t = await startTestApp(testDb.database);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await testDb?.drop();
+  });
+
+  const claim = (shiftId: string, token: string, headers?: Record<string, string>): HttpRequest => ({
+    base: t.baseUrl,
+    method: 'POST',
+    path: `/v1/shifts/${shiftId}/signups`,
+    token,
+    body: {},
+    headers,
+  });
+
+  it('double click: 20 concurrent claims by one volunteer on one shift leave one active signup', async () => {
+    for (let round = 0; round < 5; round++) {
+      const org = await seedOrganisation(url, 1);
+      const volunteer = org.volunteers[0] as { id: string; token: string };
+      const shiftId = await createShift(url, org, { capacity: 5, waitlist: true });
+      const results = await rush(
+        Array.from({ length: 20 }, () => claim(shiftId, volunteer.token)),
+        20,
+      );
+      expect(countBy(results, (result) => result.status)).toEqual({ 201: 1, 409: 19 });
+      expect(new Set(results.filter((r) => r.status === 409).map((r) => r.body.code))).toEqual(
+        new Set(['already-signed-up']),
+      );
+      expect(
+        await scalar<number>(
+          url,
+          `select count(*)::int from signups where shift_id = $1 and status in ('confirmed','waitlisted')`,
+          [shiftId],
+        ),
+      ).toBe(1);
+      expect(await invariantViolations(url, org.orgId)).toEqual([]);
+    }
+  });
+
+  it('overlap race: one volunteer, 20 mutually overlapping shifts, concurrent claims: exactly one confirmed', async () => {
+    for (let round = 0; round < 5; round++) {
+      const org = await seedOrganisation(url, 1);
+      const volunteer = org.volunteers[0] as { id: string; token: string };
+      const shiftIds: string[] = [];
+      for (let index = 0; index < 20; index++)
+        shiftIds.push(await createShift(url, org, { capacity: 5, waitlist: false }));
+      const results = await rush(
+        shiftIds.map((shiftId) => claim(shiftId, volunteer.token)),
+        20,
+      );
+      expect(countBy(results, (result) => result.status)).toEqual({ 201: 1, 409: 19 });
+      const refusals = results.filter((result) => result.status === 409);
+      expect(new Set(refusals.map((result) => result.body.code))).toEqual(new Set(['overlapping-signup']));
+      const winner = results.find((result) => result.status === 201)?.body.id;
+      for (const refusal of refusals) expect(refusal.body.conflictingSignupId).toBe(winner);
+      expect(
+        await scalar<number>(
+          url,
+          `select count(*)::int from signups where org_id = $1 and status = 'confirmed'`,
+          [org.orgId],
+        ),
+      ).toBe(1);
+      expect(await invariantViolations(url, org.orgId)).toEqual([]);
+    }
+  });
+
+  it('cancel/promote race: cancels, duplicate cancels and new claims on a full shift with a waitlist keep invariants 1–4', async () => {
+    for (let round = 0; round < 5; round++) {
+      const org = await seedOrganisation(url, 60);
+      const shiftId = await createShift(url, org, { capacity: 10, waitlist: true });
+      const [first, rest] = [org.volunteers.slice(0, 30), org.volunteers.slice(30)];
+      // 10 confirmed, 20 waitlisted.
+      const initial = await rush(
+        first.map((volunteer) => claim(shiftId, volunteer.token)),
+        10,
+      );
+      expect(countBy(initial, (result) => String(result.body.status))).toEqual({
+        confirmed: 10,
+        waitlisted: 20,
+      });
+      const indexesWith = (status: string) =>
+        initial.flatMap((result, index) => (result.body.status === status ? [index] : []));
+      const confirmed = indexesWith('confirmed');
+      const waitlisted = indexesWith('waitlisted');
+      // Three of the waitlisted also hold a confirmed shift at the same time elsewhere: promotion
+      // must skip them (they stay waitlisted) and take the next ones.
+      const clash = await createShift(url, org, { capacity: 5, waitlist: false });
+      const clashing = waitlisted.slice(0, 3).map((index) => first[index] as { id: string; token: string });
+      const clashResults = await rush(
+        clashing.map((volunteer) => claim(clash, volunteer.token)),
+        3,
+      );
+      expect(countBy(clashResults, (result) => result.status)).toEqual({ 201: 3 });
+
+      const cancelOf = (index: number): HttpRequest => ({
+        base: t.baseUrl,
+        method: 'POST',
+        path: `/v1/signups/${String(initial[index]?.body.id)}/cancel`,
+        token: (first[index] as { token: string }).token,
+      });
+      const requests: HttpRequest[] = [
+        // every confirmed volunteer cancels, each twice
+        ...confirmed.map(cancelOf),
+        ...confirmed.map(cancelOf),
+        // four of the eligible waitlisted cancel
+        ...waitlisted.slice(3, 7).map(cancelOf),
+        // 30 newcomers claim
+        ...rest.map((volunteer) => claim(shiftId, volunteer.token)),
+      ].sort(() => Math.random() - 0.5);
+      const results = await rush(requests, 50);
+      expect(results.filter((result) => result.status >= 500 || result.status === 0)).toEqual([]);
+      expect(await invariantViolations(url, org.orgId)).toEqual([]);
+      // The shift is full again: everyone eligible who waited was promoted.
+      expect(await scalar<number>(url, 'select confirmed_count from shifts where id = $1', [shiftId])).toBe(
+        10,
+      );
+      for (const volunteer of clashing) {
+        expect(
+          await scalar<string>(
+            url,
+            'select status::text from signups where shift_id = $1 and volunteer_id = $2',
+            [shiftId, volunteer.id],
+          ),
+        ).toBe('waitlisted');
+      }
+    }
+  });
+
+  it('15 concurrent identical claims with one Idempotency-Key create one signup, with consistent answers', async () => {
+    for (let round = 0; round < 5; round++) {
+      const org = await seedOrganisation(url, 1);
+      const volunteer = org.volunteers[0] as { id: string; token: string };
+      const shiftId = await createShift(url, org, { capacity: 5, waitlist: true });
+      const key = `claim-${round}`;
+      const results = await rush(
+        Array.from({ length: 15 }, () => claim(shiftId, volunteer.token, { 'idempotency-key': key })),
+        15,
+      );
+      const statuses = countBy(results, (result) => result.status);
+      expect(Object.keys(statuses).every((status) => status === '201' || status === '409')).toBe(true);
+      const created = results.filter((result) => result.status === 201);
+      expect(new Set(created.map((result) => result.body.id)).size).toBe(1);
+      expect(created.filter((result) => result.headers['idempotent-replayed'] !== 'true')).toHaveLength(1);
+      for (const result of results.filter((r) => r.status === 409))
+        expect(result.body.code).toBe('idempotency-key-in-use');
+      expect(
+        await scalar<number>(url, 'select count(*)::int from signups where shift_id = $1', [shiftId]),
+      ).toBe(1);
+      // A retry after the storm replays the same signup.
+      const [retry] = await rush([claim(shiftId, volunteer.token, { 'idempotency-key': key })], 1);
+      expect(retry?.status).toBe(201);
+      expect(retry?.body.id).toBe(created[0]?.body.id);
+      expect(await invariantViolations(url, org.orgId)).toEqual([]);
+    }
+  });
+});
