@@ -118,7 +118,7 @@ async function generate(
 
 async function main() {
   await ensureDatabase(benchDatabaseUrl);
-  const database = createDatabase({
+  const database = await createDatabase({
     DATABASE_URL: benchDatabaseUrl,
     PGLITE_DATA_DIR: 'memory://',
     DATABASE_POOL_SIZE: 2,

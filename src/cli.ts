@@ -11,7 +11,7 @@ import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import type { KeyRole } from './core/auth.ts';
 import { openApiText } from './core/openapi.ts';
-import { createDatabase } from './db/client.ts';
+import { createDatabase, type Database } from './db/client.ts';
 import {
   createApiKeyAs,
   createOrganization,
@@ -20,8 +20,8 @@ import {
 
 const quietLogger = { warn: (object: unknown, message?: string) => console.warn(message ?? '', object) };
 
-async function withDatabase<T>(run: (database: ReturnType<typeof createDatabase>) => Promise<T>): Promise<T> {
-  const database = createDatabase(loadConfig(), quietLogger);
+async function withDatabase<T>(run: (database: Database) => Promise<T>): Promise<T> {
+  const database = await createDatabase(loadConfig(), quietLogger);
   try {
     await database.migrate();
     return await run(database);
@@ -87,7 +87,7 @@ async function keysCreateCommand() {
 async function openApiWriteCommand() {
   // The document depends on the routes only; an in-memory database that is never queried will do.
   const config = { ...loadConfig(), PGLITE_DATA_DIR: 'memory://', DATABASE_URL: undefined };
-  const database = createDatabase(config);
+  const database = await createDatabase(config);
   const app = await buildApp({ config, database, logger: false });
   await app.ready();
   const target = new URL('../openapi/openapi.json', import.meta.url);

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger(config);
-  const database = createDatabase(config, logger);
+  const database = await createDatabase(config, logger);
   if (config.MIGRATE_ON_START) {
     try {
       await database.migrate();

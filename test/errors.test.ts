@@ -207,7 +207,7 @@ describe('503 unavailable', () => {
   let offline: TestApp;
   beforeAll(async () => {
     // Nothing listens on port 1: every query fails to connect, as during a database outage.
-    const unreachable = createDatabase(
+    const unreachable = await createDatabase(
       {
         DATABASE_URL: 'postgres://together@127.0.0.1:1/together',
         PGLITE_DATA_DIR: 'memory://',

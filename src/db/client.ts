@@ -1,15 +1,10 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
-import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
-import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { type ExtractTablesWithRelations, type SQL, sql } from 'drizzle-orm';
 import { drizzle as drizzlePg, NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import * as schema from './schema.ts';
 
@@ -89,7 +84,10 @@ export const migrationsFolder = fileURLToPath(new URL('../../migrations', import
 /** Any fixed 64-bit number works; all API processes of one database must agree on it. */
 const MIGRATION_LOCK_KEY = 7_246_221_883_117;
 
-export function createDatabase(options: DatabaseOptions, logger: WarnLogger = console): Database {
+export async function createDatabase(
+  options: DatabaseOptions,
+  logger: WarnLogger = console,
+): Promise<Database> {
   return options.DATABASE_URL
     ? createPostgresDatabase(options.DATABASE_URL, options.DATABASE_POOL_SIZE, logger)
     : createPgliteDatabase(options.PGLITE_DATA_DIR);
@@ -132,7 +130,19 @@ function lockDataDirectory(dataDir: string): () => void {
   throw new Error(`could not lock ${dataDir}`);
 }
 
-function createPgliteDatabase(dataDir: string): Database {
+/**
+ * PGlite and its extensions are imported only when the embedded engine is used: the module costs
+ * ≈ 45 MB of memory just by being loaded, which a server on PostgreSQL should not pay.
+ */
+async function createPgliteDatabase(dataDir: string): Promise<Database> {
+  const [{ PGlite }, { btree_gist }, { pg_trgm }, { drizzle: drizzlePglite }, { migrate: migratePglite }] =
+    await Promise.all([
+      import('@electric-sql/pglite'),
+      import('@electric-sql/pglite/contrib/btree_gist'),
+      import('@electric-sql/pglite/contrib/pg_trgm'),
+      import('drizzle-orm/pglite'),
+      import('drizzle-orm/pglite/migrator'),
+    ]);
   const inMemory = dataDir.startsWith('memory://');
   let unlock = () => {};
   if (!inMemory) {

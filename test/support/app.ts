@@ -22,7 +22,7 @@ export interface TestDatabase {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const baseUrl = testDatabaseUrl;
   if (!baseUrl) {
-    const database = createDatabase({ PGLITE_DATA_DIR: 'memory://', DATABASE_POOL_SIZE: 1 });
+    const database = await createDatabase({ PGLITE_DATA_DIR: 'memory://', DATABASE_POOL_SIZE: 1 });
     await database.migrate();
     return { database, url: undefined, drop: () => database.close() };
   }
@@ -35,7 +35,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     await admin.end();
   }
   const url = databaseUrl(baseUrl, name);
-  const database = createDatabase(
+  const database = await createDatabase(
     { DATABASE_URL: url, PGLITE_DATA_DIR: 'memory://', DATABASE_POOL_SIZE: 20 },
     {
       warn: () => {},

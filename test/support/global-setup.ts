@@ -15,7 +15,7 @@ export default async function setup(project: TestProject) {
   await admin.connect();
   await admin.query(`drop database if exists ${template}`);
   await admin.query(`create database ${template}`);
-  const database = createDatabase({
+  const database = await createDatabase({
     DATABASE_URL: databaseUrl(baseUrl, template),
     PGLITE_DATA_DIR: 'memory://',
     DATABASE_POOL_SIZE: 1,

@@ -1,0 +1,312 @@
+/**
+ * Claim throughput (issue 4): autocannon against a real server process on PostgreSQL, and pgbench
+ * running the same SQL with the same concurrency in the same run.
+ *
+ *   B1  claim rush on one hot 50-place shift (no waitlist): 50 succeed, the rest are refused
+ *   B2  claims spread over 1,000 shifts with room: nearly every claim inserts a signup
+ *
+ * "The same SQL" is captured, not rewritten: one claim runs through the service with drizzle's
+ * logger on, and its statements (the token lookup of the auth hook, the rule facts, the guarded
+ * claim statement, the outbox insert, the read-back) become the pgbench script, in a transaction
+ * as the server runs them.
+ *
+ *   npm run bench:claims        (BENCH_DATABASE_URL, BENCH_SECONDS=10, BENCH_CONNECTIONS=50,
+ *                                BENCH_POOL_SIZE=20 for the server's pool)
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import { uuidv7 } from 'uuidv7';
+import { generateToken, hashToken, principalForToken } from '../src/core/auth.ts';
+import { createDatabase, type Db } from '../src/db/client.ts';
+import * as schema from '../src/db/schema.ts';
+import { claimShift } from '../src/domains/signups/service.ts';
+import { freePort, startServer } from '../test/support/server-process.ts';
+import { benchDatabaseUrl } from './data.ts';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const poolSize = Number(process.env.BENCH_POOL_SIZE ?? 20);
+const volunteerCount = 20_000;
+const spreadShifts = 1_000;
+
+/** Deterministic ids, so that pgbench can name a random volunteer or shift by its number. */
+const idFor = (kind: 'volunteer' | 'shift', set: number, n: number) =>
+  `00000000-0000-7000-${kind === 'volunteer' ? '8000' : `9${String(set).padStart(3, '0')}`}-${n.toString(16).padStart(12, '0')}`;
+const idSql = (kind: 'volunteer' | 'shift', set: number, variable: string) =>
+  `('00000000-0000-7000-${kind === 'volunteer' ? '8000' : `9${String(set).padStart(3, '0')}`}-' || lpad(to_hex(:${variable}::int), 12, '0'))::uuid`;
+
+interface BenchOrg {
+  orgId: string;
+  token: string;
+  tokenHash: string;
+}
+
+/** Shift sets: 0 hot shift for the API, 1 hot shift for pgbench, 2 spread for the API, 3 spread for pgbench. */
+async function setUp(client: pg.Client): Promise<BenchOrg> {
+  await client.query(`delete from organizations where slug = 'bench-claims'`);
+  const orgId = uuidv7();
+  await client.query(
+    `insert into organizations (id, name, slug, timezone, contact_email, longest_shift)
+     values ($1, 'Bench claims', 'bench-claims', 'Europe/Berlin', 'b@example.org', interval '1 hour')`,
+    [orgId],
+  );
+  const token = generateToken('key');
+  await client.query(
+    `insert into api_keys (org_id, id, name, role, token_hash) values ($1, $2, 'bench', 'organiser', $3)`,
+    [orgId, uuidv7(), hashToken(token)],
+  );
+  await client.query(
+    `insert into volunteers (org_id, id, name, email)
+     select $1, ('00000000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid, 'Bench ' || n, 'bench' || n || '@example.org'
+     from generate_series(1, $2::int) n`,
+    [orgId, volunteerCount],
+  );
+  const eventId = uuidv7();
+  await client.query(
+    `insert into events (org_id, id, title, timezone, status) values ($1, $2, 'Bench', 'Europe/Berlin', 'published')`,
+    [orgId, eventId],
+  );
+  for (const [set, count, capacity] of [
+    [0, 1, 50],
+    [1, 1, 50],
+    [2, spreadShifts, 10_000],
+    [3, spreadShifts, 10_000],
+  ] as const) {
+    // Consecutive hours, a year apart per set: no two shifts a volunteer could hold overlap.
+    await client.query(
+      `insert into shifts (org_id, id, event_id, starts_at, ends_at, capacity, waitlist)
+       select $1, ('00000000-0000-7000-9' || lpad($3::text, 3, '0') || '-' || lpad(to_hex(n), 12, '0'))::uuid, $2,
+              date_trunc('hour', now()) + make_interval(days => 30 + 365 * $3::int, hours => n),
+              date_trunc('hour', now()) + make_interval(days => 30 + 365 * $3::int, hours => n + 1),
+              $5, false
+       from generate_series(1, $4::int) n`,
+      [orgId, eventId, set, count, capacity],
+    );
+  }
+  await client.query('analyze');
+  return { orgId, token, tokenHash: hashToken(token) };
+}
+
+/** The statements one claim runs, with their parameters, from drizzle's logger. */
+async function captureClaimSql(org: BenchOrg): Promise<{ sql: string; params: unknown[] }[]> {
+  const pool = new pg.Pool({ connectionString: benchDatabaseUrl, max: 1 });
+  const captured: { sql: string; params: unknown[] }[] = [];
+  const db = drizzle({
+    client: pool,
+    schema,
+    logger: { logQuery: (sql, params) => captured.push({ sql, params }) },
+  }) as unknown as Db;
+  try {
+    const principal = await principalForToken(db, org.token);
+    if (!principal) throw new Error('bench key not found');
+    await db.transaction((tx) =>
+      claimShift(
+        tx,
+        principal,
+        idFor('shift', 3, spreadShifts),
+        { volunteerId: idFor('volunteer', 0, volunteerCount) },
+        db,
+      ),
+    );
+  } finally {
+    await pool.end();
+  }
+  return captured;
+}
+
+/**
+ * Turns the captured statements into a pgbench script drawing a random volunteer and shift. Like
+ * the server, it runs the guarded claim only when the rule facts leave a place (a full shift is
+ * refused after the facts query): the facts go into pgbench variables and an \if decides.
+ */
+function pgbenchScript(
+  captured: { sql: string; params: unknown[] }[],
+  org: BenchOrg,
+  shiftSet: number,
+  shiftCount: number,
+): string {
+  const capturedShift = idFor('shift', 3, spreadShifts);
+  const capturedVolunteer = idFor('volunteer', 0, volunteerCount);
+  const lines = [
+    `\\set v random(1, ${volunteerCount})`,
+    `\\set s random(1, ${shiftCount})`,
+    'select gen_random_uuid() as sid \\gset',
+    'begin;',
+  ];
+  let factsSeen = false;
+  for (const { sql, params } of captured) {
+    if (/^\s*(begin|commit|rollback)\b/i.test(sql)) continue; // the script has its own
+    let text = sql;
+    // Replace from the highest number down, so that $1 does not eat the start of $12.
+    for (let index = params.length; index >= 1; index--) {
+      const value = params[index - 1];
+      let replacement: string;
+      if (value === capturedShift) replacement = idSql('shift', shiftSet, 's');
+      else if (value === capturedVolunteer) replacement = idSql('volunteer', 0, 'v');
+      else if (value === org.orgId) replacement = `'${org.orgId}'::uuid`;
+      else if (value === org.tokenHash) replacement = `'${org.tokenHash}'`;
+      else if (typeof value === 'string' && /^[0-9a-f-]{36}$/.test(value))
+        replacement = ':sid::uuid'; // the new signup's id
+      else if (value === null) replacement = 'null';
+      else if (typeof value === 'number' || typeof value === 'boolean') replacement = String(value);
+      else replacement = `'${String(value).replaceAll("'", "''")}'`;
+      text = text.replaceAll(`$${index}`, replacement);
+    }
+    const statement = text.replace(/\s+/g, ' ').trim();
+    if (!factsSeen && statement.includes('overlapping_signup_id')) {
+      factsSeen = true;
+      lines.push(`${statement} \\gset f_`, '\\if :f_confirmed_count < :f_capacity');
+      continue;
+    }
+    lines.push(`${statement};`);
+  }
+  if (!factsSeen) throw new Error('the captured claim has no facts query');
+  lines.push('\\endif', 'commit;');
+  return `${lines.join('\n')}\n`;
+}
+
+function runPgbench(script: string, label: string): { tps: number; p50: number; p99: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'together-pgbench-'));
+  const file = join(dir, `${label}.sql`);
+  writeFileSync(file, script);
+  const url = new URL(benchDatabaseUrl);
+  const output = execFileSync(
+    'pgbench',
+    [
+      '-n',
+      '-M',
+      'prepared',
+      '-c',
+      String(connections),
+      '-j',
+      '2',
+      '-T',
+      String(seconds),
+      '-f',
+      file,
+      '-l',
+      '--log-prefix',
+      join(dir, 'log'),
+      '-h',
+      url.hostname,
+      '-p',
+      url.port || '5432',
+      '-U',
+      decodeURIComponent(url.username) || 'postgres',
+      url.pathname.slice(1),
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const tps = Number(/tps = ([\d.]+)/.exec(output)?.[1] ?? Number.NaN);
+  // Per-transaction log: latency in microseconds is the third column.
+  const latencies: number[] = [];
+  for (const name of execFileSync('ls', [dir], { encoding: 'utf8' })
+    .split('\n')
+    .filter((entry) => entry.startsWith('log'))) {
+    for (const line of readFileSync(join(dir, name), 'utf8').split('\n')) {
+      const micros = Number(line.split(' ')[2]);
+      if (Number.isFinite(micros)) latencies.push(micros / 1000);
+    }
+  }
+  latencies.sort((a, b) => a - b);
+  const at = (quantile: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(quantile * latencies.length))] ?? Number.NaN;
+  return { tps, p50: at(0.5), p99: at(0.99) };
+}
+
+async function runAutocannon(url: string, token: string, shiftSet: number, shiftCount: number) {
+  const result = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (request) => {
+          const volunteer = 1 + Math.floor(Math.random() * volunteerCount);
+          const shift = 1 + Math.floor(Math.random() * shiftCount);
+          return {
+            ...request,
+            path: `/v1/shifts/${idFor('shift', shiftSet, shift)}/signups`,
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ volunteerId: idFor('volunteer', 0, volunteer) }),
+          };
+        },
+      },
+    ],
+  });
+  const serverErrors = Object.entries(result.statusCodeStats ?? {})
+    .filter(([status]) => Number(status) >= 500)
+    .reduce((sum, [, stats]) => sum + (stats as { count: number }).count, 0);
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + serverErrors,
+    codes: result.statusCodeStats,
+  };
+}
+
+function peakRssMb(pid: number | undefined): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
+}
+
+async function main() {
+  const database = await createDatabase({
+    DATABASE_URL: benchDatabaseUrl,
+    PGLITE_DATA_DIR: 'memory://',
+    DATABASE_POOL_SIZE: 2,
+  });
+  await database.migrate();
+  await database.close();
+  const client = new pg.Client({ connectionString: benchDatabaseUrl });
+  await client.connect();
+  const org = await setUp(client);
+  const captured = await captureClaimSql(org);
+  await client.query(`delete from signups where org_id = $1`, [org.orgId]);
+  await client.query(`update shifts set confirmed_count = 0 where org_id = $1`, [org.orgId]);
+  await client.end();
+
+  const server = await startServer({
+    DATABASE_URL: benchDatabaseUrl,
+    LOG_LEVEL: 'warn',
+    DATABASE_POOL_SIZE: String(poolSize),
+    PORT: String(await freePort()),
+  });
+  try {
+    const b1App = await runAutocannon(server.url, org.token, 0, 1);
+    const b1Pg = runPgbench(pgbenchScript(captured, org, 1, 1), 'b1');
+    const b2App = await runAutocannon(server.url, org.token, 2, spreadShifts);
+    const b2Pg = runPgbench(pgbenchScript(captured, org, 3, spreadShifts), 'b2');
+    const rss = peakRssMb(server.child.pid);
+    const row = (name: string, app: typeof b1App, bench: typeof b1Pg, target: number) =>
+      `| ${name} | ${app.rps.toFixed(0)} | ${app.p50} / ${app.p99} | ${bench.tps.toFixed(0)} | ${bench.p50.toFixed(1)} / ${bench.p99.toFixed(1)} | ${(app.rps / bench.tps).toFixed(2)} (target ≥ ${target}) |`;
+    console.log(
+      `${connections} connections, ${seconds} s per run, server pool ${poolSize}, pgbench -M prepared -c ${connections}`,
+    );
+    console.log('');
+    console.log(
+      '| scenario | API req/s | API p50 / p99 (ms) | pgbench tps | pgbench p50 / p99 (ms) | ratio |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- |');
+    console.log(row('B1 hot 50-place shift', b1App, b1Pg, 0.9));
+    console.log(row('B2 spread over 1,000 shifts', b2App, b2Pg, 0.6));
+    console.log('');
+    console.log(`server peak RSS ${rss.toFixed(0)} MB (target ≤ 150); B1 p99 ${b1App.p99} ms (target ≤ 150)`);
+    console.log(`status codes: B1 ${JSON.stringify(b1App.codes)}, B2 ${JSON.stringify(b2App.codes)}`);
+    if (b1App.errors + b2App.errors > 0) {
+      console.log('errors or 5xx during the runs: the figures are not valid');
+      process.exitCode = 1;
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+await main();
