@@ -4,11 +4,10 @@
  * carry 256 random bits, so a fast hash is enough (passwords, which do not, use argon2id).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { and, eq, isNull } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Db } from '../db/client.ts';
-import { apiKeys, volunteers, volunteerTokens } from '../db/schema.ts';
+import { type Db, preparedRows } from '../db/client.ts';
 import { AppError } from './errors.ts';
 
 export type KeyRole = 'admin' | 'organiser' | 'viewer';
@@ -49,43 +48,36 @@ export function hashToken(token: string): string {
 
 const tokenPattern = /^tg_(key|vol)_[A-Za-z0-9_-]{43}$/;
 
-/** Looks a bearer token up; null when it is unknown, revoked or malformed. */
+/**
+ * Looks a bearer token up; null when it is unknown, revoked or malformed. Every authenticated
+ * request runs this, so it is a prepared statement (no cache: a revoked key must fail at once, in
+ * every process).
+ */
 export async function principalForToken(db: Db, token: string): Promise<Principal | null> {
   const match = tokenPattern.exec(token);
   if (!match) return null;
   const tokenHash = hashToken(token);
   if (match[1] === 'key') {
-    const [key] = await db
-      .select({ orgId: apiKeys.orgId, id: apiKeys.id, role: apiKeys.role })
-      .from(apiKeys)
-      .where(and(eq(apiKeys.tokenHash, tokenHash), isNull(apiKeys.revokedAt)))
-      .limit(1);
-    return key ? { kind: 'key', orgId: key.orgId, role: key.role, keyId: key.id } : null;
+    const [key] = await preparedRows<{ org_id: string; id: string; role: KeyRole }>(
+      db,
+      'auth-api-key',
+      sql`select org_id, id, role from api_keys where token_hash = ${tokenHash} and revoked_at is null limit 1`,
+    );
+    return key ? { kind: 'key', orgId: key.org_id, role: key.role, keyId: key.id } : null;
   }
-  const [volunteerToken] = await db
-    .select({
-      orgId: volunteerTokens.orgId,
-      id: volunteerTokens.id,
-      volunteerId: volunteerTokens.volunteerId,
-    })
-    .from(volunteerTokens)
-    .innerJoin(
-      volunteers,
-      and(eq(volunteers.orgId, volunteerTokens.orgId), eq(volunteers.id, volunteerTokens.volunteerId)),
-    )
-    .where(
-      and(
-        eq(volunteerTokens.tokenHash, tokenHash),
-        isNull(volunteerTokens.revokedAt),
-        isNull(volunteers.erasedAt),
-      ),
-    )
-    .limit(1);
+  const [volunteerToken] = await preparedRows<{ org_id: string; id: string; volunteer_id: string }>(
+    db,
+    'auth-volunteer-token',
+    sql`select t.org_id, t.id, t.volunteer_id from volunteer_tokens t
+        join volunteers v on v.org_id = t.org_id and v.id = t.volunteer_id
+        where t.token_hash = ${tokenHash} and t.revoked_at is null and v.erased_at is null
+        limit 1`,
+  );
   return volunteerToken
     ? {
         kind: 'volunteer',
-        orgId: volunteerToken.orgId,
-        volunteerId: volunteerToken.volunteerId,
+        orgId: volunteerToken.org_id,
+        volunteerId: volunteerToken.volunteer_id,
         tokenId: volunteerToken.id,
       }
     : null;

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { type ExtractTablesWithRelations, type SQL, sql } from 'drizzle-orm';
 import { drizzle as drizzlePg, NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { type PgDatabase, PgDialect, type PgQueryResultHKT, type PgTransaction } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import * as schema from './schema.ts';
 
@@ -255,4 +255,30 @@ export function asDate(value: Date | string): Date {
 
 export function asDateOrNull(value: Date | string | null): Date | null {
   return value === null ? null : asDate(value);
+}
+
+const dialect = new PgDialect();
+
+interface RawClient {
+  query(
+    config: { name?: string; text: string; values: unknown[] } | string,
+    values?: unknown[],
+  ): Promise<{ rows: unknown[] }>;
+}
+
+/**
+ * Raw SQL for hot paths, as a named (prepared) statement on PostgreSQL: the server parses and plans
+ * it once per connection instead of on every request (measured: roughly double the throughput of
+ * an unnamed query). The same `name` must always carry the same SQL text. Inside a transaction, or
+ * on PGlite, it runs as an ordinary query. Results come with node-postgres' own type parsing
+ * (timestamps as Dates).
+ */
+export async function preparedRows<T>(db: DbOrTx, name: string, query: SQL): Promise<T[]> {
+  const client = (db as { $client?: unknown }).$client;
+  if (client instanceof pg.Pool) {
+    const { sql: text, params } = dialect.sqlToQuery(query);
+    const result = await (client as unknown as RawClient).query({ name, text, values: params });
+    return result.rows as T[];
+  }
+  return queryRows<T>(db, query);
 }

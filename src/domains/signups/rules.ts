@@ -6,7 +6,7 @@
 import { sql } from 'drizzle-orm';
 import { DateTime } from 'luxon';
 import type { ProblemCode } from '../../core/errors.ts';
-import { asDate, type DbOrTx, queryRows, uuidArray } from '../../db/client.ts';
+import { asDate, type DbOrTx, preparedRows, uuidArray } from '../../db/client.ts';
 
 /** What the claim rules need to know about one shift, from one volunteer's point of view. */
 export interface ClaimFacts {
@@ -150,8 +150,9 @@ export async function loadClaimFacts(
   shiftIds: string[],
 ): Promise<Map<string, ClaimFacts>> {
   if (shiftIds.length === 0) return new Map();
-  const rows = await queryRows<FactsRow>(
+  const rows = await preparedRows<FactsRow>(
     db,
+    'claim-facts',
     sql`
       select sh.id as shift_id,
         sh.cancelled_at is not null as cancelled,

@@ -15,7 +15,7 @@ import { AppError, driverErrorOf, notFound } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { cursorTime, decodeCursor, encodeCursor, type Page } from '../../core/pagination.ts';
-import { asDate, asDateOrNull, type DbOrTx, queryRows } from '../../db/client.ts';
+import { asDate, asDateOrNull, type DbOrTx, preparedRows, queryRows } from '../../db/client.ts';
 import type { Location } from '../../db/schema.ts';
 import { type Shift, shiftStatusOf } from '../shifts/service.ts';
 import { lockShifts, promoteWaitlisted } from './places.ts';
@@ -146,41 +146,57 @@ async function assertClaimTargetsExist(db: DbOrTx, orgId: string, shiftId: strin
 }
 
 /**
- * Takes a place (or a waitlist place) and inserts the signup in one statement. The shift's row
- * lock, taken by the guarded UPDATE, orders concurrent claims on one shift; `clock_timestamp()`
- * stamps each signup after that lock, so `created_at` order is the order places were taken, and
- * the waitlist is first come, first served by it.
+ * Takes a place (or a waitlist place), inserts the signup and writes its outbox events, all in one
+ * statement: atomic without a transaction, and one round trip. The shift's row lock, taken by the
+ * guarded UPDATE, orders concurrent claims on one shift; `clock_timestamp()` stamps each signup
+ * after that lock, so `created_at` order is the order places were taken (the waitlist is first
+ * come, first served by it), and the new waitlist count is the new signup's position.
  */
 async function takePlace(
-  tx: DbOrTx,
-  orgId: string,
+  db: DbOrTx,
+  principal: Principal,
   shiftId: string,
   volunteerId: string,
   note: string | null,
-): Promise<{ id: string; status: 'confirmed' | 'waitlisted'; filled: boolean } | undefined> {
-  const id = uuidv7();
-  const [row] = await queryRows<{ id: string; status: 'confirmed' | 'waitlisted'; filled: boolean }>(
-    tx,
+): Promise<SignupRow | undefined> {
+  const actor = JSON.stringify(actorOf(principal));
+  const [row] = await preparedRows<SignupRow>(
+    db,
+    'claim-take-place',
     sql`
       with taken as (
         update shifts set confirmed_count = confirmed_count + 1, updated_at = now(), version = version + 1
-        where org_id = ${orgId} and id = ${shiftId} and cancelled_at is null and confirmed_count < capacity
+        where org_id = ${principal.orgId} and id = ${shiftId} and cancelled_at is null and confirmed_count < capacity
         returning period, confirmed_count = capacity as filled
       ), queued as (
         update shifts set waitlist_count = waitlist_count + 1, updated_at = now(), version = version + 1
-        where org_id = ${orgId} and id = ${shiftId} and cancelled_at is null and waitlist
+        where org_id = ${principal.orgId} and id = ${shiftId} and cancelled_at is null and waitlist
           and not exists (select 1 from taken)
-        returning period
+        returning period, waitlist_count
       ), place as (
-        select period, 'confirmed'::signup_status as status, filled from taken
+        select period, 'confirmed'::signup_status as status, filled, null::int as position from taken
         union all
-        select period, 'waitlisted'::signup_status, false from queued
+        select period, 'waitlisted'::signup_status, false, waitlist_count from queued
+      ), inserted as (
+        insert into signups (org_id, id, shift_id, volunteer_id, status, period, note, created_at, updated_at)
+        select ${principal.orgId}::uuid, ${uuidv7()}::uuid, ${shiftId}::uuid, ${volunteerId}::uuid, place.status,
+               place.period, ${note}::text, clock_timestamp(), clock_timestamp()
+        from place
+        returning *
+      ), events as (
+        insert into outbox (org_id, id, type, resource_type, resource_id, actor, payload)
+        select ${principal.orgId}::uuid, ${uuidv7()}::uuid, 'signup.' || i.status::text, 'signup', i.id, ${actor}::jsonb,
+               jsonb_build_object('signupId', i.id, 'shiftId', i.shift_id, 'volunteerId', i.volunteer_id)
+        from inserted i
+        union all
+        select ${principal.orgId}::uuid, ${uuidv7()}::uuid, 'shift.filled', 'shift', ${shiftId}::uuid, ${actor}::jsonb,
+               jsonb_build_object('shiftId', ${shiftId}::uuid)
+        from place where place.filled
       )
-      insert into signups (org_id, id, shift_id, volunteer_id, status, period, note, created_at, updated_at)
-      select ${orgId}, ${id}, ${shiftId}, ${volunteerId}, place.status, place.period, ${note},
-             clock_timestamp(), clock_timestamp()
-      from place
-      returning id, status::text as status, (select filled from place) as filled`,
+      select i.id, i.shift_id, i.volunteer_id, i.status, i.note, i.late_cancellation, i.checked_in_at,
+             i.checked_out_at, i.hours::float8 as hours, i.created_at, i.updated_at, i.cancelled_at,
+             (select position from place) as waitlist_position
+      from inserted i`,
   );
   return row;
 }
@@ -198,30 +214,31 @@ async function overlappingSignupOf(db: DbOrTx, orgId: string, shiftId: string, v
 }
 
 /**
- * POST /v1/shifts/{id}/signups. `reader` is a handle outside the caller's transaction: when a
- * concurrent claim wins an overlap race, the exclusion constraint aborts this transaction, and the
- * conflicting signup is looked up there to name it in the problem.
+ * POST /v1/shifts/{id}/signups. Without an Idempotency-Key it runs outside a transaction: the rule
+ * facts are a read for the friendly reason, and the claim itself is one atomic statement. `reader`
+ * is a handle outside the caller's transaction (if any): when a concurrent claim wins an overlap
+ * race, the exclusion constraint aborts the statement, and the conflicting signup is looked up there.
  */
 export async function claimShift(
-  tx: DbOrTx,
+  db: DbOrTx,
   principal: Principal,
   shiftId: string,
   input: ClaimInput,
   reader: DbOrTx,
 ): Promise<Signup> {
   const { volunteerId, byOrganiser } = claimantOf(principal, input);
-  const facts = (await loadClaimFacts(tx, principal.orgId, volunteerId, [shiftId])).get(shiftId);
+  const facts = (await loadClaimFacts(db, principal.orgId, volunteerId, [shiftId])).get(shiftId);
   if (!facts) {
     // No facts: the shift or the (unerased) volunteer is missing; say which.
-    await assertClaimTargetsExist(tx, principal.orgId, shiftId, volunteerId);
+    await assertClaimTargetsExist(db, principal.orgId, shiftId, volunteerId);
     throw notFound('The shift');
   }
   const refusal = claimRefusal(facts, new Date(), { byOrganiser });
   if (refusal) throw new AppError(refusal.code, refusal.detail, { extensions: refusal.extensions });
 
-  let placed: Awaited<ReturnType<typeof takePlace>>;
+  let placed: SignupRow | undefined;
   try {
-    placed = await takePlace(tx, principal.orgId, shiftId, volunteerId, input.note ?? null);
+    placed = await takePlace(db, principal, shiftId, volunteerId, input.note ?? null);
   } catch (error) {
     if (driverErrorOf(error)?.code !== '23P01') throw error;
     const conflictingSignupId = await overlappingSignupOf(reader, principal.orgId, shiftId, volunteerId);
@@ -236,34 +253,13 @@ export async function claimShift(
   if (!placed) {
     // The shift changed since the facts were read: cancelled, or its last place taken.
     const [shift] = await queryRows<{ cancelled: boolean }>(
-      tx,
+      db,
       sql`select cancelled_at is not null as cancelled from shifts where org_id = ${principal.orgId} and id = ${shiftId}`,
     );
     if (shift?.cancelled) throw new AppError('shift-cancelled', 'The shift is cancelled.');
     throw new AppError('shift-full', 'Every place is taken and the shift keeps no waitlist.');
   }
-
-  const actor = actorOf(principal);
-  const payload = { signupId: placed.id, shiftId, volunteerId };
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: placed.status === 'confirmed' ? 'signup.confirmed' : 'signup.waitlisted',
-    resourceType: 'signup',
-    resourceId: placed.id,
-    actor,
-    payload,
-  });
-  if (placed.filled) {
-    await recordEvent(tx, {
-      orgId: principal.orgId,
-      type: 'shift.filled',
-      resourceType: 'shift',
-      resourceId: shiftId,
-      actor,
-      payload: { shiftId },
-    });
-  }
-  return getSignup(tx, principal, placed.id);
+  return toSignup(placed);
 }
 
 // ── Cancellation ─────────────────────────────────────────────────────────────────────────────
