@@ -51,12 +51,15 @@ async function main() {
   const small = orgs['bench-small'];
   const large = orgs['bench-large'];
   if (!small || !large) throw new Error('run npm run bench:data first');
-  const server = await startServer({
-    DATABASE_URL: benchDatabaseUrl,
-    LOG_LEVEL: 'warn',
-    DATABASE_POOL_SIZE: '10',
-    PORT: String(await freePort()),
-  });
+  const server = await startServer(
+    {
+      DATABASE_URL: benchDatabaseUrl,
+      LOG_LEVEL: 'warn',
+      DATABASE_POOL_SIZE: '10',
+      PORT: String(await freePort()),
+    },
+    { compiled: true },
+  );
   try {
     const scenarios: { name: string; path: (org: { eventId: string }) => string }[] = [
       // A window in which the small organisation too has a full page (25 events), so that both

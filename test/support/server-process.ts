@@ -43,9 +43,11 @@ export function spawnServer(
   for (const name of ['TEST_DATABASE_URL', 'DATABASE_URL', 'PGLITE_DATA_DIR', 'ADMIN_TOKEN'])
     delete baseEnv[name];
   const [entry, ...args] = script;
+  // Built JavaScript runs on plain node; the TypeScript sources through the tsx loader.
+  const loader = entry?.endsWith('.js') ? [] : ['--import', tsxLoader];
   const child = spawn(
     process.execPath,
-    ['--import', tsxLoader, join(repositoryRoot, entry ?? 'src/server.ts'), ...args],
+    [...loader, join(repositoryRoot, entry ?? 'src/server.ts'), ...args],
     {
       cwd,
       env: {
@@ -97,10 +99,15 @@ export async function freePort(): Promise<number> {
  */
 export async function startServer(
   env: Record<string, string | undefined>,
-  options: { cwd?: string; timeoutMs?: number } = {},
+  /** `compiled`: run the build (`npm run build`, dist/server.js) as production does, not the sources. */
+  options: { cwd?: string; timeoutMs?: number; compiled?: boolean } = {},
 ): Promise<ServerProcess> {
   const timeoutMs = options.timeoutMs ?? 90_000;
-  const { child, exited, output } = spawnServer(env, options.cwd);
+  const { child, exited, output } = spawnServer(
+    env,
+    options.cwd,
+    options.compiled ? ['dist/server.js'] : undefined,
+  );
   const givenPort = env.PORT && env.PORT !== '0' ? env.PORT : undefined;
   const url = await new Promise<string>((resolve, reject) => {
     let done = false;

@@ -79,16 +79,23 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     (request, reply) =>
-      respondToWrite(request, reply, app.db, async (tx) => {
-        const claimed = await claimShift(
-          tx,
-          principalOf(request),
-          request.params.id,
-          request.body ?? {},
-          app.db,
-        );
-        return { status: 201, body: claimed, headers: { location: `/v1/signups/${claimed.id}` } };
-      }),
+      respondToWrite(
+        request,
+        reply,
+        app.db,
+        async (db) => {
+          const claimed = await claimShift(
+            db,
+            principalOf(request),
+            request.params.id,
+            request.body ?? {},
+            app.db,
+          );
+          return { status: 201, body: claimed, headers: { location: `/v1/signups/${claimed.id}` } };
+        },
+        // One statement takes the place: without an Idempotency-Key no transaction is needed.
+        { atomicEffect: true },
+      ),
   );
 
   app.get(

@@ -174,7 +174,7 @@ export async function loadClaimFacts(
         (select o.id from signups o
           where o.org_id = sh.org_id and o.volunteer_id = ${volunteerId} and o.status = 'confirmed'
             and o.shift_id <> sh.id and o.period && sh.period
-          order by o.id limit 1) as overlapping_signup_id
+          limit 1) as overlapping_signup_id
       from shifts sh
       join events e on e.org_id = sh.org_id and e.id = sh.event_id
       join volunteers v on v.org_id = sh.org_id and v.id = ${volunteerId} and v.erased_at is null
