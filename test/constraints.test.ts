@@ -75,8 +75,9 @@ function insertSignup(
   status: string,
   period: string,
 ): SQL {
-  return sql`insert into signups (org_id, id, shift_id, volunteer_id, status, period)
-             values (${orgId}, ${uuidv7()}, ${shiftId}, ${volunteerId}, ${status}::signup_status, ${period}::tstzrange)`;
+  return sql`insert into signups (org_id, id, shift_id, volunteer_id, status, period, cancelled_at)
+             values (${orgId}, ${uuidv7()}, ${shiftId}, ${volunteerId}, ${status}::signup_status, ${period}::tstzrange,
+                     case when ${status} = 'cancelled' then now() end)`;
 }
 
 describe('tenant isolation in the schema', () => {

@@ -1673,3 +1673,64 @@ describe('invariants after every scenario above', () => {
     await expectInvariants();
   });
 });
+
+describe('edges found in review', () => {
+  it('an attended or no-show signup still holds its place: assigning the volunteer again is already-signed-up', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const shift = await createShift(org.organiser, event.id, {
+      ...fromNow(-1, 3),
+      capacity: 2,
+      signupOpensAt: undefined,
+    });
+    const volunteer = await createVolunteer(org);
+    const signup = await claimOk(org.organiser, shift.id, { volunteerId: volunteer.id });
+    await t.http.patch(`/v1/signups/${signup.id}`).set(org.organiser).send({ status: 'no_show' }).expect(200);
+    expectProblem(
+      await claim(org.organiser, shift.id, { volunteerId: volunteer.id }),
+      409,
+      'already-signed-up',
+    );
+    expect(await signupCount(shift.id)).toBe(1);
+  });
+
+  it('a checked-in signup cannot be cancelled', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const shift = await createShift(org.organiser, event.id, { ...fromNow(1, 3), signupClosesAt: undefined });
+    const volunteer = await createVolunteer(org);
+    const signup = await claimOk(org.organiser, shift.id, { volunteerId: volunteer.id });
+    await t.http.post(`/v1/signups/${signup.id}/check-in`).set(org.organiser).expect(200);
+    expectProblem(await cancel(org.organiser, signup.id), 409, 'invalid-state');
+    expect((await readSignup(org.viewer, signup.id)).status).toBe('confirmed');
+  });
+
+  it('leaving a waitlist is never a late cancellation', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const shift = await createShift(org.organiser, event.id, {
+      ...fromNow(5, 2),
+      capacity: 1,
+      waitlist: true,
+    });
+    const first = await createVolunteer(org);
+    const second = await createVolunteer(org);
+    await claimOk(first.auth, shift.id);
+    const waiting = await claimOk(second.auth, shift.id, {}, 'waitlisted');
+    expect((await cancelOk(second.auth, waiting.id)).lateCancellation).toBe(false);
+  });
+
+  it('the waitlist cannot be turned off while volunteers are on it', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const shift = await createShift(org.organiser, event.id, { ...at(3, 9), capacity: 1, waitlist: true });
+    await claimOk((await createVolunteer(org)).auth, shift.id);
+    await claimOk((await createVolunteer(org)).auth, shift.id, {}, 'waitlisted');
+    expectProblem(
+      await t.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ waitlist: false }),
+      409,
+      'invalid-state',
+    );
+    expect((await readShift(org.viewer, shift.id)).waitlist).toBe(true);
+  });
+});

@@ -100,6 +100,10 @@ const constraintProblems: Record<string, [ProblemCode, string]> = {
   // Foreign keys that a concurrent write can trip after the friendly check passed.
   shifts_role_fk: ['invalid-state', 'Shifts use this role; change their role before deleting it.'],
   signups_shift_fk: ['shift-has-signups', 'The shift has had signups; cancel it instead of deleting it.'],
+  shifts_waitlist_kept: [
+    'invalid-state',
+    'Volunteers are on the waitlist; cancel their signups before turning it off.',
+  ],
 };
 
 // SQLSTATE classes and node/pg error codes that mean "the database cannot be reached right now".
@@ -228,6 +232,13 @@ export function toAppError(error: unknown, request: FastifyRequest): AppError {
   }
   const constraintProblem = problemFromConstraint(error);
   if (constraintProblem) return constraintProblem;
+  const sqlState = driverErrorOf(error)?.code;
+  if (sqlState === '40P01' || sqlState === '40001') {
+    request.log.warn({ err: error }, 'transaction conflict');
+    return new AppError('unavailable', 'The request collided with a concurrent one; retry it.', {
+      headers: { 'retry-after': '1' },
+    });
+  }
   if (isDatabaseUnavailable(error)) {
     request.log.warn({ err: error }, 'database unavailable');
     return new AppError('unavailable', 'The database is unreachable; try again shortly.', {

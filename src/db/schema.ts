@@ -289,6 +289,8 @@ export const shifts = pgTable(
     check('shifts_capacity_not_exceeded', sql`${t.confirmedCount} between 0 and ${t.capacity}`),
     check('shifts_waitlist_count_nonnegative', sql`${t.waitlistCount} >= 0`),
     check('shifts_min_age_range', sql`${t.minAge} between 0 and 120`),
+    // A shift that keeps no waitlist has nobody on it.
+    check('shifts_waitlist_kept', sql`${t.waitlist} or ${t.waitlistCount} = 0`),
     index('shifts_by_event_start').on(t.orgId, t.eventId, t.startsAt, t.id),
     index('shifts_by_start').on(t.orgId, t.startsAt, t.id),
     index('shifts_by_role_start').on(t.orgId, t.roleId, t.startsAt, t.id),
@@ -347,10 +349,16 @@ export const signups = pgTable(
       columns: [t.orgId, t.volunteerId],
       foreignColumns: [volunteers.orgId, volunteers.id],
     }),
-    // Invariant 2 of API.md §7: at most one active signup per volunteer and shift.
+    // Invariant 2 of API.md §7: at most one active signup per volunteer and shift; an attended or
+    // no-show signup still holds its place, so it counts too (only cancelled ones are history).
     uniqueIndex('signups_one_active_per_volunteer')
       .on(t.orgId, t.shiftId, t.volunteerId)
-      .where(sql`${t.status} in ('confirmed', 'waitlisted')`),
+      .where(sql`${t.status} <> 'cancelled'`),
+    check('signups_cancelled_at_matches', sql`(${t.status} = 'cancelled') = (${t.cancelledAt} is not null)`),
+    check(
+      'signups_check_out_after_in',
+      sql`${t.checkedOutAt} is null or (${t.checkedInAt} is not null and ${t.checkedOutAt} >= ${t.checkedInAt})`,
+    ),
     check(
       'signups_hours_quarters',
       sql`${t.hours} between 0 and 24 and ${t.hours} * 4 = trunc(${t.hours} * 4)`,

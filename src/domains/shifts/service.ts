@@ -205,8 +205,12 @@ export async function listShifts(
   if (filters.from)
     conditions.push(gt(shifts.endsAt, filters.from), startsAfterBoundFor(principal.orgId, filters.from));
   if (filters.roleId) conditions.push(eq(shifts.roleId, filters.roleId));
-  if (filters.available) {
+  if (filters.available === true) {
     conditions.push(isNull(shifts.cancelledAt), sql`${shifts.confirmedCount} < ${shifts.capacity}`);
+  } else if (filters.available === false) {
+    conditions.push(
+      sql`(${shifts.cancelledAt} is not null or ${shifts.confirmedCount} >= ${shifts.capacity})`,
+    );
   }
   if (filters.updatedSince) conditions.push(gte(shifts.updatedAt, filters.updatedSince));
   if (position) conditions.push(after([shifts.startsAt, shifts.id], position, [...fields]));
@@ -424,6 +428,12 @@ export async function updateShift(
       `${current.confirmedCount} volunteers are confirmed; capacity cannot go below that.`,
     );
   }
+  if (changes.waitlist === false && current.waitlistCount > 0) {
+    throw new AppError(
+      'invalid-state',
+      `${current.waitlistCount} volunteers are on the waitlist; cancel their signups before turning the waitlist off.`,
+    );
+  }
   if (changes.roleId) await assertRolesExist(tx, principal.orgId, [changes.roleId], () => 'body.roleId');
 
   const timesChanged =
@@ -469,14 +479,23 @@ export async function cancelShiftsWhere(
   actor: Actor,
   scope: { shiftId: string } | { eventId: string },
 ): Promise<string[]> {
-  await cancelActiveSignups(tx, orgId, actor, scope);
   const scopeCondition =
     'shiftId' in scope ? eq(shifts.id, scope.shiftId) : eq(shifts.eventId, scope.eventId);
+  // Lock every shift in scope (in id order, as every signup write does) and mark it cancelled
+  // first: a claim racing this cancel then finds `cancelled_at` set and takes no place, so no
+  // confirmed signup can slip onto a cancelled shift between the two steps.
+  await tx
+    .select({ id: shifts.id })
+    .from(shifts)
+    .where(and(eq(shifts.orgId, orgId), scopeCondition))
+    .orderBy(shifts.id)
+    .for('update');
   const cancelled = await tx
     .update(shifts)
     .set({ cancelledAt: sql`now()`, version: sql`${shifts.version} + 1`, updatedAt: sql`now()` })
     .where(and(eq(shifts.orgId, orgId), scopeCondition, isNull(shifts.cancelledAt)))
     .returning({ id: shifts.id, eventId: shifts.eventId });
+  await cancelActiveSignups(tx, orgId, actor, scope);
   for (const row of cancelled) {
     await recordEvent(tx, {
       orgId,

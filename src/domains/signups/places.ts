@@ -117,18 +117,20 @@ export async function promoteWaitlisted(
   const promoted: string[] = [];
   const skipped: string[] = [];
   for (;;) {
-    const [shift] = await queryRows<{ free: number; cancelled: boolean }>(
+    const [shift] = await queryRows<{ free: number; cancelled: boolean; started: boolean }>(
       tx,
-      sql`select capacity - confirmed_count as free, cancelled_at is not null as cancelled
+      sql`select capacity - confirmed_count as free, cancelled_at is not null as cancelled, starts_at <= now() as started
           from shifts where org_id = ${orgId} and id = ${shiftId}`,
     );
-    if (!shift || shift.cancelled || shift.free <= 0) break;
+    // Nobody is promoted into a shift that is cancelled, full, or already under way.
+    if (!shift || shift.cancelled || shift.started || shift.free <= 0) break;
     const candidates = await queryRows<{ id: string; volunteer_id: string }>(
       tx,
-      sql`select id, volunteer_id from signups
-          where org_id = ${orgId} and shift_id = ${shiftId} and status = 'waitlisted'
-            and not (id = any(${uuidArray(skipped)}))
-          order by created_at, id
+      sql`select s.id, s.volunteer_id from signups s
+          join volunteers v on v.org_id = s.org_id and v.id = s.volunteer_id and v.erased_at is null
+          where s.org_id = ${orgId} and s.shift_id = ${shiftId} and s.status = 'waitlisted'
+            and not (s.id = any(${uuidArray(skipped)}))
+          order by s.created_at, s.id
           limit ${Math.min(shift.free + 10, 100)}`,
     );
     if (candidates.length === 0) break;
@@ -181,7 +183,11 @@ async function confirmWaitlisted(
     });
     return true;
   } catch (error) {
-    if (error instanceof AppError || driverErrorOf(error)?.code === '23P01') return false;
+    // 23P01: an overlap; 40P01: a deadlock with a concurrent overlapping insert (exclusion
+    // constraints wait on each other's uncommitted rows). Either way this candidate cannot be
+    // confirmed now: skip them, they stay waitlisted.
+    const code = driverErrorOf(error)?.code;
+    if (error instanceof AppError || code === '23P01' || code === '40P01') return false;
     throw error;
   }
 }

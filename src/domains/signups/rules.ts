@@ -25,7 +25,7 @@ export interface ClaimFacts {
   qualified: boolean;
   birthDate: string | null;
   activeSignupId: string | null;
-  activeSignupStatus: 'confirmed' | 'waitlisted' | null;
+  activeSignupStatus: 'confirmed' | 'waitlisted' | 'attended' | 'no_show' | null;
   overlappingSignupId: string | null;
 }
 
@@ -180,7 +180,7 @@ export async function loadClaimFacts(
       join volunteers v on v.org_id = sh.org_id and v.id = ${volunteerId} and v.erased_at is null
       left join roles r on r.org_id = sh.org_id and r.id = sh.role_id
       left join signups a on a.org_id = sh.org_id and a.shift_id = sh.id and a.volunteer_id = ${volunteerId}
-        and a.status in ('confirmed', 'waitlisted')
+        and a.status <> 'cancelled'
       where sh.org_id = ${orgId} and sh.id = any(${uuidArray(shiftIds)})`,
   );
   return new Map(

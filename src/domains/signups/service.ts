@@ -238,10 +238,23 @@ export async function claimShift(
 
   let placed: SignupRow | undefined;
   try {
-    placed = await takePlace(db, principal, shiftId, volunteerId, input.note ?? null);
+    try {
+      placed = await takePlace(db, principal, shiftId, volunteerId, input.note ?? null);
+    } catch (error) {
+      // Two concurrent inserts of overlapping confirmed signups can deadlock inside the exclusion
+      // check (each waits for the other's row); PostgreSQL aborts one. The statement is atomic, so
+      // it is simply tried again: the winner has committed by then, and this becomes 23P01.
+      // (Inside a transaction, with an Idempotency-Key, the transaction is aborted: no retry there.)
+      if (driverErrorOf(error)?.code !== '40P01' || !('$client' in db)) throw error;
+      placed = await takePlace(db, principal, shiftId, volunteerId, input.note ?? null);
+    }
   } catch (error) {
     if (driverErrorOf(error)?.code !== '23P01') throw error;
     const conflictingSignupId = await overlappingSignupOf(reader, principal.orgId, shiftId, volunteerId);
+    if (!conflictingSignupId) {
+      // The exclusion constraint can fire before the unique index: a double claim of this very shift.
+      throw new AppError('already-signed-up', 'The volunteer already has an active signup on this shift.');
+    }
     throw new AppError(
       'overlapping-signup',
       'The volunteer has a confirmed signup that overlaps this shift.',
@@ -314,6 +327,12 @@ export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string)
       `The signup is ${signup.status}; only an active signup can be cancelled.`,
     );
   }
+  if (signup.checked_in_at) {
+    throw new AppError(
+      'invalid-state',
+      'The volunteer has checked in; record attendance instead of cancelling.',
+    );
+  }
   const now = Date.now();
   if (principal.kind === 'volunteer') {
     const closesAt = (signup.cancel_until ?? signup.starts_at).getTime();
@@ -325,7 +344,8 @@ export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string)
     }
   }
   const wasConfirmed = signup.status === 'confirmed';
-  const late = signup.starts_at.getTime() - now < lateCancellationWindowMs;
+  // Only giving up a confirmed place late is a late cancellation (leaving a waitlist is not).
+  const late = wasConfirmed && signup.starts_at.getTime() - now < lateCancellationWindowMs;
   await tx.execute(sql`
     update signups set status = 'cancelled', cancelled_at = now(), updated_at = now(), version = version + 1,
       late_cancellation = ${late}
