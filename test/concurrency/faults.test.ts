@@ -163,7 +163,7 @@ describe.skipIf(!onPostgres)(`faults mid-rush ${needsPostgres}`, () => {
       const code = await server.stop();
       if (code !== 0)
         console.log(
-          'DEBUGSTOP',
+          'server output before its non-zero exit:',
           server
             .output()
             .split('\n')

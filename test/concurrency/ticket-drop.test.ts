@@ -175,7 +175,9 @@ describe.skipIf(!onPostgres)(`ticket drop over two API processes ${needsPostgres
     const odd = results.filter(
       (result) => result.body.status === 'waitlisted' && !(Number(result.body.waitlistPosition) > 0),
     );
-    if (odd.length > 0) console.log('DEBUG', JSON.stringify(odd.slice(0, 2)));
+    // Evidence for a failure seen once (a waitlisted answer without a position), printed if it recurs.
+    if (odd.length > 0)
+      console.log('waitlisted answers without a position:', JSON.stringify(odd.slice(0, 2)));
     const answered = results
       .filter((result) => result.body.status === 'waitlisted')
       .map((result) => Number(result.body.waitlistPosition))
