@@ -1000,6 +1000,10 @@ describe('PATCH /v1/shifts/{id}', () => {
       .set(org.organiser)
       .send({ startsAt: at(23, 9).startsAt, endsAt: at(23, 11).startsAt });
     expectProblem(response, 409, 'overlapping-signup');
+    const [morningSignup] = await rows<{ id: string }>(
+      sql`select id from signups where org_id = ${org.id} and shift_id = ${morning.id}`,
+    );
+    expect(response.body.conflictingSignupId).toBe(morningSignup?.id);
     expect(await snapshot()).toEqual(before);
     expect((await signupStatuses(org.id))[noonSignup]).toBe('confirmed');
     // a waitlisted volunteer does not block a move

@@ -10,7 +10,7 @@ import { AppError, notFound } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
 import { type Actor, actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
-import type { DbOrTx } from '../../db/client.ts';
+import { type DbOrTx, queryRows } from '../../db/client.ts';
 import { events, type Location, organizations, roles, shifts, signups } from '../../db/schema.ts';
 import {
   cancelActiveSignups,
@@ -439,6 +439,23 @@ export async function updateShift(
   const timesChanged =
     merged.startsAt.getTime() !== current.startsAt.getTime() ||
     merged.endsAt.getTime() !== current.endsAt.getTime();
+  if (timesChanged) {
+    // The friendly reason, naming the signup in the way; the exclusion constraint is the guard.
+    const [conflict] = await queryRows<{ id: string }>(
+      tx,
+      sql`select o.id from signups s
+          join signups o on o.org_id = s.org_id and o.volunteer_id = s.volunteer_id and o.status = 'confirmed'
+            and o.shift_id <> s.shift_id
+            and o.period && tstzrange(${merged.startsAt}::timestamptz, ${merged.endsAt}::timestamptz, '[)')
+          where s.org_id = ${principal.orgId} and s.shift_id = ${id} and s.status = 'confirmed'
+          limit 1`,
+    );
+    if (conflict) {
+      throw new AppError('overlapping-signup', 'A confirmed volunteer of this shift would overlap another of their shifts.', {
+        extensions: { conflictingSignupId: conflict.id },
+      });
+    }
+  }
   await tx
     .update(shifts)
     .set({ ...changes, version: sql`${shifts.version} + 1`, updatedAt: sql`now()` })
