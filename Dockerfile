@@ -48,4 +48,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
 
 # Exec form: node is PID 1 and receives SIGTERM itself, so graceful shutdown (finish in-flight
 # requests, close the database) runs on `docker stop`.
-CMD ["node", "dist/server.js"]
+# A smaller young generation keeps the heap's peak down under load (≈ −45 MB RSS in bench/claims.ts)
+# for a few per cent of throughput; the same flags as `npm run start:dist`.
+CMD ["node", "--max-semi-space-size=4", "dist/server.js"]

@@ -43,8 +43,9 @@ export function spawnServer(
   for (const name of ['TEST_DATABASE_URL', 'DATABASE_URL', 'PGLITE_DATA_DIR', 'ADMIN_TOKEN'])
     delete baseEnv[name];
   const [entry, ...args] = script;
-  // Built JavaScript runs on plain node; the TypeScript sources through the tsx loader.
-  const loader = entry?.endsWith('.js') ? [] : ['--import', tsxLoader];
+  // Built JavaScript runs on plain node with the flags of `npm run start:dist`; the TypeScript
+  // sources through the tsx loader.
+  const loader = entry?.endsWith('.js') ? ['--max-semi-space-size=4'] : ['--import', tsxLoader];
   const child = spawn(
     process.execPath,
     [...loader, join(repositoryRoot, entry ?? 'src/server.ts'), ...args],
