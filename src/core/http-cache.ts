@@ -4,6 +4,7 @@
  * so this module only parses the header into the versions it allows.
  */
 import { createHash } from 'node:crypto';
+import { inArray, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from './errors.ts';
 
@@ -56,4 +57,11 @@ export function assertVersion(expectedVersions: number[] | null, current: number
   if (expectedVersions !== null && !expectedVersions.includes(current)) {
     throw new AppError('precondition-failed', `${what} has changed since you read it; read it again.`);
   }
+}
+
+/** The If-Match condition of a conditional UPDATE: `version` is one of the expected ones. */
+export function versionIn(column: SQLWrapper, expectedVersions: number[] | null): SQL {
+  if (expectedVersions === null) return sql`true`;
+  if (expectedVersions.length === 0) return sql`false`;
+  return inArray(column as Parameters<typeof inArray>[0], expectedVersions);
 }

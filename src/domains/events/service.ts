@@ -7,7 +7,7 @@ import { and, asc, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound } from '../../core/errors.ts';
-import { assertVersion } from '../../core/http-cache.ts';
+import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
@@ -210,12 +210,6 @@ export async function listEvents(db: DbOrTx, orgId: string, filters: EventFilter
   return pageOfRows(ordered, filters.limit, (row) => [row.startKeyText, row.id], toEvent);
 }
 
-function versionGuard(expectedVersions: number[] | null): SQL {
-  if (expectedVersions === null) return sql`true`;
-  if (expectedVersions.length === 0) return sql`false`;
-  return inArray(events.version, expectedVersions);
-}
-
 export async function updateEvent(
   tx: DbOrTx,
   principal: KeyPrincipal,
@@ -244,7 +238,7 @@ export async function updateEvent(
         eq(events.orgId, principal.orgId),
         eq(events.id, id),
         sql`${events.status} <> 'cancelled'`,
-        versionGuard(expectedVersions),
+        versionIn(events.version, expectedVersions),
       ),
     )
     .returning({ id: events.id });

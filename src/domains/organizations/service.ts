@@ -2,11 +2,11 @@
  * Organisations and their API keys (API.md §2). Plain functions over a database handle: the
  * routes open transactions (through `respondToWrite`) and pass them in.
  */
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import { generateToken, hashToken, type KeyRole, type Principal } from '../../core/auth.ts';
 import { AppError } from '../../core/errors.ts';
-import { assertVersion } from '../../core/http-cache.ts';
+import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { type Actor, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
@@ -104,17 +104,10 @@ export async function updateOrganization(
     assertVersion(expectedVersions, current.version, 'The organisation');
     return current;
   }
-  const versionMatches =
-    expectedVersions === null ? sql`true` : inArray(organizations.version, expectedVersions);
   const [row] = await tx
     .update(organizations)
     .set({ ...changes, version: sql`${organizations.version} + 1`, updatedAt: sql`now()` })
-    .where(
-      and(
-        eq(organizations.id, principal.orgId),
-        expectedVersions?.length === 0 ? sql`false` : versionMatches,
-      ),
-    )
+    .where(and(eq(organizations.id, principal.orgId), versionIn(organizations.version, expectedVersions)))
     .returning({ ...organizationColumns, version: organizations.version });
   if (!row) {
     await getOrganization(tx, principal.orgId); // 404 if it is gone, else the version did not match

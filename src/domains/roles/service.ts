@@ -1,9 +1,9 @@
 /** Roles (API.md §4): kinds of work; a restricted role needs a qualification to claim. */
-import { and, asc, eq, inArray, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound } from '../../core/errors.ts';
-import { assertVersion } from '../../core/http-cache.ts';
+import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
@@ -77,12 +77,6 @@ export async function listRoles(
   return pageOfRows(rows, query.limit, (row) => [row.name, row.id], toRole);
 }
 
-function versionGuard(expectedVersions: number[] | null): SQL {
-  if (expectedVersions === null) return sql`true`;
-  if (expectedVersions.length === 0) return sql`false`;
-  return inArray(roles.version, expectedVersions);
-}
-
 export async function updateRole(
   tx: DbOrTx,
   principal: KeyPrincipal,
@@ -102,7 +96,9 @@ export async function updateRole(
   const [updated] = await tx
     .update(roles)
     .set({ ...changes, version: sql`${roles.version} + 1`, updatedAt: sql`now()` })
-    .where(and(eq(roles.orgId, principal.orgId), eq(roles.id, id), versionGuard(expectedVersions)))
+    .where(
+      and(eq(roles.orgId, principal.orgId), eq(roles.id, id), versionIn(roles.version, expectedVersions)),
+    )
     .returning({ id: roles.id });
   if (!updated)
     throw new AppError('precondition-failed', 'The role has changed since you read it; read it again.');

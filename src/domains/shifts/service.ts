@@ -451,9 +451,13 @@ export async function updateShift(
           limit 1`,
     );
     if (conflict) {
-      throw new AppError('overlapping-signup', 'A confirmed volunteer of this shift would overlap another of their shifts.', {
-        extensions: { conflictingSignupId: conflict.id },
-      });
+      throw new AppError(
+        'overlapping-signup',
+        'A confirmed volunteer of this shift would overlap another of their shifts.',
+        {
+          extensions: { conflictingSignupId: conflict.id },
+        },
+      );
     }
   }
   await tx

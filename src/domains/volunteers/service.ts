@@ -3,11 +3,11 @@
  * sign-in with argon2id passwords, and the volunteer's own profile.
  */
 import { hash, verify } from '@node-rs/argon2';
-import { and, asc, eq, gte, inArray, isNull, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, isNull, or, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import { generateToken, hashToken, type Principal } from '../../core/auth.ts';
 import { AppError, notFound } from '../../core/errors.ts';
-import { assertVersion } from '../../core/http-cache.ts';
+import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
@@ -146,12 +146,6 @@ export async function listVolunteers(
   return pageOfRows(rows, query.limit, (row) => [row.name ?? '', row.id], toVolunteer);
 }
 
-function versionGuard(expectedVersions: number[] | null): SQL {
-  if (expectedVersions === null) return sql`true`;
-  if (expectedVersions.length === 0) return sql`false`;
-  return inArray(volunteers.version, expectedVersions);
-}
-
 async function applyVolunteerUpdate(
   tx: DbOrTx,
   orgId: string,
@@ -167,7 +161,7 @@ async function applyVolunteerUpdate(
   const [updated] = await tx
     .update(volunteers)
     .set({ ...changes, version: sql`${volunteers.version} + 1`, updatedAt: sql`now()` })
-    .where(and(active(orgId, id), versionGuard(expectedVersions)))
+    .where(and(active(orgId, id), versionIn(volunteers.version, expectedVersions)))
     .returning({ id: volunteers.id });
   if (!updated) {
     await getVolunteer(tx, orgId, id); // 404 when it is gone; otherwise the version did not match
