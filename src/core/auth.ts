@@ -137,6 +137,13 @@ export function keyPrincipalOf(request: FastifyRequest): Extract<Principal, { ki
   return principal;
 }
 
+export function volunteerPrincipalOf(request: FastifyRequest): Extract<Principal, { kind: 'volunteer' }> {
+  const principal = principalOf(request);
+  if (principal.kind !== 'volunteer')
+    throw new AppError('forbidden', 'This endpoint needs a volunteer token.');
+  return principal;
+}
+
 export interface AuthOptions {
   db: Db;
   adminToken: string | undefined;

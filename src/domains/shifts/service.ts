@@ -64,7 +64,8 @@ export const shiftColumns = {
   waitlistCount: shifts.waitlistCount,
   waitlist: shifts.waitlist,
   signupOpensAt: shifts.signupOpensAt,
-  signupClosesAt: sql<Date>`coalesce(${shifts.signupClosesAt}, ${shifts.startsAt})`.mapWith(shifts.startsAt),
+  /** As stored: null means "until the start" (toShift gives the effective time). */
+  signupClosesAt: shifts.signupClosesAt,
   cancelUntil: shifts.cancelUntil,
   minAge: shifts.minAge,
   cancelledAt: shifts.cancelledAt,
@@ -75,15 +76,15 @@ export const shiftColumns = {
 };
 
 type ShiftRow = {
-  [K in keyof typeof shiftColumns]: K extends 'signupClosesAt'
-    ? Date
-    : K extends 'startsAtText'
-      ? string
-      : (typeof shifts.$inferSelect)[K & keyof typeof shifts.$inferSelect];
+  [K in keyof typeof shiftColumns]: K extends 'startsAtText'
+    ? string
+    : (typeof shifts.$inferSelect)[K & keyof typeof shifts.$inferSelect];
 };
 
 export function shiftStatusOf(
-  row: Pick<ShiftRow, 'cancelledAt' | 'signupOpensAt' | 'signupClosesAt' | 'confirmedCount' | 'capacity'>,
+  row: Pick<ShiftRow, 'cancelledAt' | 'signupOpensAt' | 'confirmedCount' | 'capacity'> & {
+    signupClosesAt: Date;
+  },
   now: Date,
 ): ShiftStatus {
   if (row.cancelledAt) return 'cancelled';
@@ -93,6 +94,7 @@ export function shiftStatusOf(
 }
 
 export function toShift(row: ShiftRow, now: Date): Shift {
+  const signupClosesAt = row.signupClosesAt ?? row.startsAt;
   return {
     id: row.id,
     eventId: row.eventId,
@@ -108,10 +110,10 @@ export function toShift(row: ShiftRow, now: Date): Shift {
     available: row.capacity - row.confirmedCount,
     waitlist: row.waitlist,
     signupOpensAt: row.signupOpensAt,
-    signupClosesAt: row.signupClosesAt,
+    signupClosesAt,
     cancelUntil: row.cancelUntil,
     minAge: row.minAge,
-    status: shiftStatusOf(row, now),
+    status: shiftStatusOf({ ...row, signupClosesAt }, now),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -410,11 +412,7 @@ export async function updateShift(
     startsAt: changes.startsAt ?? current.startsAt,
     endsAt: changes.endsAt ?? current.endsAt,
     signupOpensAt: changes.signupOpensAt === undefined ? current.signupOpensAt : changes.signupOpensAt,
-    signupClosesAt:
-      changes.signupClosesAt === undefined
-        ? // Stored null means "until the start": it keeps following a moved start.
-          await storedSignupClose(tx, principal.orgId, id)
-        : changes.signupClosesAt,
+    signupClosesAt: changes.signupClosesAt === undefined ? current.signupClosesAt : changes.signupClosesAt,
     cancelUntil: changes.cancelUntil === undefined ? current.cancelUntil : changes.cancelUntil,
   };
   const problems = shiftTimeProblems(merged);
@@ -483,14 +481,6 @@ export async function updateShift(
     payload: { shiftId: id, eventId: current.eventId, changed: Object.keys(changes) },
   });
   return getShift(tx, principal, id);
-}
-
-async function storedSignupClose(tx: DbOrTx, orgId: string, id: string): Promise<Date | null> {
-  const [row] = await tx
-    .select({ signupClosesAt: shifts.signupClosesAt })
-    .from(shifts)
-    .where(and(eq(shifts.orgId, orgId), eq(shifts.id, id)));
-  return row?.signupClosesAt ?? null;
 }
 
 /** Cancels shifts and their active signups; returns the ids it cancelled. */

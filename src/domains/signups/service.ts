@@ -14,7 +14,14 @@ import type { Principal } from '../../core/auth.ts';
 import { AppError, driverErrorOf, notFound } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
-import { cursorTime, decodeCursor, encodeCursor, type Page } from '../../core/pagination.ts';
+import {
+  after,
+  type CursorField,
+  cursorTime,
+  decodeCursor,
+  type Page,
+  pageOfRows,
+} from '../../core/pagination.ts';
 import { asDate, asDateOrNull, type DbOrTx, preparedRows, queryRows } from '../../db/client.ts';
 import type { Location } from '../../db/schema.ts';
 import { type Shift, shiftStatusOf } from '../shifts/service.ts';
@@ -320,6 +327,9 @@ async function lockSignup(tx: DbOrTx, principal: Principal, id: string): Promise
 }
 
 export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string): Promise<VersionedSignup> {
+  if (principal.kind === 'key' && principal.role === 'viewer') {
+    throw new AppError('forbidden', 'Cancelling needs the organiser role.');
+  }
   const signup = await lockSignup(tx, principal, id);
   if (signup.status !== 'confirmed' && signup.status !== 'waitlisted') {
     throw new AppError(
@@ -527,26 +537,15 @@ function commonFilters(query: ListQuery): SQL {
 }
 
 /** Keyset on (created_at, id): the order of rosters and of /v1/signups. */
+const keyFields: CursorField[] = ['timestamptz', 'uuid'];
+
 function createdAfter(cursor: string | undefined): SQL {
-  const position = decodeCursor(cursor, ['timestamptz', 'uuid']);
-  return position
-    ? sql`and (s.created_at, s.id) > (${position[0]}::timestamptz, ${position[1]}::uuid)`
-    : sql``;
+  const position = decodeCursor(cursor, keyFields);
+  return position ? sql`and ${after([sql`s.created_at`, sql`s.id`], position, keyFields)}` : sql``;
 }
 
-function pageBy<Row extends { cursor_key: string; id: string }, Item>(
-  rows: Row[],
-  limit: number,
-  toItem: (row: Row) => Item,
-): Page<Item> {
-  const more = rows.length > limit;
-  const page = more ? rows.slice(0, limit) : rows;
-  const last = page.at(-1);
-  return {
-    data: page.map(toItem),
-    nextCursor: more && last ? encodeCursor([last.cursor_key, last.id]) : null,
-  };
-}
+/** Rows carry their sort key as `cursor_key` (text) and `id`. */
+const cursorOf = (row: { cursor_key: string; id: string }) => [row.cursor_key, row.id];
 
 /** A shift's roster with each volunteer's contact, ordered by signup time, then id. */
 export async function listRoster(
@@ -576,7 +575,7 @@ export async function listRoster(
         order by s.created_at, s.id
         limit ${query.limit + 1}`,
   );
-  return pageBy(rows, query.limit, (row) => ({
+  return pageOfRows(rows, query.limit, cursorOf, (row) => ({
     ...toSignup(row),
     volunteer: {
       id: row.volunteer_id,
@@ -605,7 +604,7 @@ export async function listSignups(
         order by s.created_at, s.id
         limit ${query.limit + 1}`,
   );
-  return pageBy(rows, query.limit, toSignup);
+  return pageOfRows(rows, query.limit, cursorOf, toSignup);
 }
 
 export type MySignup = Signup & {
@@ -641,9 +640,9 @@ export async function listMySignups(
   principal: Extract<Principal, { kind: 'volunteer' }>,
   query: ListQuery,
 ): Promise<Page<MySignup>> {
-  const position = decodeCursor(query.cursor, ['timestamptz', 'uuid']);
+  const position = decodeCursor(query.cursor, keyFields);
   const afterCursor = position
-    ? sql`and (lower(s.period), s.id) > (${position[0]}::timestamptz, ${position[1]}::uuid)`
+    ? sql`and ${after([sql`lower(s.period)`, sql`s.id`], position, keyFields)}`
     : sql``;
   const rows = await queryRows<MySignupRow>(
     db,
@@ -663,7 +662,7 @@ export async function listMySignups(
         limit ${query.limit + 1}`,
   );
   const now = new Date();
-  return pageBy(rows, query.limit, (row) => {
+  return pageOfRows(rows, query.limit, cursorOf, (row) => {
     const shiftRow = {
       cancelledAt: asDateOrNull(row.sh_cancelled_at),
       signupOpensAt: asDateOrNull(row.sh_signup_opens_at),

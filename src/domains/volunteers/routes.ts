@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { keyPrincipalOf, principalOf } from '../../core/auth.ts';
+import { keyPrincipalOf, principalOf, volunteerPrincipalOf } from '../../core/auth.ts';
 import { AppError } from '../../core/errors.ts';
 import { etagOf, ifMatchVersions } from '../../core/http-cache.ts';
 import { respondToWrite } from '../../core/idempotency.ts';
@@ -36,12 +36,6 @@ import {
   updateProfile,
   updateVolunteer,
 } from './service.ts';
-
-function volunteerPrincipalOf(request: FastifyRequest) {
-  const principal = principalOf(request);
-  if (principal.kind !== 'volunteer') throw new Error('route rule guarantees a volunteer token');
-  return principal;
-}
 
 const fifteenMinutes = 15 * 60 * 1000;
 
