@@ -7,8 +7,10 @@
  *
  * "The same SQL" is captured, not rewritten: one claim runs through the service with drizzle's
  * logger on, and its statements (the token lookup of the auth hook, the rule facts, the guarded
- * claim statement, the outbox insert, the read-back) become the pgbench script, in a transaction
- * as the server runs them.
+ * claim statement with its outbox rows) become the pgbench script, with the same parameters. The
+ * server batches the token lookups and the facts of concurrent requests into one statement per
+ * turn of its event loop (src/db/batch.ts); pgbench runs each claim's statements alone, in the
+ * form the server uses for a single claim.
  *
  *   npm run bench:claims        (BENCH_DATABASE_URL, BENCH_SECONDS=10, BENCH_CONNECTIONS=50,
  *                                BENCH_POOL_SIZE=20 for the server's pool)
@@ -93,9 +95,8 @@ async function setUp(client: pg.Client): Promise<BenchOrg> {
 }
 
 /**
- * The statements one claim runs, with their parameters, from drizzle's logger. The claim runs as the
- * server runs it without an Idempotency-Key: outside a transaction. (On a single pooled client, so
- * that the hot path's prepared statements go through drizzle, and its logger, too.)
+ * The statements one claim runs, with their parameters, from drizzle's logger. (On a single pooled
+ * client, so that the hot path's prepared statements go through drizzle, and its logger, too.)
  */
 async function captureClaimSql(org: BenchOrg): Promise<{ sql: string; params: unknown[] }[]> {
   const pool = new pg.Pool({ connectionString: benchDatabaseUrl, max: 1 });
@@ -109,12 +110,17 @@ async function captureClaimSql(org: BenchOrg): Promise<{ sql: string; params: un
   try {
     const principal = await principalForToken(db, org.token);
     if (!principal) throw new Error('bench key not found');
-    await claimShift(
-      db,
-      principal,
-      idFor('shift', 3, spreadShifts),
-      { volunteerId: idFor('volunteer', 0, volunteerCount) },
-      db,
+    // In a transaction, so that the facts query takes its single-claim form (the server batches it
+    // across the requests of one event-loop turn, which pgbench, one claim per client, cannot). The
+    // script drops BEGIN and COMMIT: without an Idempotency-Key the server runs no transaction.
+    await db.transaction((tx) =>
+      claimShift(
+        tx,
+        principal,
+        idFor('shift', 3, spreadShifts),
+        { volunteerId: idFor('volunteer', 0, volunteerCount) },
+        db,
+      ),
     );
   } finally {
     client.release();
@@ -123,67 +129,101 @@ async function captureClaimSql(org: BenchOrg): Promise<{ sql: string; params: un
   return captured;
 }
 
+/** A pgbench script and the variables (`-D name=value`) it reads. */
+interface PgbenchScript {
+  text: string;
+  variables: Map<string, string>;
+}
+
 /**
  * Turns the captured statements into a pgbench script drawing a random volunteer and shift. Like
  * the server, it runs the guarded claim only when the rule facts leave a place (a full shift is
  * refused after the facts query): the facts go into pgbench variables and an \if decides.
+ *
+ * Every value the server sends as a parameter stays a parameter: constants become `-D` variables,
+ * which `-M prepared` binds like the server's named statements do, so that PostgreSQL caches (or
+ * re-plans) the statements alike. The drawn volunteer and shift are expressions of pgbench's
+ * random numbers; the ids the server makes per claim come from one `gen_random_uuid()` select,
+ * run only when the claim runs.
  */
 function pgbenchScript(
   captured: { sql: string; params: unknown[] }[],
   org: BenchOrg,
   shiftSet: number,
   shiftCount: number,
-): string {
+): PgbenchScript {
   const capturedShift = idFor('shift', 3, spreadShifts);
   const capturedVolunteer = idFor('volunteer', 0, volunteerCount);
-  const lines = [
-    `\\set v random(1, ${volunteerCount})`,
-    `\\set s random(1, ${shiftCount})`,
-    `select ${[1, 2, 3, 4, 5, 6].map((n) => `gen_random_uuid() as u${n}`).join(', ')} \\gset`,
-  ];
-  let factsSeen = false;
-  for (const { sql, params } of captured) {
-    // Ids the server makes per claim (the signup's, the outbox rows'): fresh ones in each transaction,
-    // the same variable for the same captured value.
-    const freshIds = new Map<string, string>();
+  const variables = new Map<string, string>();
+  const freshIds = new Map<string, string>();
+  const statements: { text: string; usesFreshIds: boolean; isFacts: boolean }[] = [];
+  for (const [statementIndex, { sql, params }] of captured.entries()) {
     if (/^\s*(begin|commit|rollback)\b/i.test(sql)) continue; // the server runs the claim without a transaction
     let text = sql;
+    let usesFreshIds = false;
     // Replace from the highest number down, so that $1 does not eat the start of $12.
     for (let index = params.length; index >= 1; index--) {
       const value = params[index - 1];
       let replacement: string;
       if (value === capturedShift) replacement = idSql('shift', shiftSet, 's');
       else if (value === capturedVolunteer) replacement = idSql('volunteer', 0, 'v');
-      else if (value === org.orgId) replacement = `'${org.orgId}'::uuid`;
-      else if (value === org.tokenHash) replacement = `'${org.tokenHash}'`;
-      else if (typeof value === 'string' && /^[0-9a-f-]{36}$/.test(value)) {
-        if (!freshIds.has(value)) freshIds.set(value, `:u${freshIds.size + 1}::uuid`);
-        replacement = freshIds.get(value) as string;
+      // A batch of one (db/batch.ts): the same array, drawn.
+      else if (value === `{${capturedShift}}`) replacement = `array[${idSql('shift', shiftSet, 's')}]`;
+      else if (value === `{${capturedVolunteer}}`) replacement = `array[${idSql('volunteer', 0, 'v')}]`;
+      else if (
+        typeof value === 'string' &&
+        (value.includes(capturedShift) || value.includes(capturedVolunteer))
+      ) {
+        // Inside an array or a document, the drawn id could not be substituted: the script would
+        // keep claiming the captured shift. Fail rather than measure something else.
+        throw new Error(`statement ${statementIndex} carries the drawn shift or volunteer inside ${value}`);
       } else if (value === null) replacement = 'null';
-      else if (typeof value === 'number' || typeof value === 'boolean') replacement = String(value);
-      else replacement = `'${String(value).replaceAll("'", "''")}'`;
+      else if (
+        typeof value === 'string' &&
+        /^[0-9a-f]{8}-[0-9a-f-]{27}$/.test(value) &&
+        value !== org.orgId
+      ) {
+        if (!freshIds.has(value)) freshIds.set(value, `u${freshIds.size + 1}`);
+        replacement = `:${freshIds.get(value)}`;
+        usesFreshIds = true;
+      } else {
+        const name = `p${statementIndex}_${index}`;
+        variables.set(name, value instanceof Date ? value.toISOString() : String(value));
+        replacement = `:${name}`;
+      }
       text = text.replaceAll(`$${index}`, replacement);
     }
     const statement = text.replace(/\s+/g, ' ').trim();
-    if (!factsSeen && statement.includes('overlapping_signup_id')) {
+    statements.push({ text: statement, usesFreshIds, isFacts: statement.includes('overlapping_signup_id') });
+  }
+  const lines = [`\\set v random(1, ${volunteerCount})`, `\\set s random(1, ${shiftCount})`];
+  let factsSeen = false;
+  let freshIdsDrawn = false;
+  for (const statement of statements) {
+    if (statement.usesFreshIds && !freshIdsDrawn) {
+      freshIdsDrawn = true;
+      const columns = [...freshIds.values()].map((name) => `gen_random_uuid() as ${name}`);
+      lines.push(`select ${columns.join(', ')} \\gset`);
+    }
+    if (statement.isFacts && !factsSeen) {
       factsSeen = true;
-      lines.push(`${statement} \\gset f_`, '\\if :f_confirmed_count < :f_capacity');
+      lines.push(`${statement.text} \\gset f_`, '\\if :f_confirmed_count < :f_capacity');
       continue;
     }
-    lines.push(`${statement};`);
+    lines.push(`${statement.text};`);
   }
   if (!factsSeen) throw new Error('the captured claim has no facts query');
   lines.push('\\endif');
-  return `${lines.join('\n')}\n`;
+  return { text: `${lines.join('\n')}\n`, variables };
 }
 
 function runPgbench(
-  script: string,
+  script: PgbenchScript,
   label: string,
 ): { tps: number; p50: number; p99: number; aborted: number } {
   const dir = mkdtempSync(join(tmpdir(), 'together-pgbench-'));
   const file = join(dir, `${label}.sql`);
-  writeFileSync(file, script);
+  writeFileSync(file, script.text);
   const url = new URL(benchDatabaseUrl);
   // A random volunteer drawn twice at the same moment makes pgbench's client fail on the unique
   // index (the server would answer 409); pgbench then stops that client. Rare with 100,000
@@ -205,6 +245,7 @@ function runPgbench(
         String(seconds),
         '-f',
         file,
+        ...[...script.variables].flatMap(([name, value]) => ['-D', `${name}=${value}`]),
         '-l',
         '--log-prefix',
         join(dir, 'log'),
@@ -274,6 +315,51 @@ async function runAutocannon(url: string, token: string, shiftSet: number, shift
   };
 }
 
+interface CpuShare {
+  /** Share of all cores busy during the run (0–1). */
+  machine: number;
+  /** CPU time of the API process over the run's wall time (1 = one core). */
+  server?: number;
+}
+
+/** Busy and total jiffies of the whole machine, from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const total = fields.reduce((sum, value) => sum + value, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** User plus system jiffies of one process, from /proc/<pid>/stat. */
+function processTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Runs one load and reports where the CPU went: is the machine saturated, and how much is Node's? */
+async function measured<T>(
+  serverPid: number | undefined,
+  run: () => Promise<T>,
+): Promise<T & { cpu: CpuShare }> {
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  const machineBefore = machineTicks();
+  const serverBefore = serverPid ? processTicks(serverPid) : 0;
+  const started = performance.now();
+  const result = await run();
+  const wallSeconds = (performance.now() - started) / 1000;
+  const machineAfter = machineTicks();
+  const cpu: CpuShare = {
+    machine: (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total),
+  };
+  if (serverPid) cpu.server = (processTicks(serverPid) - serverBefore) / ticksPerSecond / wallSeconds;
+  return { ...result, cpu };
+}
+
 function peakRssMb(pid: number | undefined): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
@@ -291,6 +377,7 @@ async function main() {
   await client.connect();
   const org = await setUp(client);
   const captured = await captureClaimSql(org);
+  if (process.env.BENCH_SHOW_SQL) console.log(JSON.stringify(captured, null, 2));
   await client.query(`delete from signups where org_id = $1`, [org.orgId]);
   await client.query(`update shifts set confirmed_count = 0 where org_id = $1`, [org.orgId]);
   await client.end();
@@ -301,14 +388,21 @@ async function main() {
       LOG_LEVEL: 'warn',
       DATABASE_POOL_SIZE: String(poolSize),
       PORT: String(await freePort()),
+      // For diagnosis, e.g. BENCH_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
+      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
     },
     { compiled: true },
   );
   try {
-    const b1App = await runAutocannon(server.url, org.token, 0, 1);
-    const b1Pg = runPgbench(pgbenchScript(captured, org, 1, 1), 'b1');
-    const b2App = await runAutocannon(server.url, org.token, 2, spreadShifts);
-    const b2Pg = runPgbench(pgbenchScript(captured, org, 3, spreadShifts), 'b2');
+    const b1App = await measured(server.child.pid, () => runAutocannon(server.url, org.token, 0, 1));
+    const b1Pg = await measured(undefined, async () => runPgbench(pgbenchScript(captured, org, 1, 1), 'b1'));
+    const rssAfterB1 = peakRssMb(server.child.pid);
+    const b2App = await measured(server.child.pid, () =>
+      runAutocannon(server.url, org.token, 2, spreadShifts),
+    );
+    const b2Pg = await measured(undefined, async () =>
+      runPgbench(pgbenchScript(captured, org, 3, spreadShifts), 'b2'),
+    );
     const rss = peakRssMb(server.child.pid);
     const row = (name: string, app: typeof b1App, bench: typeof b1Pg, target: number) =>
       `| ${name} | ${app.rps.toFixed(0)} | ${app.p50} / ${app.p99} | ${bench.tps.toFixed(0)} | ${bench.p50.toFixed(1)} / ${bench.p99.toFixed(1)} | ${(app.rps / bench.tps).toFixed(2)} (target ≥ ${target}) |`;
@@ -323,7 +417,14 @@ async function main() {
     console.log(row('B1 hot 50-place shift', b1App, b1Pg, 0.9));
     console.log(row('B2 spread over 1,000 shifts', b2App, b2Pg, 0.6));
     console.log('');
-    console.log(`server peak RSS ${rss.toFixed(0)} MB (target ≤ 150); B1 p99 ${b1App.p99} ms (target ≤ 150)`);
+    console.log(
+      `server peak RSS ${rss.toFixed(0)} MB (${rssAfterB1.toFixed(0)} MB by the end of B1; target ≤ 150); B1 p99 ${b1App.p99} ms (target ≤ 150)`,
+    );
+    const cpu = (name: string, run: { cpu: CpuShare }) =>
+      `${name}: machine ${(run.cpu.machine * 100).toFixed(0)} % busy${run.cpu.server === undefined ? '' : `, API process ${(run.cpu.server * 100).toFixed(0)} % of one core`}`;
+    console.log(
+      `cpu: ${[cpu('B1 API', b1App), cpu('B1 pgbench', b1Pg), cpu('B2 API', b2App), cpu('B2 pgbench', b2Pg)].join('; ')}`,
+    );
     console.log(`status codes: B1 ${JSON.stringify(b1App.codes)}, B2 ${JSON.stringify(b2App.codes)}`);
     console.log(
       `pgbench clients stopped by a duplicate draw: B1 ${b1Pg.aborted}, B2 ${b2Pg.aborted} (of ${connections})`,
