@@ -7,7 +7,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { type Db, preparedRows } from '../db/client.ts';
+import { batchLoader, loaderPerHandle } from '../db/batch.ts';
+import { type Db, preparedRows, textArray } from '../db/client.ts';
 import { AppError } from './errors.ts';
 
 export type KeyRole = 'admin' | 'organiser' | 'viewer';
@@ -48,31 +49,59 @@ export function hashToken(token: string): string {
 
 const tokenPattern = /^tg_(key|vol)_[A-Za-z0-9_-]{43}$/;
 
+type ApiKeyRow = { token_hash: string; org_id: string; id: string; role: KeyRole };
+type VolunteerTokenRow = { token_hash: string; org_id: string; id: string; volunteer_id: string };
+
+/** Rows by token hash, one per asked hash (undefined when unknown or revoked). */
+function inRequestOrder<T extends { token_hash: string }>(hashes: readonly string[], rows: T[]) {
+  const byHash = new Map(rows.map((row) => [row.token_hash, row]));
+  return hashes.map((hash) => byHash.get(hash));
+}
+
 /**
- * Looks a bearer token up; null when it is unknown, revoked or malformed. Every authenticated
- * request runs this, so it is a prepared statement (no cache: a revoked key must fail at once, in
- * every process).
+ * Every authenticated request looks its token up, so the lookups of one turn of the event loop go
+ * out as one prepared statement (db/batch.ts). No cache: a revoked key fails on the next request,
+ * in every process.
  */
+const apiKeyLoader = loaderPerHandle((db) =>
+  batchLoader<string, ApiKeyRow | undefined>(async (hashes) =>
+    inRequestOrder(
+      hashes,
+      await preparedRows<ApiKeyRow>(
+        db as Db,
+        'auth-api-keys',
+        sql`select token_hash, org_id, id, role from api_keys
+            where token_hash = any(${textArray(hashes)}) and revoked_at is null`,
+      ),
+    ),
+  ),
+);
+
+const volunteerTokenLoader = loaderPerHandle((db) =>
+  batchLoader<string, VolunteerTokenRow | undefined>(async (hashes) =>
+    inRequestOrder(
+      hashes,
+      await preparedRows<VolunteerTokenRow>(
+        db as Db,
+        'auth-volunteer-tokens',
+        sql`select t.token_hash, t.org_id, t.id, t.volunteer_id from volunteer_tokens t
+            join volunteers v on v.org_id = t.org_id and v.id = t.volunteer_id
+            where t.token_hash = any(${textArray(hashes)}) and t.revoked_at is null and v.erased_at is null`,
+      ),
+    ),
+  ),
+);
+
+/** Looks a bearer token up; null when it is unknown, revoked or malformed. */
 export async function principalForToken(db: Db, token: string): Promise<Principal | null> {
   const match = tokenPattern.exec(token);
   if (!match) return null;
   const tokenHash = hashToken(token);
   if (match[1] === 'key') {
-    const [key] = await preparedRows<{ org_id: string; id: string; role: KeyRole }>(
-      db,
-      'auth-api-key',
-      sql`select org_id, id, role from api_keys where token_hash = ${tokenHash} and revoked_at is null limit 1`,
-    );
+    const key = await apiKeyLoader(db).load(tokenHash);
     return key ? { kind: 'key', orgId: key.org_id, role: key.role, keyId: key.id } : null;
   }
-  const [volunteerToken] = await preparedRows<{ org_id: string; id: string; volunteer_id: string }>(
-    db,
-    'auth-volunteer-token',
-    sql`select t.org_id, t.id, t.volunteer_id from volunteer_tokens t
-        join volunteers v on v.org_id = t.org_id and v.id = t.volunteer_id
-        where t.token_hash = ${tokenHash} and t.revoked_at is null and v.erased_at is null
-        limit 1`,
-  );
+  const volunteerToken = await volunteerTokenLoader(db).load(tokenHash);
   return volunteerToken
     ? {
         kind: 'volunteer',

@@ -224,6 +224,11 @@ function createPostgresDatabase(url: string, poolSize: number, logger: WarnLogge
 /** `count(*)` is a number on PGlite and a string on pg (STACK.md #2): cast in SQL. */
 export const countInt = sql<number>`count(*)::int`;
 
+/** True for the database itself (the pool, or the embedded PGlite), false for a transaction. */
+export function isDatabaseHandle(db: DbOrTx): db is Db {
+  return '$client' in db;
+}
+
 /** Runs raw SQL and returns its rows; both drivers' results carry `rows`. */
 export async function queryRows<T>(db: DbOrTx, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown as { rows: T[] };
@@ -243,6 +248,12 @@ export function containsPattern(term: string): string {
  */
 export function uuidArray(ids: string[]): SQL {
   return sql`${`{${ids.join(',')}}`}::uuid[]`;
+}
+
+/** A list of strings as one `text[]` parameter, each element quoted for PostgreSQL's array syntax. */
+export function textArray(values: readonly string[]): SQL {
+  const elements = values.map((value) => `"${value.replace(/[\\"]/g, (character) => `\\${character}`)}"`);
+  return sql`${`{${elements.join(',')}}`}::text[]`;
 }
 
 /**

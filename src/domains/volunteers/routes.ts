@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { keyPrincipalOf, principalOf, volunteerPrincipalOf } from '../../core/auth.ts';
+import { keyPrincipalOf, volunteerPrincipalOf } from '../../core/auth.ts';
 import { AppError } from '../../core/errors.ts';
 import { etagOf, ifMatchVersions } from '../../core/http-cache.ts';
 import { respondToWrite } from '../../core/idempotency.ts';
