@@ -45,7 +45,9 @@ export function spawnServer(
   const [entry, ...args] = script;
   // Built JavaScript runs on plain node with the flags of `npm run start:dist`; the TypeScript
   // sources through the tsx loader.
-  const loader = entry?.endsWith('.js') ? ['--max-semi-space-size=4'] : ['--import', tsxLoader];
+  const loader = entry?.endsWith('.js')
+    ? ['--max-semi-space-size=4', '--heap-growing-percent=30']
+    : ['--import', tsxLoader];
   const child = spawn(
     process.execPath,
     [...loader, join(repositoryRoot, entry ?? 'src/server.ts'), ...args],
