@@ -211,12 +211,16 @@ export const authPlugin = fp<AuthOptions>(
       if (!request.principal) request.authFailure = 'The token is not valid or has been revoked.';
     });
 
-    app.addHook('preParsing', async (request) => {
+    app.addHook('preParsing', (request, _reply, payload, done) => {
       const rule = request.routeOptions.config.auth;
-      if (!rule) return;
       // Organisation sign-up is open while no ADMIN_TOKEN is configured.
-      if (rule === 'platform' && !options.adminToken) return;
-      assertAccess(request, rule);
+      if (!rule || (rule === 'platform' && !options.adminToken)) return done(null, payload);
+      try {
+        assertAccess(request, rule);
+      } catch (error) {
+        return done(error as Error);
+      }
+      done(null, payload);
     });
   },
   { name: 'auth' },
