@@ -60,6 +60,15 @@ describe('CORS', () => {
       .set('origin', 'https://evil.example')
       .set('access-control-request-method', 'PATCH');
     expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+    const allowedPreflight = await t.http
+      .options('/v1/organization')
+      .set('origin', 'https://admin.example')
+      .set('access-control-request-method', 'PATCH');
+    expect(allowedPreflight.status).toBe(204);
+    expect(allowedPreflight.headers['access-control-allow-origin']).toBe('https://admin.example');
+    expect(allowedPreflight.headers['access-control-max-age']).toBe('600');
+    // The answer depends on the Origin, so shared caches must key on it.
+    expect(allowed.headers.vary).toMatch(/origin/i);
   });
 
   it('allows no origin on authenticated routes by default', async () => {
