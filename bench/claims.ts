@@ -173,8 +173,8 @@ function pgbenchScript(
       if (value === capturedShift) replacement = idSql('shift', shiftSet, 's');
       else if (value === capturedVolunteer) replacement = idSql('volunteer', 0, 'v');
       // A batch of one (db/batch.ts): the same array, drawn.
-      else if (value === `{${capturedShift}}`) replacement = `array[${idSql('shift', shiftSet, 's')}]`;
-      else if (value === `{${capturedVolunteer}}`) replacement = `array[${idSql('volunteer', 0, 'v')}]`;
+      else if (value === `{"${capturedShift}"}`) replacement = `array[${idSql('shift', shiftSet, 's')}]`;
+      else if (value === `{"${capturedVolunteer}"}`) replacement = `array[${idSql('volunteer', 0, 'v')}]`;
       else if (
         typeof value === 'string' &&
         (value.includes(capturedShift) || value.includes(capturedVolunteer))

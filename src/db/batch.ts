@@ -14,6 +14,7 @@
  * database handle (the pool); reads inside a transaction never go through a loader.
  */
 import DataLoader from 'dataloader';
+import { driverErrorOf } from '../core/errors.ts';
 
 /** Large enough to take a whole turn's worth of requests, small enough to keep one query cheap. */
 const maxBatchSize = 200;
@@ -33,7 +34,7 @@ export function batchLoader<K, V>(
       try {
         return await loadMany(keys);
       } catch (error) {
-        if (keys.length === 1 || !isDataException(error)) throw error;
+        if (keys.length === 1 || !driverErrorOf(error)?.code?.startsWith('22')) throw error;
         return Promise.all(keys.map((key) => loadOne(key).catch((single: unknown) => toError(single))));
       }
     },
@@ -54,16 +55,6 @@ export function loaderPerHandle<K, V>(
     }
     return loader;
   };
-}
-
-function isDataException(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('22')) return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
 }
 
 function toError(value: unknown): Error {

@@ -241,20 +241,17 @@ export function containsPattern(term: string): string {
 }
 
 /**
- * A list of uuids as one `uuid[]` parameter. drizzle's `sql` spreads a JavaScript array into a list
- * of parameters (`($1, $2)`), which cannot be cast to an array, so the array travels as one text
- * parameter in PostgreSQL's array syntax. The ids come from uuid columns or validated input, so
- * they hold no character that array syntax would need quoted.
+ * A list as one array parameter. drizzle's `sql` spreads a JavaScript array into a list of
+ * parameters (`($1, $2)`), which cannot be cast to an array, so the array travels as one text
+ * parameter in PostgreSQL's array syntax, each element quoted.
  */
-export function uuidArray(ids: string[]): SQL {
-  return sql`${`{${ids.join(',')}}`}::uuid[]`;
+function arrayParameter(values: readonly string[], type: 'uuid' | 'text'): SQL {
+  const elements = values.map((value) => `"${value.replace(/[\\"]/g, (character) => `\\${character}`)}"`);
+  return sql`${`{${elements.join(',')}}`}::${sql.raw(type)}[]`;
 }
 
-/** A list of strings as one `text[]` parameter, each element quoted for PostgreSQL's array syntax. */
-export function textArray(values: readonly string[]): SQL {
-  const elements = values.map((value) => `"${value.replace(/[\\"]/g, (character) => `\\${character}`)}"`);
-  return sql`${`{${elements.join(',')}}`}::text[]`;
-}
+export const uuidArray = (ids: readonly string[]): SQL => arrayParameter(ids, 'uuid');
+export const textArray = (values: readonly string[]): SQL => arrayParameter(values, 'text');
 
 /**
  * A timestamp from a raw query: drizzle's node-postgres session hands them over as text, PGlite as

@@ -22,7 +22,14 @@ import {
   type Page,
   pageOfRows,
 } from '../../core/pagination.ts';
-import { asDate, asDateOrNull, type DbOrTx, preparedRows, queryRows } from '../../db/client.ts';
+import {
+  asDate,
+  asDateOrNull,
+  type DbOrTx,
+  isDatabaseHandle,
+  preparedRows,
+  queryRows,
+} from '../../db/client.ts';
 import type { Location } from '../../db/schema.ts';
 import { type Shift, shiftStatusOf } from '../shifts/service.ts';
 import { lockShifts, promoteWaitlisted } from './places.ts';
@@ -252,7 +259,7 @@ export async function claimShift(
       // check (each waits for the other's row); PostgreSQL aborts one. The statement is atomic, so
       // it is simply tried again: the winner has committed by then, and this becomes 23P01.
       // (Inside a transaction, with an Idempotency-Key, the transaction is aborted: no retry there.)
-      if (driverErrorOf(error)?.code !== '40P01' || !('$client' in db)) throw error;
+      if (driverErrorOf(error)?.code !== '40P01' || !isDatabaseHandle(db)) throw error;
       placed = await takePlace(db, principal, shiftId, volunteerId, input.note ?? null);
     }
   } catch (error) {
