@@ -5,33 +5,15 @@
  * called the way concurrent requests call them: in one turn.
  */
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { principalForToken } from '../src/core/auth.ts';
 import { batchLoader } from '../src/db/batch.ts';
 import { queryRows, textArray } from '../src/db/client.ts';
 import { loadClaimFacts } from '../src/domains/signups/rules.ts';
-import {
-  bearer,
-  createKey,
-  createOrg,
-  createTestDatabase,
-  startTestApp,
-  type TestApp,
-  type TestDatabase,
-  uniqueSlug,
-} from './support/app.ts';
+import { bearer, createKey, createOrg, uniqueSlug } from './support/app.ts';
+import { useTestApp } from './support/fixtures.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(testDb.database);
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
+const suite = useTestApp();
 
 /** A loader that casts each key to an integer in SQL, counting the statements it sends. */
 function integerLoader() {
@@ -39,7 +21,7 @@ function integerLoader() {
   const loader = batchLoader<string, number>(async (keys) => {
     batches.push([...keys]);
     const rows = await queryRows<{ n: number }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select v::int as n from unnest(${textArray(keys)}) with ordinality as u(v, i) order by i`,
     );
     return rows.map((row) => row.n);
@@ -72,7 +54,7 @@ describe('batchLoader', () => {
     let statements = 0;
     const loader = batchLoader<string, number>(async () => {
       statements++;
-      await queryRows(testDb.database.db, sql`select * from no_such_table`);
+      await queryRows(suite.database.db, sql`select * from no_such_table`);
       return [];
     });
     const results = await Promise.allSettled(['1', '2', '3'].map((key) => loader.load(key)));
@@ -85,7 +67,7 @@ describe('textArray', () => {
   it('carries any string through PostgreSQL array syntax unchanged', async () => {
     const values = ['plain', 'with "quotes"', 'back\\slash', 'comma, {braces}', '', 'NULL', ' spaced '];
     const rows = await queryRows<{ v: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select v from unnest(${textArray(values)}) with ordinality as u(v, i) order by i`,
     );
     expect(rows.map((row) => row.v)).toEqual(values);
@@ -94,30 +76,30 @@ describe('textArray', () => {
 
 describe('bearer tokens looked up in one batch', () => {
   it('give each caller its own principal, and null to a revoked, unknown or erased one', async () => {
-    const [first, second] = await Promise.all([createOrg(t.http), createOrg(t.http)]);
+    const [first, second] = await Promise.all([createOrg(suite.http), createOrg(suite.http)]);
     if (!first || !second) throw new Error('set-up failed');
-    const organiser = await createKey(t.http, second.adminToken, 'organiser');
-    const revoked = await createKey(t.http, first.adminToken, 'viewer');
-    await t.http.delete(`/v1/api-keys/${revoked.id}`).set(bearer(first.adminToken)).expect(204);
-    const volunteer = await t.http
+    const organiser = await createKey(suite.http, second.adminToken, 'organiser');
+    const revoked = await createKey(suite.http, first.adminToken, 'viewer');
+    await suite.http.delete(`/v1/api-keys/${revoked.id}`).set(bearer(first.adminToken)).expect(204);
+    const volunteer = await suite.http
       .post('/v1/volunteers')
       .set(bearer(first.adminToken))
       .send({ name: 'Ada', email: `${uniqueSlug('ada')}@example.org` })
       .expect(201);
-    const volunteerToken = await t.http
+    const volunteerToken = await suite.http
       .post(`/v1/volunteers/${volunteer.body.id}/tokens`)
       .set(bearer(first.adminToken))
       .expect(201);
-    const erased = await t.http
+    const erased = await suite.http
       .post('/v1/volunteers')
       .set(bearer(first.adminToken))
       .send({ name: 'Bo', email: `${uniqueSlug('bo')}@example.org` })
       .expect(201);
-    const erasedToken = await t.http
+    const erasedToken = await suite.http
       .post(`/v1/volunteers/${erased.body.id}/tokens`)
       .set(bearer(first.adminToken))
       .expect(201);
-    await t.http.delete(`/v1/volunteers/${erased.body.id}`).set(bearer(first.adminToken)).expect(204);
+    await suite.http.delete(`/v1/volunteers/${erased.body.id}`).set(bearer(first.adminToken)).expect(204);
 
     const cases: [string, unknown][] = [
       [first.adminToken, { kind: 'key', orgId: first.id, role: 'admin', keyId: first.adminKeyId }],
@@ -134,9 +116,7 @@ describe('bearer tokens looked up in one batch', () => {
     ];
     // Three rounds of every case, all called in one turn: one batch per kind of token.
     const calls = [...cases, ...cases, ...cases];
-    const principals = await Promise.all(
-      calls.map(([token]) => principalForToken(testDb.database.db, token)),
-    );
+    const principals = await Promise.all(calls.map(([token]) => principalForToken(suite.database.db, token)));
     principals.forEach((principal, index) => {
       const expected = calls[index]?.[1];
       if (expected === null) expect(principal).toBeNull();
@@ -147,11 +127,11 @@ describe('bearer tokens looked up in one batch', () => {
 
 describe('claim facts looked up in one batch', () => {
   it('answer each (volunteer, shift) for its own organisation, and nothing for a stranger', async () => {
-    const orgs = await Promise.all([createOrg(t.http), createOrg(t.http)]);
+    const orgs = await Promise.all([createOrg(suite.http), createOrg(suite.http)]);
     const setups = await Promise.all(
       orgs.map(async (org, index) => {
         const auth = bearer(org.adminToken);
-        const event = await t.http
+        const event = await suite.http
           .post('/v1/events')
           .set(auth)
           .send({ title: 'Sort', status: 'published' })
@@ -161,14 +141,14 @@ describe('claim facts looked up in one batch', () => {
           [2 + index, 10],
           [5 + index, 11],
         ] as const) {
-          const shift = await t.http
+          const shift = await suite.http
             .post(`/v1/events/${event.body.id}/shifts`)
             .set(auth)
             .send({ capacity, startsAt: `2034-03-${day}T09:00:00Z`, endsAt: `2034-03-${day}T12:00:00Z` })
             .expect(201);
           shifts.push(shift.body as { id: string; capacity: number });
         }
-        const volunteer = await t.http
+        const volunteer = await suite.http
           .post('/v1/volunteers')
           .set(auth)
           .send({ name: 'Cy', email: `${uniqueSlug('cy')}@example.org` })
@@ -182,7 +162,7 @@ describe('claim facts looked up in one batch', () => {
     const [bFirst] = b.shifts;
     if (!aFirst || !aSecond || !bFirst) throw new Error('set-up failed');
     // One signup, so that one pair has an active signup and the other volunteer's does not.
-    const signup = await t.http
+    const signup = await suite.http
       .post(`/v1/shifts/${aFirst.id}/signups`)
       .set(a.auth)
       .send({ volunteerId: a.volunteerId })
@@ -191,12 +171,12 @@ describe('claim facts looked up in one batch', () => {
     // The strangers come first and in between, so that an answer given to the wrong caller shows.
     const [crossVolunteer, aFacts, crossShift, bFacts, aBothFacts] = await Promise.all([
       // b's volunteer on a's shift, asked as a: a stranger to a's organisation.
-      loadClaimFacts(testDb.database.db, a.orgId, b.volunteerId, [aFirst.id]),
-      loadClaimFacts(testDb.database.db, a.orgId, a.volunteerId, [aFirst.id]),
+      loadClaimFacts(suite.database.db, a.orgId, b.volunteerId, [aFirst.id]),
+      loadClaimFacts(suite.database.db, a.orgId, a.volunteerId, [aFirst.id]),
       // a's shift asked as b: not b's.
-      loadClaimFacts(testDb.database.db, b.orgId, b.volunteerId, [aFirst.id]),
-      loadClaimFacts(testDb.database.db, b.orgId, b.volunteerId, [bFirst.id]),
-      loadClaimFacts(testDb.database.db, a.orgId, a.volunteerId, [aFirst.id, aSecond.id]),
+      loadClaimFacts(suite.database.db, b.orgId, b.volunteerId, [aFirst.id]),
+      loadClaimFacts(suite.database.db, b.orgId, b.volunteerId, [bFirst.id]),
+      loadClaimFacts(suite.database.db, a.orgId, a.volunteerId, [aFirst.id, aSecond.id]),
     ]);
     expect(aFacts.get(aFirst.id)).toMatchObject({
       capacity: aFirst.capacity,

@@ -5,44 +5,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/core/errors.ts';
 import { createDatabase } from '../src/db/client.ts';
-import {
-  bearer,
-  createKey,
-  createOrg,
-  createTestDatabase,
-  startTestApp,
-  type TestApp,
-  type TestDatabase,
-} from './support/app.ts';
+import { bearer, createKey, createOrg, startTestApp, type TestApp } from './support/app.ts';
+import { useTestApp } from './support/fixtures.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(
-    testDb.database,
-    {},
-    {
-      extend: (app) => {
-        app.get('/test/boom', { config: { auth: 'public' } }, async () => {
-          const error = new Error('secret internal detail: password=hunter2');
-          error.stack = 'Error: secret internal detail\n    at handler (/srv/app.js:1:1)';
-          throw error;
+const suite = useTestApp(
+  {},
+  {
+    extend: (app) => {
+      app.get('/test/boom', { config: { auth: 'public' } }, async () => {
+        const error = new Error('secret internal detail: password=hunter2');
+        error.stack = 'Error: secret internal detail\n    at handler (/srv/app.js:1:1)';
+        throw error;
+      });
+      app.get('/test/refused', { config: { auth: 'public' } }, async () => {
+        throw new AppError('invalid-state', 'Refused on purpose.', {
+          extensions: { hint: 'extra member' },
         });
-        app.get('/test/refused', { config: { auth: 'public' } }, async () => {
-          throw new AppError('invalid-state', 'Refused on purpose.', {
-            extensions: { hint: 'extra member' },
-          });
-        });
-      },
+      });
     },
-  );
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
+  },
+);
 
 function expectProblem(
   response: { status: number; headers: Record<string, string>; body: Record<string, unknown> },
@@ -64,7 +46,7 @@ function expectProblem(
 
 describe('validation', () => {
   it('400 validation-failed lists each invalid field', async () => {
-    const response = await t.http
+    const response = await suite.http
       .post('/v1/organizations')
       .send({ name: '', slug: 'X', timezone: 'Nowhere/Else' });
     expectProblem(response, 400, 'validation-failed');
@@ -73,7 +55,7 @@ describe('validation', () => {
   });
 
   it('400 validation-failed for malformed JSON', async () => {
-    const response = await t.http
+    const response = await suite.http
       .post('/v1/organizations')
       .set('content-type', 'application/json')
       .send('{"name": "unterminated');
@@ -81,19 +63,22 @@ describe('validation', () => {
   });
 
   it('400 validation-failed for a missing body and for a JSON array body', async () => {
-    expectProblem(await t.http.post('/v1/organizations'), 400, 'validation-failed');
-    expectProblem(await t.http.post('/v1/organizations').send([1, 2]), 400, 'validation-failed');
+    expectProblem(await suite.http.post('/v1/organizations'), 400, 'validation-failed');
+    expectProblem(await suite.http.post('/v1/organizations').send([1, 2]), 400, 'validation-failed');
   });
 
   it('415 unsupported-media-type for a non-JSON body', async () => {
-    const response = await t.http.post('/v1/organizations').set('content-type', 'text/plain').send('name=x');
+    const response = await suite.http
+      .post('/v1/organizations')
+      .set('content-type', 'text/plain')
+      .send('name=x');
     expectProblem(response, 415, 'unsupported-media-type');
-    const form = await t.http.post('/v1/organizations').type('form').send({ name: 'x' });
+    const form = await suite.http.post('/v1/organizations').type('form').send({ name: 'x' });
     expectProblem(form, 415, 'unsupported-media-type');
   });
 
   it('413 payload-too-large above 1 MiB', async () => {
-    const response = await t.http
+    const response = await suite.http
       .post('/v1/organizations')
       .set('content-type', 'application/json')
       .send(JSON.stringify({ name: 'x'.repeat(1024 * 1024 + 10) }));
@@ -103,29 +88,29 @@ describe('validation', () => {
 
 describe('authentication and authorisation', () => {
   it('401 unauthenticated without a token, with a malformed header, with an unknown token', async () => {
-    expectProblem(await t.http.get('/v1/organization'), 401, 'unauthenticated');
+    expectProblem(await suite.http.get('/v1/organization'), 401, 'unauthenticated');
     expectProblem(
-      await t.http.get('/v1/organization').set('authorization', 'Basic abc'),
+      await suite.http.get('/v1/organization').set('authorization', 'Basic abc'),
       401,
       'unauthenticated',
     );
     expectProblem(
-      await t.http.get('/v1/organization').set(bearer(`tg_key_${'A'.repeat(43)}`)),
+      await suite.http.get('/v1/organization').set(bearer(`tg_key_${'A'.repeat(43)}`)),
       401,
       'unauthenticated',
     );
-    expectProblem(await t.http.get('/v1/organization').set(bearer('garbage')), 401, 'unauthenticated');
+    expectProblem(await suite.http.get('/v1/organization').set(bearer('garbage')), 401, 'unauthenticated');
   });
 
   it('answers 401 before looking at the body', async () => {
-    const response = await t.http.post('/v1/api-keys').set('content-type', 'text/plain').send('not json');
+    const response = await suite.http.post('/v1/api-keys').set('content-type', 'text/plain').send('not json');
     expectProblem(response, 401, 'unauthenticated');
   });
 
   it('403 forbidden for a role that lacks the right', async () => {
-    const org = await createOrg(t.http);
-    const viewer = await createKey(t.http, org.adminToken, 'viewer');
-    const response = await t.http
+    const org = await createOrg(suite.http);
+    const viewer = await createKey(suite.http, org.adminToken, 'viewer');
+    const response = await suite.http
       .post('/v1/api-keys')
       .set(bearer(viewer.token))
       .send({ name: 'x', role: 'viewer' });
@@ -135,22 +120,22 @@ describe('authentication and authorisation', () => {
 
 describe('everything else', () => {
   it('404 not-found for an unknown route', async () => {
-    expectProblem(await t.http.get('/v1/nothing-here'), 404, 'not-found');
-    expectProblem(await t.http.delete('/nope'), 404, 'not-found');
+    expectProblem(await suite.http.get('/v1/nothing-here'), 404, 'not-found');
+    expectProblem(await suite.http.delete('/nope'), 404, 'not-found');
   });
 
   it('answers a malformed URL with a problem too', async () => {
-    expectProblem(await t.http.get('/v1/%zz'), 400, 'validation-failed');
+    expectProblem(await suite.http.get('/v1/%zz'), 400, 'validation-failed');
   });
 
   it('keeps extension members of a domain problem', async () => {
-    const response = await t.http.get('/test/refused');
+    const response = await suite.http.get('/test/refused');
     expectProblem(response, 409, 'invalid-state');
     expect(response.body.hint).toBe('extra member');
   });
 
   it('500 internal says only that, with the request id, never the stack or the message', async () => {
-    const response = await t.http.get('/test/boom').set('x-request-id', 'req-boom-1');
+    const response = await suite.http.get('/test/boom').set('x-request-id', 'req-boom-1');
     expectProblem(response, 500, 'internal');
     expect(response.body.requestId).toBe('req-boom-1');
     expect(response.body.detail).toContain('req-boom-1');
@@ -159,13 +144,13 @@ describe('everything else', () => {
   });
 
   it('echoes X-Request-Id, or generates one, on every response', async () => {
-    const given = await t.http.get('/health/live').set('x-request-id', 'abc-123');
+    const given = await suite.http.get('/health/live').set('x-request-id', 'abc-123');
     expect(given.headers['x-request-id']).toBe('abc-123');
-    const generated = await t.http.get('/v1/nothing');
+    const generated = await suite.http.get('/v1/nothing');
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
-    const unsafe = await t.http.get('/health/live').set('x-request-id', 'x'.repeat(300));
+    const unsafe = await suite.http.get('/health/live').set('x-request-id', 'x'.repeat(300));
     expect(unsafe.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
-    const onError = await t.http.get('/v1/organization').set('x-request-id', 'err-1');
+    const onError = await suite.http.get('/v1/organization').set('x-request-id', 'err-1');
     expect(onError.status).toBe(401);
     expect(onError.headers['x-request-id']).toBe('err-1');
     expect(onError.body.requestId).toBe('err-1');
@@ -175,7 +160,7 @@ describe('everything else', () => {
 describe('429 rate-limited', () => {
   let limited: TestApp;
   beforeAll(async () => {
-    limited = await startTestApp(testDb.database, { RATE_LIMIT_PER_MINUTE: 3 });
+    limited = await startTestApp(suite.database, { RATE_LIMIT_PER_MINUTE: 3 });
   });
   afterAll(() => limited.close());
 

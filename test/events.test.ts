@@ -1,139 +1,31 @@
 import { sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queryRows } from '../src/db/client.ts';
-import {
-  bearer,
-  createKey,
-  createOrg,
-  createTestDatabase,
-  startTestApp,
-  type TestApp,
-  type TestDatabase,
-  uniqueSlug,
-} from './support/app.ts';
+import { describe, expect, it } from 'vitest';
+import { bearer, uniqueSlug } from './support/app.ts';
+import { type Auth, type EventBody, fixtures, ids, sleep, useTestApp } from './support/fixtures.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(testDb.database);
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
-
-type Auth = Record<string, string>;
-
-interface Org {
-  id: string;
-  admin: Auth;
-  organiser: Auth;
-  viewer: Auth;
-}
-
-async function setupOrg(): Promise<Org> {
-  const org = await createOrg(t.http);
-  const organiser = await createKey(t.http, org.adminToken, 'organiser');
-  const viewer = await createKey(t.http, org.adminToken, 'viewer');
-  return {
-    id: org.id,
-    admin: bearer(org.adminToken),
-    organiser: bearer(organiser.token),
-    viewer: bearer(viewer.token),
-  };
-}
-
-async function createEvent(auth: Auth, body: Record<string, unknown> = {}) {
-  const response = await t.http
-    .post('/v1/events')
-    .set(auth)
-    .send({ title: 'Food sort', ...body })
-    .expect(201);
-  return response.body as EventBody;
-}
-
-async function createShift(auth: Auth, eventId: string, body: Record<string, unknown>) {
-  const response = await t.http
-    .post(`/v1/events/${eventId}/shifts`)
-    .set(auth)
-    .send({ capacity: 5, ...body })
-    .expect(201);
-  return response.body as { id: string; startsAt: string; endsAt: string; updatedAt: string };
-}
-
-async function createVolunteer(auth: Auth, name = 'Vol') {
-  const response = await t.http
-    .post('/v1/volunteers')
-    .set(auth)
-    .send({ name, email: `${uniqueSlug('v')}@example.org` })
-    .expect(201);
-  return response.body.id as string;
-}
-
-async function volunteerToken(auth: Auth, volunteerId: string) {
-  const response = await t.http.post(`/v1/volunteers/${volunteerId}/tokens`).set(auth).expect(201);
-  return bearer(response.body.token as string);
-}
-
-/** A signup written directly (the claim endpoint is another issue's); the counts follow it. */
-async function insertSignup(
-  orgId: string,
-  shiftId: string,
-  volunteerId: string,
-  status: 'confirmed' | 'waitlisted' | 'cancelled' = 'confirmed',
-) {
-  const id = uuidv7();
-  await testDb.database.db.execute(sql`
-    insert into signups (org_id, id, shift_id, volunteer_id, status, period, cancelled_at)
-    values (${orgId}, ${id}, ${shiftId}, ${volunteerId}, ${status}::signup_status,
-      (select period from shifts where org_id = ${orgId} and id = ${shiftId}),
-      case when ${status} = 'cancelled' then now() end)`);
-  await testDb.database.db.execute(sql`
-    update shifts set
-      confirmed_count = confirmed_count + (case when ${status} = 'confirmed' then 1 else 0 end),
-      waitlist_count = waitlist_count + (case when ${status} = 'waitlisted' then 1 else 0 end)
-    where org_id = ${orgId} and id = ${shiftId}`);
-  return id;
-}
-
-function rows<T>(query: ReturnType<typeof sql>) {
-  return queryRows<T>(testDb.database.db, query);
-}
-
-interface EventBody {
-  id: string;
-  title: string;
-  status: string;
-  startsAt: string | null;
-  endsAt: string | null;
-  shiftCount: number;
-  capacity: number;
-  confirmedCount: number;
-  updatedAt: string;
-  [key: string]: unknown;
-}
-
-const ids = (list: { id: string }[]) => list.map((item) => item.id);
+const suite = useTestApp();
+const { setupOrg, createEvent, createShift, createVolunteer, volunteerToken, insertSignup, rows } =
+  fixtures(suite);
 
 async function listAll(auth: Auth, query: Record<string, string | number> = {}) {
-  const response = await t.http.get('/v1/events').query(query).set(auth).expect(200);
+  const response = await suite.http.get('/v1/events').query(query).set(auth).expect(200);
   return response.body.data as EventBody[];
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('POST /v1/events', () => {
   it("creates with the organisation's time zone, public and draft; Location and ETag", async () => {
     const slug = uniqueSlug();
-    const created = await t.http
+    const created = await suite.http
       .post('/v1/organizations')
       .send({ name: 'Tokyo org', slug, timezone: 'Asia/Tokyo', contactEmail: `${slug}@example.org` })
       .expect(201);
     const admin = bearer(created.body.apiKey.token);
-    const response = await t.http.post('/v1/events').set(admin).send({ title: 'Beach clean' }).expect(201);
+    const response = await suite.http
+      .post('/v1/events')
+      .set(admin)
+      .send({ title: 'Beach clean' })
+      .expect(201);
     expect(response.headers.location).toBe(`/v1/events/${response.body.id}`);
     expect(response.headers.etag).toMatch(/^(W\/)?"[^"]+"$/);
     expect(response.body).toEqual({
@@ -162,7 +54,7 @@ describe('POST /v1/events', () => {
       status: 'draft',
       published_at: null,
     });
-    const read = await t.http.get(`/v1/events/${response.body.id}`).set(admin).expect(200);
+    const read = await suite.http.get(`/v1/events/${response.body.id}`).set(admin).expect(200);
     expect(read.headers.etag).toBe(response.headers.etag);
     expect(read.body).toEqual(response.body);
   });
@@ -178,7 +70,7 @@ describe('POST /v1/events', () => {
       status: 'published',
       tags: ['food', 'weekend', 'food'],
     };
-    const response = await t.http.post('/v1/events').set(org.organiser).send(body).expect(201);
+    const response = await suite.http.post('/v1/events').set(org.organiser).send(body).expect(201);
     expect(response.body).toMatchObject({
       ...body,
       timezone: 'America/New_York',
@@ -205,7 +97,7 @@ describe('POST /v1/events', () => {
       [{ title: 'x', tags: 'food' }, 'body.tags'],
     ];
     for (const [body, path] of cases) {
-      const response = await t.http.post('/v1/events').set(org.organiser).send(body).expect(400);
+      const response = await suite.http.post('/v1/events').set(org.organiser).send(body).expect(400);
       expect(response.headers['content-type']).toMatch(/application\/problem\+json/);
       expect(response.body.code).toBe('validation-failed');
       expect(response.body.errors.map((error: { path: string }) => error.path)).toContain(path);
@@ -244,7 +136,7 @@ describe('event aggregates', () => {
     await insertSignup(org.id, early.id, volunteer);
     await insertSignup(org.id, late.id, volunteer);
     await insertSignup(org.id, late.id, other);
-    let read = await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
+    let read = await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
     expect(read.body).toMatchObject({
       startsAt: '2031-05-01T07:00:00.000Z',
       endsAt: '2031-05-02T16:00:00.000Z',
@@ -254,8 +146,8 @@ describe('event aggregates', () => {
       updatedAt: event.updatedAt,
     });
 
-    await t.http.post(`/v1/shifts/${late.id}/cancel`).set(org.organiser).expect(200);
-    read = await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
+    await suite.http.post(`/v1/shifts/${late.id}/cancel`).set(org.organiser).expect(200);
+    read = await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
     expect(read.body).toMatchObject({
       shiftCount: 1,
       capacity: 3,
@@ -298,7 +190,7 @@ describe('GET /v1/events', () => {
     let pages = 0;
     do {
       const query: Record<string, string | number> = { limit: 2, ...(cursor ? { cursor } : {}) };
-      const response = await t.http.get('/v1/events').query(query).set(org.viewer).expect(200);
+      const response = await suite.http.get('/v1/events').query(query).set(org.viewer).expect(200);
       expect(response.body.data.length).toBeLessThanOrEqual(2);
       seen.push(...ids(response.body.data));
       cursor = response.body.nextCursor;
@@ -321,7 +213,7 @@ describe('GET /v1/events', () => {
       tags: ['food', 'sale'],
     });
     const cancelled = await createEvent(org.organiser, { title: 'Food drive', status: 'published' });
-    await t.http.post(`/v1/events/${cancelled.id}/cancel`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/events/${cancelled.id}/cancel`).set(org.organiser).expect(200);
 
     expect(ids(await listAll(org.viewer, { status: 'draft' })).sort()).toEqual([draft.id, percent.id].sort());
     expect(ids(await listAll(org.viewer, { status: 'published' }))).toEqual([published.id]);
@@ -342,7 +234,7 @@ describe('GET /v1/events', () => {
     const since = new Date();
     await sleep(20);
     expect(await listAll(org.viewer, { updatedSince: since.toISOString() })).toEqual([]);
-    const patched = await t.http
+    const patched = await suite.http
       .patch(`/v1/events/${published.id}`)
       .set(org.organiser)
       .send({ title: 'Park cleanup (moved)' })
@@ -417,7 +309,7 @@ describe('GET /v1/events', () => {
     expect(await select('2031-08-05T00:00:00Z', '2031-08-05T01:00:00Z')).toEqual([long.id]);
     expect(await select('2031-08-08T07:59:59.999Z', '2031-08-09T00:00:00Z')).toEqual([long.id]);
     expect(await select('2031-08-08T08:00:00Z', '2031-08-09T00:00:00Z')).toEqual([]);
-    await t.http
+    await suite.http
       .patch(`/v1/shifts/${shift.id}`)
       .set(org.organiser)
       .send({ startsAt: '2031-09-01T08:00:00Z', endsAt: '2031-09-01T09:00:00Z' })
@@ -429,7 +321,7 @@ describe('GET /v1/events', () => {
   it('rejects a garbage cursor, limits outside 1–200, bad filters and unknown parameters', async () => {
     const org = await setupOrg();
     for (const cursor of ['garbage', Buffer.from('["x","y"]').toString('base64url')]) {
-      const response = await t.http.get('/v1/events').query({ cursor }).set(org.viewer).expect(400);
+      const response = await suite.http.get('/v1/events').query({ cursor }).set(org.viewer).expect(400);
       expect(response.body.code).toBe('invalid-cursor');
     }
     for (const query of [
@@ -442,24 +334,24 @@ describe('GET /v1/events', () => {
       { updatedSince: 'soon' },
       { colour: 'red' },
     ]) {
-      const response = await t.http.get('/v1/events').query(query).set(org.viewer).expect(400);
+      const response = await suite.http.get('/v1/events').query(query).set(org.viewer).expect(400);
       expect(response.body.code).toBe('validation-failed');
     }
-    await t.http.get('/v1/events').query({ limit: 200 }).set(org.viewer).expect(200);
-    await t.http.get('/v1/events').query({ limit: 1 }).set(org.viewer).expect(200);
+    await suite.http.get('/v1/events').query({ limit: 200 }).set(org.viewer).expect(200);
+    await suite.http.get('/v1/events').query({ limit: 1 }).set(org.viewer).expect(200);
   });
 });
 
 describe('PATCH /v1/events/{id}', () => {
   it('honours If-Match: the current ETag updates, a stale one is 412 and changes nothing', async () => {
     const org = await setupOrg();
-    const created = await t.http
+    const created = await suite.http
       .post('/v1/events')
       .set(org.organiser)
       .send({ title: 'Old title' })
       .expect(201);
     const etag = created.headers.etag as string;
-    const updated = await t.http
+    const updated = await suite.http
       .patch(`/v1/events/${created.body.id}`)
       .set(org.organiser)
       .set('if-match', etag)
@@ -478,14 +370,14 @@ describe('PATCH /v1/events/{id}', () => {
       new Date(created.body.updatedAt).getTime(),
     );
 
-    const stale = await t.http
+    const stale = await suite.http
       .patch(`/v1/events/${created.body.id}`)
       .set(org.organiser)
       .set('if-match', etag)
       .send({ title: 'Lost update' })
       .expect(412);
     expect(stale.body.code).toBe('precondition-failed');
-    const garbage = await t.http
+    const garbage = await suite.http
       .patch(`/v1/events/${created.body.id}`)
       .set(org.organiser)
       .set('if-match', '"nonsense"')
@@ -498,9 +390,9 @@ describe('PATCH /v1/events/{id}', () => {
     expect(stored?.title).toBe('New title');
 
     // the new ETag works, and GET returns the same one
-    const read = await t.http.get(`/v1/events/${created.body.id}`).set(org.viewer).expect(200);
+    const read = await suite.http.get(`/v1/events/${created.body.id}`).set(org.viewer).expect(200);
     expect(read.headers.etag).toBe(updated.headers.etag);
-    await t.http
+    await suite.http
       .patch(`/v1/events/${created.body.id}`)
       .set(org.organiser)
       .set('if-match', read.headers.etag as string)
@@ -514,7 +406,7 @@ describe('PATCH /v1/events/{id}', () => {
   it('publishes through status, and validates the body', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);
-    const published = await t.http
+    const published = await suite.http
       .patch(`/v1/events/${event.id}`)
       .set(org.organiser)
       .send({ status: 'published' })
@@ -534,12 +426,16 @@ describe('PATCH /v1/events/{id}', () => {
       [{ timezone: 'Nowhere/Land' }, 'body.timezone'],
       [{ title: 'x', extra: true }, 'body'],
     ] as const) {
-      const response = await t.http.patch(`/v1/events/${event.id}`).set(org.organiser).send(body).expect(400);
+      const response = await suite.http
+        .patch(`/v1/events/${event.id}`)
+        .set(org.organiser)
+        .send(body)
+        .expect(400);
       expect(response.body.code).toBe('validation-failed');
       expect(response.body.errors.map((error: { path: string }) => error.path)).toContain(path);
     }
-    await t.http.patch(`/v1/events/${uuidv7()}`).set(org.organiser).send({ title: 'x' }).expect(404);
-    const badId = await t.http.get('/v1/events/not-a-uuid').set(org.viewer).expect(400);
+    await suite.http.patch(`/v1/events/${uuidv7()}`).set(org.organiser).send({ title: 'x' }).expect(404);
+    const badId = await suite.http.get('/v1/events/not-a-uuid').set(org.viewer).expect(400);
     expect(badId.body.errors[0].path).toBe('params.id');
   });
 });
@@ -569,7 +465,7 @@ describe('POST /v1/events/{id}/cancel', () => {
       sql`select cancelled_at::text from signups where id = ${earlierCancelled}`,
     );
 
-    const response = await t.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
+    const response = await suite.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
     expect(response.body).toMatchObject({
       id: event.id,
       status: 'cancelled',
@@ -602,7 +498,7 @@ describe('POST /v1/events/{id}/cancel', () => {
     );
     expect(after?.cancelled_at).toBe(before?.cancelled_at);
 
-    const shiftRead = await t.http.get(`/v1/shifts/${shiftA.id}`).set(org.viewer).expect(200);
+    const shiftRead = await suite.http.get(`/v1/shifts/${shiftA.id}`).set(org.viewer).expect(200);
     expect(shiftRead.body).toMatchObject({
       status: 'cancelled',
       confirmedCount: 0,
@@ -610,9 +506,9 @@ describe('POST /v1/events/{id}/cancel', () => {
       available: 1,
     });
 
-    const again = await t.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(409);
+    const again = await suite.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(409);
     expect(again.body.code).toBe('invalid-state');
-    const patch = await t.http
+    const patch = await suite.http
       .patch(`/v1/events/${event.id}`)
       .set(org.organiser)
       .send({ title: 'Back on' })
@@ -623,7 +519,7 @@ describe('POST /v1/events/{id}/cancel', () => {
     );
     expect(stored).toEqual({ title: 'Food sort', status: 'cancelled' });
     // no shift can be added to it
-    const shift = await t.http
+    const shift = await suite.http
       .post(`/v1/events/${event.id}/shifts`)
       .set(org.organiser)
       .send({ startsAt: '2031-08-03T08:00:00Z', endsAt: '2031-08-03T10:00:00Z', capacity: 1 })
@@ -634,9 +530,9 @@ describe('POST /v1/events/{id}/cancel', () => {
   it('cancels a draft without shifts; 404 for an unknown id', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);
-    const response = await t.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
+    const response = await suite.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
     expect(response.body.status).toBe('cancelled');
-    await t.http.post(`/v1/events/${uuidv7()}/cancel`).set(org.organiser).expect(404);
+    await suite.http.post(`/v1/events/${uuidv7()}/cancel`).set(org.organiser).expect(404);
   });
 });
 
@@ -648,12 +544,12 @@ describe('DELETE /v1/events/{id}', () => {
       startsAt: '2031-09-01T08:00:00Z',
       endsAt: '2031-09-01T10:00:00Z',
     });
-    const response = await t.http.delete(`/v1/events/${event.id}`).set(org.organiser).expect(204);
+    const response = await suite.http.delete(`/v1/events/${event.id}`).set(org.organiser).expect(204);
     expect(response.text).toBe('');
     expect(await rows(sql`select id from events where id = ${event.id}`)).toEqual([]);
     expect(await rows(sql`select id from shifts where id = ${shift.id}`)).toEqual([]);
-    await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(404);
-    await t.http.delete(`/v1/events/${event.id}`).set(org.organiser).expect(404);
+    await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(404);
+    await suite.http.delete(`/v1/events/${event.id}`).set(org.organiser).expect(404);
   });
 
   it('refuses a published or cancelled event with invalid-state (checked before signups)', async () => {
@@ -664,17 +560,17 @@ describe('DELETE /v1/events/{id}', () => {
       endsAt: '2031-09-01T10:00:00Z',
     });
     await insertSignup(org.id, shift.id, await createVolunteer(org.organiser));
-    const refused = await t.http.delete(`/v1/events/${published.id}`).set(org.organiser).expect(409);
+    const refused = await suite.http.delete(`/v1/events/${published.id}`).set(org.organiser).expect(409);
     expect(refused.body.code).toBe('invalid-state');
     const plain = await createEvent(org.organiser, { status: 'published' });
-    expect((await t.http.delete(`/v1/events/${plain.id}`).set(org.organiser).expect(409)).body.code).toBe(
+    expect((await suite.http.delete(`/v1/events/${plain.id}`).set(org.organiser).expect(409)).body.code).toBe(
       'invalid-state',
     );
     const cancelled = await createEvent(org.organiser);
-    await t.http.post(`/v1/events/${cancelled.id}/cancel`).set(org.organiser).expect(200);
-    expect((await t.http.delete(`/v1/events/${cancelled.id}`).set(org.organiser).expect(409)).body.code).toBe(
-      'invalid-state',
-    );
+    await suite.http.post(`/v1/events/${cancelled.id}/cancel`).set(org.organiser).expect(200);
+    expect(
+      (await suite.http.delete(`/v1/events/${cancelled.id}`).set(org.organiser).expect(409)).body.code,
+    ).toBe('invalid-state');
     const left = await rows<{ n: number }>(
       sql`select count(*)::int as n from events where org_id = ${org.id}`,
     );
@@ -691,7 +587,7 @@ describe('DELETE /v1/events/{id}', () => {
         endsAt: '2031-09-01T10:00:00Z',
       });
       await insertSignup(org.id, shift.id, volunteer, status);
-      const response = await t.http.delete(`/v1/events/${event.id}`).set(org.organiser).expect(409);
+      const response = await suite.http.delete(`/v1/events/${event.id}`).set(org.organiser).expect(409);
       expect(response.body.code).toBe('event-has-signups');
       expect(await rows(sql`select id from events where id = ${event.id}`)).toHaveLength(1);
       expect(await rows(sql`select id from shifts where id = ${shift.id}`)).toHaveLength(1);
@@ -704,36 +600,36 @@ describe('roles on events', () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);
     const attempts = (auth: Auth) => [
-      t.http.post('/v1/events').set(auth).send({ title: 'x' }),
-      t.http.patch(`/v1/events/${event.id}`).set(auth).send({ title: 'x' }),
-      t.http.post(`/v1/events/${event.id}/cancel`).set(auth),
-      t.http.delete(`/v1/events/${event.id}`).set(auth),
+      suite.http.post('/v1/events').set(auth).send({ title: 'x' }),
+      suite.http.patch(`/v1/events/${event.id}`).set(auth).send({ title: 'x' }),
+      suite.http.post(`/v1/events/${event.id}/cancel`).set(auth),
+      suite.http.delete(`/v1/events/${event.id}`).set(auth),
     ];
-    await t.http.get('/v1/events').set(org.viewer).expect(200);
-    await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
+    await suite.http.get('/v1/events').set(org.viewer).expect(200);
+    await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
     for (const attempt of attempts(org.viewer)) {
       const response = await attempt.expect(403);
       expect(response.body.code).toBe('forbidden');
     }
     const volunteer = await volunteerToken(org.organiser, await createVolunteer(org.organiser));
     for (const attempt of [
-      t.http.get('/v1/events').set(volunteer),
-      t.http.get(`/v1/events/${event.id}`).set(volunteer),
+      suite.http.get('/v1/events').set(volunteer),
+      suite.http.get(`/v1/events/${event.id}`).set(volunteer),
       ...attempts(volunteer),
     ]) {
       const response = await attempt.expect(403);
       expect(response.body.code).toBe('forbidden');
     }
-    await t.http.get('/v1/events').expect(401);
-    await t.http.post('/v1/events').send({ title: 'x' }).expect(401);
+    await suite.http.get('/v1/events').expect(401);
+    await suite.http.post('/v1/events').send({ title: 'x' }).expect(401);
     const [stored] = await rows<{ title: string; status: string }>(
       sql`select title, status::text from events where id = ${event.id}`,
     );
     expect(stored).toEqual({ title: 'Food sort', status: 'draft' });
     expect((await rows(sql`select id from events where org_id = ${org.id}`)).length).toBe(1);
 
-    await t.http.post('/v1/events').set(org.admin).send({ title: 'By admin' }).expect(201);
-    await t.http.patch(`/v1/events/${event.id}`).set(org.admin).send({ title: 'Admin edit' }).expect(200);
+    await suite.http.post('/v1/events').set(org.admin).send({ title: 'By admin' }).expect(201);
+    await suite.http.patch(`/v1/events/${event.id}`).set(org.admin).send({ title: 'Admin edit' }).expect(200);
   });
 });
 
@@ -751,18 +647,18 @@ describe('tenant isolation', () => {
                from events e where e.org_id = ${a.id} order by e.id`);
     const before = await snapshot();
     for (const attempt of [
-      t.http.get(`/v1/events/${event.id}`).set(b.admin),
-      t.http.get(`/v1/shifts/${shift.id}`).set(b.viewer),
-      t.http.patch(`/v1/events/${event.id}`).set(b.admin).send({ title: 'Hijacked' }),
-      t.http.patch(`/v1/events/${event.id}`).set(b.admin).send({}),
-      t.http.post(`/v1/events/${event.id}/cancel`).set(b.admin),
-      t.http.delete(`/v1/events/${event.id}`).set(b.admin),
-      t.http.get(`/v1/events/${event.id}/shifts`).set(b.viewer),
-      t.http
+      suite.http.get(`/v1/events/${event.id}`).set(b.admin),
+      suite.http.get(`/v1/shifts/${shift.id}`).set(b.viewer),
+      suite.http.patch(`/v1/events/${event.id}`).set(b.admin).send({ title: 'Hijacked' }),
+      suite.http.patch(`/v1/events/${event.id}`).set(b.admin).send({}),
+      suite.http.post(`/v1/events/${event.id}/cancel`).set(b.admin),
+      suite.http.delete(`/v1/events/${event.id}`).set(b.admin),
+      suite.http.get(`/v1/events/${event.id}/shifts`).set(b.viewer),
+      suite.http
         .post(`/v1/events/${event.id}/shifts`)
         .set(b.organiser)
         .send({ startsAt: '2031-10-02T08:00:00Z', endsAt: '2031-10-02T10:00:00Z', capacity: 1 }),
-      t.http
+      suite.http
         .post(`/v1/events/${event.id}/shifts/bulk`)
         .set(b.organiser)
         .send({
@@ -774,6 +670,6 @@ describe('tenant isolation', () => {
     }
     expect(await listAll(b.viewer)).toEqual([]);
     expect(await snapshot()).toEqual(before);
-    await t.http.get(`/v1/events/${event.id}`).set(a.viewer).expect(200);
+    await suite.http.get(`/v1/events/${event.id}`).set(a.viewer).expect(200);
   });
 });

@@ -1,36 +1,23 @@
 /** Cross-cutting HTTP behaviour: CORS split, security headers, health probes, logs. */
 import { Writable } from 'node:stream';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/app.ts';
 import { configWith } from '../src/config.ts';
-import {
-  bearer,
-  createOrg,
-  createTestDatabase,
-  startTestApp,
-  type TestApp,
-  type TestDatabase,
-} from './support/app.ts';
+import { bearer, createOrg, startTestApp } from './support/app.ts';
+import { useTestApp } from './support/fixtures.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(testDb.database, { CORS_ORIGINS: ['https://admin.example'] });
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
+const suite = useTestApp({ CORS_ORIGINS: ['https://admin.example'] });
 
 describe('CORS', () => {
   it('allows any origin on public paths, without credentials', async () => {
-    const response = await t.http.get('/openapi.json').set('origin', 'https://partner.example').expect(200);
+    const response = await suite.http
+      .get('/openapi.json')
+      .set('origin', 'https://partner.example')
+      .expect(200);
     expect(response.headers['access-control-allow-origin']).toBe('*');
     expect(response.headers['access-control-allow-credentials']).toBeUndefined();
-    const preflight = await t.http
+    const preflight = await suite.http
       .options('/v1/public/some-org')
       .set('origin', 'https://partner.example')
       .set('access-control-request-method', 'GET');
@@ -39,8 +26,8 @@ describe('CORS', () => {
   });
 
   it('allows only configured origins on authenticated routes, and exposes the documented headers', async () => {
-    const org = await createOrg(t.http);
-    const allowed = await t.http
+    const org = await createOrg(suite.http);
+    const allowed = await suite.http
       .get('/v1/organization')
       .set(bearer(org.adminToken))
       .set('origin', 'https://admin.example')
@@ -49,18 +36,18 @@ describe('CORS', () => {
     const exposed = allowed.headers['access-control-expose-headers'] ?? '';
     for (const header of ['ETag', 'Location', 'X-Request-Id', 'RateLimit-Limit', 'Retry-After'])
       expect(exposed).toContain(header);
-    const other = await t.http
+    const other = await suite.http
       .get('/v1/organization')
       .set(bearer(org.adminToken))
       .set('origin', 'https://evil.example')
       .expect(200);
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
-    const preflight = await t.http
+    const preflight = await suite.http
       .options('/v1/organization')
       .set('origin', 'https://evil.example')
       .set('access-control-request-method', 'PATCH');
     expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
-    const allowedPreflight = await t.http
+    const allowedPreflight = await suite.http
       .options('/v1/organization')
       .set('origin', 'https://admin.example')
       .set('access-control-request-method', 'PATCH');
@@ -72,7 +59,7 @@ describe('CORS', () => {
   });
 
   it('allows no origin on authenticated routes by default', async () => {
-    const closed = await startTestApp(testDb.database);
+    const closed = await startTestApp(suite.database);
     try {
       const response = await closed.http
         .get('/health/live')
@@ -87,14 +74,14 @@ describe('CORS', () => {
 
 describe('security headers and probes', () => {
   it('sets helmet headers and lets embeds load cross-origin', async () => {
-    const response = await t.http.get('/health/live').expect(200);
+    const response = await suite.http.get('/health/live').expect(200);
     expect(response.body).toEqual({ status: 'ok' });
     expect(response.headers['x-content-type-options']).toBe('nosniff');
     expect(response.headers['cross-origin-resource-policy']).toBe('cross-origin');
   });
 
   it('is ready while the database answers', async () => {
-    expect((await t.http.get('/health/ready').expect(200)).body).toEqual({ status: 'ok' });
+    expect((await suite.http.get('/health/ready').expect(200)).body).toEqual({ status: 'ok' });
   });
 });
 
@@ -108,7 +95,7 @@ describe('logs', () => {
       },
     });
     const logged = await startTestApp(
-      testDb.database,
+      suite.database,
       {},
       {
         logger: createLogger(configWith({ LOG_LEVEL: 'info' }), sink),
@@ -147,7 +134,7 @@ describe('logs', () => {
       },
     });
     const logged = await startTestApp(
-      testDb.database,
+      suite.database,
       {},
       { logger: createLogger(configWith({ LOG_LEVEL: 'info' }), sink) },
     );

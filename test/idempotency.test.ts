@@ -1,72 +1,55 @@
 /** Idempotency-Key (API.md §1): replay, reuse with another body, 4xx replay, 5xx release, concurrency. */
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { respondToWrite } from '../src/core/idempotency.ts';
 import { queryRows } from '../src/db/client.ts';
-import {
-  bearer,
-  createOrg,
-  createTestDatabase,
-  startTestApp,
-  type TestApp,
-  type TestDatabase,
-  uniqueSlug,
-} from './support/app.ts';
+import { bearer, createOrg, startTestApp, uniqueSlug } from './support/app.ts';
+import { useTestApp } from './support/fixtures.ts';
 import { needsPostgres, onPostgres } from './support/postgres.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
 let flakyCalls = 0;
 let slowCalls = 0;
 /** Resolves the effect of the /test/slow route currently waiting. */
 let releaseSlow: () => void = () => {};
 
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(
-    testDb.database,
-    {},
-    {
-      extend: (app) => {
-        // Holds its transaction (and so its idempotency key) until the test releases it.
-        app.post(
-          '/test/slow',
-          { config: { auth: 'public' }, schema: { body: z.strictObject({ note: z.string() }) } },
-          (request, reply) =>
-            respondToWrite(request, reply, app.db, async (tx) => {
-              slowCalls += 1;
-              await tx.execute(sql`select 1`);
-              await new Promise<void>((resolve) => {
-                releaseSlow = resolve;
-              });
-              return { status: 201, body: { calls: slowCalls } };
-            }),
-        );
-        // Fails with a 500 on its first call, then succeeds: shows that a 5xx releases the key.
-        app.post(
-          '/test/flaky',
-          { config: { auth: 'public' }, schema: { body: z.strictObject({ note: z.string() }) } },
-          (request, reply) =>
-            respondToWrite(request, reply, app.db, async (tx) => {
-              flakyCalls += 1;
-              await tx.execute(sql`select 1`);
-              if (flakyCalls === 1) throw new Error('transient failure');
-              return { status: 201, body: { calls: flakyCalls } };
-            }),
-        );
-      },
+const suite = useTestApp(
+  {},
+  {
+    extend: (app) => {
+      // Holds its transaction (and so its idempotency key) until the test releases it.
+      app.post(
+        '/test/slow',
+        { config: { auth: 'public' }, schema: { body: z.strictObject({ note: z.string() }) } },
+        (request, reply) =>
+          respondToWrite(request, reply, app.db, async (tx) => {
+            slowCalls += 1;
+            await tx.execute(sql`select 1`);
+            await new Promise<void>((resolve) => {
+              releaseSlow = resolve;
+            });
+            return { status: 201, body: { calls: slowCalls } };
+          }),
+      );
+      // Fails with a 500 on its first call, then succeeds: shows that a 5xx releases the key.
+      app.post(
+        '/test/flaky',
+        { config: { auth: 'public' }, schema: { body: z.strictObject({ note: z.string() }) } },
+        (request, reply) =>
+          respondToWrite(request, reply, app.db, async (tx) => {
+            flakyCalls += 1;
+            await tx.execute(sql`select 1`);
+            if (flakyCalls === 1) throw new Error('transient failure');
+            return { status: 201, body: { calls: flakyCalls } };
+          }),
+      );
     },
-  );
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
+  },
+);
 
 async function activeKeyCount(orgId: string): Promise<number> {
   const [row] = await queryRows<{ n: number }>(
-    testDb.database.db,
+    suite.database.db,
     sql`select count(*)::int as n from api_keys where org_id = ${orgId} and revoked_at is null`,
   );
   return Number(row?.n);
@@ -74,9 +57,9 @@ async function activeKeyCount(orgId: string): Promise<number> {
 
 describe('Idempotency-Key', () => {
   it('replays the first response for the same key and body, and acts once', async () => {
-    const org = await createOrg(t.http);
+    const org = await createOrg(suite.http);
     const send = () =>
-      t.http
+      suite.http
         .post('/v1/api-keys')
         .set(bearer(org.adminToken))
         .set('idempotency-key', 'create-board-key')
@@ -91,15 +74,15 @@ describe('Idempotency-Key', () => {
   });
 
   it('stores neither the key nor a replayable token in readable form', async () => {
-    const org = await createOrg(t.http);
-    const created = await t.http
+    const org = await createOrg(suite.http);
+    const created = await suite.http
       .post('/v1/api-keys')
       .set(bearer(org.adminToken))
       .set('idempotency-key', 'secret-bearing-response')
       .send({ name: 'Sealed', role: 'viewer' })
       .expect(201);
     const stored = await queryRows<Record<string, unknown>>(
-      testDb.database.db,
+      suite.database.db,
       sql`select * from idempotency_keys where org_id = ${org.id}`,
     );
     expect(stored).toHaveLength(1);
@@ -107,7 +90,7 @@ describe('Idempotency-Key', () => {
     expect(dump).not.toContain(created.body.token);
     expect(dump).not.toContain('secret-bearing-response');
     expect(dump).not.toContain('Sealed');
-    const replay = await t.http
+    const replay = await suite.http
       .post('/v1/api-keys')
       .set(bearer(org.adminToken))
       .set('idempotency-key', 'secret-bearing-response')
@@ -117,15 +100,15 @@ describe('Idempotency-Key', () => {
   });
 
   it('treats the same body with keys in another order as the same request', async () => {
-    const org = await createOrg(t.http);
+    const org = await createOrg(suite.http);
     const key = 'reordered';
-    await t.http
+    await suite.http
       .post('/v1/api-keys')
       .set(bearer(org.adminToken))
       .set('idempotency-key', key)
       .send({ name: 'A', role: 'viewer' })
       .expect(201);
-    const replay = await t.http
+    const replay = await suite.http
       .post('/v1/api-keys')
       .set(bearer(org.adminToken))
       .set('idempotency-key', key)
@@ -136,14 +119,14 @@ describe('Idempotency-Key', () => {
   });
 
   it('answers 422 idempotency-key-reused for the same key with another body', async () => {
-    const org = await createOrg(t.http);
-    await t.http
+    const org = await createOrg(suite.http);
+    await suite.http
       .post('/v1/api-keys')
       .set(bearer(org.adminToken))
       .set('idempotency-key', 'k1')
       .send({ name: 'A', role: 'viewer' })
       .expect(201);
-    const reused = await t.http
+    const reused = await suite.http
       .post('/v1/api-keys')
       .set(bearer(org.adminToken))
       .set('idempotency-key', 'k1')
@@ -155,10 +138,10 @@ describe('Idempotency-Key', () => {
   });
 
   it('scopes keys to the caller: two credentials may use the same key', async () => {
-    const a = await createOrg(t.http);
-    const b = await createOrg(t.http);
+    const a = await createOrg(suite.http);
+    const b = await createOrg(suite.http);
     for (const org of [a, b]) {
-      const response = await t.http
+      const response = await suite.http
         .post('/v1/api-keys')
         .set(bearer(org.adminToken))
         .set('idempotency-key', 'shared-key')
@@ -169,15 +152,15 @@ describe('Idempotency-Key', () => {
   });
 
   it('replays a 4xx outcome too', async () => {
-    const taken = await createOrg(t.http);
+    const taken = await createOrg(suite.http);
     const body = { name: 'Dup', slug: taken.slug, timezone: 'UTC', contactEmail: 'dup@example.org' };
-    const first = await t.http
+    const first = await suite.http
       .post('/v1/organizations')
       .set('idempotency-key', `dup-${taken.slug}`)
       .send(body)
       .expect(409);
     expect(first.body.code).toBe('slug-taken');
-    const replay = await t.http
+    const replay = await suite.http
       .post('/v1/organizations')
       .set('idempotency-key', `dup-${taken.slug}`)
       .send(body)
@@ -188,20 +171,20 @@ describe('Idempotency-Key', () => {
   });
 
   it('releases the key after a 5xx, so a retry runs the effect', async () => {
-    const failed = await t.http
+    const failed = await suite.http
       .post('/test/flaky')
       .set('idempotency-key', 'flaky-1')
       .send({ note: 'x' })
       .expect(500);
     expect(failed.body.code).toBe('internal');
-    const retried = await t.http
+    const retried = await suite.http
       .post('/test/flaky')
       .set('idempotency-key', 'flaky-1')
       .send({ note: 'x' })
       .expect(201);
     expect(retried.body).toEqual({ calls: 2 });
     expect(retried.headers['idempotent-replayed']).toBeUndefined();
-    const replayed = await t.http
+    const replayed = await suite.http
       .post('/test/flaky')
       .set('idempotency-key', 'flaky-1')
       .send({ note: 'x' })
@@ -212,18 +195,18 @@ describe('Idempotency-Key', () => {
   });
 
   it('forgets a key after 24 hours', async () => {
-    const org = await createOrg(t.http);
-    await t.http
+    const org = await createOrg(suite.http);
+    await suite.http
       .post('/v1/api-keys')
       .set(bearer(org.adminToken))
       .set('idempotency-key', 'old')
       .send({ name: 'A', role: 'viewer' })
       .expect(201);
-    await testDb.database.db.execute(
+    await suite.database.db.execute(
       sql`update idempotency_keys set expires_at = now() - interval '1 second', created_at = now() - interval '25 hours'
           where key_hash = encode(sha256('old'), 'hex') and org_id = ${org.id}`,
     );
-    const fresh = await t.http
+    const fresh = await suite.http
       .post('/v1/api-keys')
       .set(bearer(org.adminToken))
       .set('idempotency-key', 'old')
@@ -234,15 +217,15 @@ describe('Idempotency-Key', () => {
   });
 
   it('rejects a key longer than 255 characters', async () => {
-    const org = await createOrg(t.http);
-    const response = await t.http
+    const org = await createOrg(suite.http);
+    const response = await suite.http
       .post('/v1/api-keys')
       .set(bearer(org.adminToken))
       .set('idempotency-key', 'k'.repeat(256))
       .send({ name: 'A', role: 'viewer' })
       .expect(400);
     expect(response.body.code).toBe('validation-failed');
-    await t.http
+    await suite.http
       .post('/v1/api-keys')
       .set(bearer(org.adminToken))
       .set('idempotency-key', 'k'.repeat(255))
@@ -253,8 +236,8 @@ describe('Idempotency-Key', () => {
   it('answers 422, not 500, when the stored response cannot be opened by this credential', async () => {
     // The platform admin is one caller whatever ADMIN_TOKEN says; a rotated token cannot open
     // what the old one sealed, so the retry is treated as another request.
-    const before = await startTestApp(testDb.database, { ADMIN_TOKEN: 'first-admin-token-0123456789' });
-    const after = await startTestApp(testDb.database, { ADMIN_TOKEN: 'second-admin-token-0123456789' });
+    const before = await startTestApp(suite.database, { ADMIN_TOKEN: 'first-admin-token-0123456789' });
+    const after = await startTestApp(suite.database, { ADMIN_TOKEN: 'second-admin-token-0123456789' });
     try {
       const slug = uniqueSlug('rotated');
       const body = { name: 'Rotated', slug, timezone: 'UTC', contactEmail: 'r@example.org' };
@@ -280,8 +263,16 @@ describe('Idempotency-Key', () => {
   it('works for anonymous organisation sign-up', async () => {
     const slug = uniqueSlug('anon');
     const body = { name: 'Anon', slug, timezone: 'UTC', contactEmail: 'anon@example.org' };
-    const first = await t.http.post('/v1/organizations').set('idempotency-key', slug).send(body).expect(201);
-    const replay = await t.http.post('/v1/organizations').set('idempotency-key', slug).send(body).expect(201);
+    const first = await suite.http
+      .post('/v1/organizations')
+      .set('idempotency-key', slug)
+      .send(body)
+      .expect(201);
+    const replay = await suite.http
+      .post('/v1/organizations')
+      .set('idempotency-key', slug)
+      .send(body)
+      .expect(201);
     expect(replay.body.apiKey.token).toBe(first.body.apiKey.token);
   });
 });
@@ -292,14 +283,14 @@ describe('a duplicate that arrives while the first is still running', () => {
       ? 'gets 409 idempotency-key-in-use with Retry-After once the wait is too long, and never a second effect'
       : 'waits and gets the replay (PGlite runs one transaction at a time)',
     async () => {
-      const first = t.http
+      const first = suite.http
         .post('/test/slow')
         .set('idempotency-key', 'slow-1')
         .send({ note: 'x' })
         .then((r) => r);
       await new Promise((resolve) => setTimeout(resolve, 300));
       if (onPostgres) {
-        const duplicate = await t.http
+        const duplicate = await suite.http
           .post('/test/slow')
           .set('idempotency-key', 'slow-1')
           .send({ note: 'x' });
@@ -309,7 +300,7 @@ describe('a duplicate that arrives while the first is still running', () => {
         releaseSlow();
         expect((await first).status).toBe(201);
       } else {
-        const duplicate = t.http
+        const duplicate = suite.http
           .post('/test/slow')
           .set('idempotency-key', 'slow-1')
           .send({ note: 'x' })
@@ -321,7 +312,7 @@ describe('a duplicate that arrives while the first is still running', () => {
         expect(replay.status).toBe(201);
         expect(replay.headers['idempotent-replayed']).toBe('true');
       }
-      const after = await t.http
+      const after = await suite.http
         .post('/test/slow')
         .set('idempotency-key', 'slow-1')
         .send({ note: 'x' })
@@ -336,10 +327,10 @@ describe('a duplicate that arrives while the first is still running', () => {
 describe.skipIf(!onPostgres)(`concurrent duplicates ${needsPostgres}`, () => {
   it('10 concurrent POST /v1/api-keys with one key and body create one key', async () => {
     for (let round = 0; round < 3; round++) {
-      const org = await createOrg(t.http);
+      const org = await createOrg(suite.http);
       const responses = await Promise.all(
         Array.from({ length: 10 }, () =>
-          t.http
+          suite.http
             .post('/v1/api-keys')
             .set(bearer(org.adminToken))
             .set('idempotency-key', `race-${round}`)

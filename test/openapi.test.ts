@@ -1,19 +1,9 @@
 /** The published OpenAPI document (API.md §1 "OpenAPI"). Spectral lints it in `npm run lint`. */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startTestApp, type TestApp, type TestDatabase } from './support/app.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestApp } from './support/fixtures.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(testDb.database);
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
+const suite = useTestApp();
 
 type Operation = {
   operationId?: string;
@@ -26,7 +16,7 @@ type Operation = {
 
 describe('/openapi.json', () => {
   it('is byte-identical to the committed openapi/openapi.json (run `npm run openapi:write` when it drifts)', async () => {
-    const served = await t.http.get('/openapi.json').expect(200);
+    const served = await suite.http.get('/openapi.json').expect(200);
     expect(served.headers['content-type']).toMatch(/^application\/json/);
     expect(served.headers['access-control-allow-origin']).toBe('*');
     const committed = readFileSync(new URL('../openapi/openapi.json', import.meta.url), 'utf8');
@@ -34,7 +24,7 @@ describe('/openapi.json', () => {
   });
 
   it('is OpenAPI 3.1 and documents every operation: operationId, tag, summary, errors, examples', async () => {
-    const document = (await t.http.get('/openapi.json').expect(200)).body;
+    const document = (await suite.http.get('/openapi.json').expect(200)).body;
     expect(document.openapi).toBe('3.1.0');
     const operations: [string, Operation][] = [];
     for (const [path, methods] of Object.entries(
@@ -67,7 +57,7 @@ describe('/openapi.json', () => {
   });
 
   it('lists the problem codes of each route', async () => {
-    const document = (await t.http.get('/openapi.json').expect(200)).body;
+    const document = (await suite.http.get('/openapi.json').expect(200)).body;
     const create = document.paths['/v1/organizations'].post as Operation;
     expect(create.responses['409']?.description).toContain('slug-taken');
     expect(create.responses['409']?.description).toContain('idempotency-key-in-use');
@@ -79,7 +69,7 @@ describe('/openapi.json', () => {
 
 describe('/docs', () => {
   it('serves the interactive documentation', async () => {
-    const response = await t.http.get('/docs/').redirects(2).expect(200);
+    const response = await suite.http.get('/docs/').redirects(2).expect(200);
     expect(response.headers['content-type']).toMatch(/text\/html/);
     expect(response.text).toContain('swagger');
   });

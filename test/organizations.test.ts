@@ -1,26 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  bearer,
-  createKey,
-  createOrg,
-  createTestDatabase,
-  startTestApp,
-  type TestApp,
-  type TestDatabase,
-  uniqueSlug,
-} from './support/app.ts';
+import { bearer, createKey, createOrg, startTestApp, type TestApp, uniqueSlug } from './support/app.ts';
+import { useTestApp } from './support/fixtures.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(testDb.database);
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
+const suite = useTestApp();
 
 const validBody = () => {
   const slug = uniqueSlug('food');
@@ -35,7 +17,7 @@ const validBody = () => {
 describe('POST /v1/organizations', () => {
   it('creates an organisation with an admin key shown once, and Location', async () => {
     const body = validBody();
-    const response = await t.http.post('/v1/organizations').send(body).expect(201);
+    const response = await suite.http.post('/v1/organizations').send(body).expect(201);
     expect(response.headers.location).toBe('/v1/organization');
     expect(response.body.organization).toMatchObject({
       name: body.name,
@@ -47,20 +29,20 @@ describe('POST /v1/organizations', () => {
     expect(response.body.apiKey).toMatchObject({ role: 'admin', name: expect.any(String) });
     expect(response.body.apiKey.token).toMatch(/^tg_key_[A-Za-z0-9_-]{43}$/);
 
-    const me = await t.http.get('/v1/organization').set(bearer(response.body.apiKey.token)).expect(200);
+    const me = await suite.http.get('/v1/organization').set(bearer(response.body.apiKey.token)).expect(200);
     expect(me.body).toEqual(response.body.organization);
-    const list = await t.http.get('/v1/api-keys').set(bearer(response.body.apiKey.token)).expect(200);
+    const list = await suite.http.get('/v1/api-keys').set(bearer(response.body.apiKey.token)).expect(200);
     expect(list.body.data).toHaveLength(1);
     expect(list.body.data[0]).not.toHaveProperty('token');
   });
 
   it('canonicalises the time zone and rejects unknown zones', async () => {
-    const created = await t.http
+    const created = await suite.http
       .post('/v1/organizations')
       .send({ ...validBody(), timezone: 'america/new_york' })
       .expect(201);
     expect(created.body.organization.timezone).toBe('America/New_York');
-    const rejected = await t.http
+    const rejected = await suite.http
       .post('/v1/organizations')
       .send({ ...validBody(), timezone: 'Mars/Olympus' })
       .expect(400);
@@ -77,7 +59,7 @@ describe('POST /v1/organizations', () => {
     ['too long', 'a'.repeat(65)],
     ['underscore', 'river_side'],
   ])('rejects a slug that is %s', async (_, slug) => {
-    const response = await t.http
+    const response = await suite.http
       .post('/v1/organizations')
       .send({ ...validBody(), slug })
       .expect(400);
@@ -91,12 +73,12 @@ describe('POST /v1/organizations', () => {
   });
 
   it('accepts slugs at the length bounds', async () => {
-    await t.http
+    await suite.http
       .post('/v1/organizations')
       .send({ ...validBody(), slug: `a${uniqueSlug('b').replaceAll('-', '').slice(0, 1)}c` })
       .expect(201);
     const long = `x${uniqueSlug('y').replaceAll('-', '')}`.padEnd(64, 'z').slice(0, 64);
-    await t.http
+    await suite.http
       .post('/v1/organizations')
       .send({ ...validBody(), slug: long })
       .expect(201);
@@ -104,8 +86,8 @@ describe('POST /v1/organizations', () => {
 
   it('answers 409 slug-taken for a duplicate slug', async () => {
     const body = validBody();
-    await t.http.post('/v1/organizations').send(body).expect(201);
-    const response = await t.http
+    await suite.http.post('/v1/organizations').send(body).expect(201);
+    const response = await suite.http
       .post('/v1/organizations')
       .send({ ...validBody(), slug: body.slug })
       .expect(409);
@@ -113,13 +95,13 @@ describe('POST /v1/organizations', () => {
   });
 
   it('rejects unknown fields and a bad email', async () => {
-    const unknown = await t.http
+    const unknown = await suite.http
       .post('/v1/organizations')
       .send({ ...validBody(), plan: 'gold' })
       .expect(400);
     expect(unknown.body.code).toBe('validation-failed');
     expect(JSON.stringify(unknown.body.errors)).toContain('plan');
-    const email = await t.http
+    const email = await suite.http
       .post('/v1/organizations')
       .send({ ...validBody(), contactEmail: 'nope' })
       .expect(400);
@@ -131,7 +113,7 @@ describe('POST /v1/organizations with ADMIN_TOKEN', () => {
   const adminToken = 'platform-admin-token-0123456789';
   let guarded: TestApp;
   beforeAll(async () => {
-    guarded = await startTestApp(testDb.database, { ADMIN_TOKEN: adminToken });
+    guarded = await startTestApp(suite.database, { ADMIN_TOKEN: adminToken });
   });
   afterAll(() => guarded.close());
 
@@ -160,17 +142,17 @@ describe('POST /v1/organizations with ADMIN_TOKEN', () => {
 
 describe('GET and PATCH /v1/organization', () => {
   it('returns the caller organisation with an ETag, to every key role', async () => {
-    const org = await createOrg(t.http);
-    const viewer = await createKey(t.http, org.adminToken, 'viewer');
-    const response = await t.http.get('/v1/organization').set(bearer(viewer.token)).expect(200);
+    const org = await createOrg(suite.http);
+    const viewer = await createKey(suite.http, org.adminToken, 'viewer');
+    const response = await suite.http.get('/v1/organization').set(bearer(viewer.token)).expect(200);
     expect(response.body.id).toBe(org.id);
     expect(response.headers.etag).toBe('"v1"');
   });
 
   it('updates with If-Match and refuses a stale ETag with 412', async () => {
-    const org = await createOrg(t.http);
-    const first = await t.http.get('/v1/organization').set(bearer(org.adminToken)).expect(200);
-    const updated = await t.http
+    const org = await createOrg(suite.http);
+    const first = await suite.http.get('/v1/organization').set(bearer(org.adminToken)).expect(200);
+    const updated = await suite.http
       .patch('/v1/organization')
       .set(bearer(org.adminToken))
       .set('if-match', String(first.headers.etag))
@@ -182,36 +164,36 @@ describe('GET and PATCH /v1/organization', () => {
       new Date(first.body.updatedAt).getTime(),
     );
 
-    const stale = await t.http
+    const stale = await suite.http
       .patch('/v1/organization')
       .set(bearer(org.adminToken))
       .set('if-match', String(first.headers.etag))
       .send({ name: 'Lost update' })
       .expect(412);
     expect(stale.body.code).toBe('precondition-failed');
-    const garbage = await t.http
+    const garbage = await suite.http
       .patch('/v1/organization')
       .set(bearer(org.adminToken))
       .set('if-match', 'W/"whatever"')
       .send({ name: 'Lost update' })
       .expect(412);
     expect(garbage.body.code).toBe('precondition-failed');
-    const after = await t.http.get('/v1/organization').set(bearer(org.adminToken)).expect(200);
+    const after = await suite.http.get('/v1/organization').set(bearer(org.adminToken)).expect(200);
     expect(after.body.name).toBe('Renamed');
   });
 
   it('treats an empty patch as a no-op and accepts a weak ETag', async () => {
-    const org = await createOrg(t.http);
-    const noop = await t.http.patch('/v1/organization').set(bearer(org.adminToken)).send({}).expect(200);
+    const org = await createOrg(suite.http);
+    const noop = await suite.http.patch('/v1/organization').set(bearer(org.adminToken)).send({}).expect(200);
     expect(noop.headers.etag).toBe('"v1"');
-    const weak = await t.http
+    const weak = await suite.http
       .patch('/v1/organization')
       .set(bearer(org.adminToken))
       .set('if-match', 'W/"v1"')
       .send({ name: 'Weakly matched' })
       .expect(200);
     expect(weak.headers.etag).toBe('"v2"');
-    await t.http
+    await suite.http
       .patch('/v1/organization')
       .set(bearer(org.adminToken))
       .set('if-match', '"v1"')
@@ -220,15 +202,15 @@ describe('GET and PATCH /v1/organization', () => {
   });
 
   it('accepts application/merge-patch+json and rejects a taken slug', async () => {
-    const a = await createOrg(t.http);
-    const b = await createOrg(t.http);
-    await t.http
+    const a = await createOrg(suite.http);
+    const b = await createOrg(suite.http);
+    await suite.http
       .patch('/v1/organization')
       .set(bearer(a.adminToken))
       .set('content-type', 'application/merge-patch+json')
       .send(JSON.stringify({ timezone: 'Europe/London' }))
       .expect(200);
-    const taken = await t.http
+    const taken = await suite.http
       .patch('/v1/organization')
       .set(bearer(a.adminToken))
       .send({ slug: b.slug })
@@ -237,10 +219,10 @@ describe('GET and PATCH /v1/organization', () => {
   });
 
   it('lets only admins change the organisation', async () => {
-    const org = await createOrg(t.http);
+    const org = await createOrg(suite.http);
     for (const role of ['organiser', 'viewer'] as const) {
-      const key = await createKey(t.http, org.adminToken, role);
-      const response = await t.http
+      const key = await createKey(suite.http, org.adminToken, role);
+      const response = await suite.http
         .patch('/v1/organization')
         .set(bearer(key.token))
         .send({ name: 'No' })

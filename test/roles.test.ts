@@ -1,30 +1,12 @@
 import { sql } from 'drizzle-orm';
 import type { Response } from 'supertest';
 import { uuidv7 } from 'uuidv7';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { queryRows } from '../src/db/client.ts';
-import {
-  bearer,
-  type CreatedOrg,
-  createKey,
-  createOrg,
-  createTestDatabase,
-  startTestApp,
-  type TestApp,
-  type TestDatabase,
-} from './support/app.ts';
+import { bearer, type CreatedOrg, createKey, createOrg } from './support/app.ts';
+import { useTestApp } from './support/fixtures.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(testDb.database);
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
+const suite = useTestApp();
 
 // ── Helpers ──────────────────────────────────────────────────────────────────────────────────
 
@@ -44,24 +26,28 @@ interface Setup {
 }
 
 async function setupOrg(): Promise<Setup> {
-  const org = await createOrg(t.http);
-  const organiser = await createKey(t.http, org.adminToken, 'organiser');
-  const viewer = await createKey(t.http, org.adminToken, 'viewer');
+  const org = await createOrg(suite.http);
+  const organiser = await createKey(suite.http, org.adminToken, 'organiser');
+  const viewer = await createKey(suite.http, org.adminToken, 'viewer');
   return { org, organiser: organiser.token, viewer: viewer.token };
 }
 
 async function addRole(token: string, body: Record<string, unknown>): Promise<Role> {
-  const response = await t.http.post('/v1/roles').set(bearer(token)).send(body).expect(201);
+  const response = await suite.http.post('/v1/roles').set(bearer(token)).send(body).expect(201);
   return response.body as Role;
 }
 
 async function addVolunteer(token: string, name: string, email: string): Promise<string> {
-  const response = await t.http.post('/v1/volunteers').set(bearer(token)).send({ name, email }).expect(201);
+  const response = await suite.http
+    .post('/v1/volunteers')
+    .set(bearer(token))
+    .send({ name, email })
+    .expect(201);
   return response.body.id as string;
 }
 
 async function readVolunteer(token: string, id: string) {
-  const response = await t.http.get(`/v1/volunteers/${id}`).set(bearer(token)).expect(200);
+  const response = await suite.http.get(`/v1/volunteers/${id}`).set(bearer(token)).expect(200);
   return {
     etag: response.headers.etag as string,
     qualifications: response.body.qualifications as string[],
@@ -74,7 +60,7 @@ async function listAllRoles(token: string): Promise<Role[]> {
   let cursor: string | null = null;
   let pages = 0;
   do {
-    const response: Response = await t.http
+    const response: Response = await suite.http
       .get('/v1/roles')
       .query(cursor ? { cursor } : {})
       .set(bearer(token))
@@ -90,7 +76,7 @@ type RoleRow = { name: string; description: string | null; restricted: boolean; 
 
 async function roleRow(id: string): Promise<RoleRow | undefined> {
   const [row] = await queryRows<RoleRow>(
-    testDb.database.db,
+    suite.database.db,
     sql`select name, description, restricted, version from roles where id = ${id}`,
   );
   return row;
@@ -98,7 +84,7 @@ async function roleRow(id: string): Promise<RoleRow | undefined> {
 
 async function heldRoles(volunteerId: string): Promise<string[]> {
   const rows = await queryRows<{ role_id: string }>(
-    testDb.database.db,
+    suite.database.db,
     sql`select role_id from qualifications where volunteer_id = ${volunteerId} order by role_id`,
   );
   return rows.map((row) => row.role_id);
@@ -111,7 +97,7 @@ const ids = (list: { id: string }[]) => list.map((item) => item.id);
 describe('POST /v1/roles', () => {
   it('creates a role: 201, Location, ETag, the whole resource, the row and its outbox event', async () => {
     const { org, organiser } = await setupOrg();
-    const response = await t.http
+    const response = await suite.http
       .post('/v1/roles')
       .set(bearer(organiser))
       .send({ name: '  First aid  ', description: 'Holds a certificate.', restricted: true })
@@ -132,11 +118,11 @@ describe('POST /v1/roles', () => {
       restricted: true,
     });
     const events = await queryRows<{ type: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select type from outbox where org_id = ${org.id} and resource_id = ${response.body.id}`,
     );
     expect(events.map((event) => event.type)).toEqual(['role.created']);
-    const read = await t.http.get(`/v1/roles/${response.body.id}`).set(bearer(organiser)).expect(200);
+    const read = await suite.http.get(`/v1/roles/${response.body.id}`).set(bearer(organiser)).expect(200);
     expect(read.body).toEqual(response.body);
     expect(read.headers.etag).toBe(response.headers.etag);
   });
@@ -159,19 +145,19 @@ describe('POST /v1/roles', () => {
       [{ name: 'Long', restricted: false, description: 'x'.repeat(2001) }, 'body.description'],
     ];
     for (const [body, path] of cases) {
-      const response = await t.http.post('/v1/roles').set(bearer(organiser)).send(body).expect(400);
+      const response = await suite.http.post('/v1/roles').set(bearer(organiser)).send(body).expect(400);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(response.body.code).toBe('validation-failed');
       expect(response.body.errors.map((error: { path: string }) => error.path)).toContain(path);
     }
-    const unknown = await t.http
+    const unknown = await suite.http
       .post('/v1/roles')
       .set(bearer(organiser))
       .send({ name: 'Extra', restricted: false, colour: 'red' })
       .expect(400);
     expect(unknown.body.code).toBe('validation-failed');
     const rows = await queryRows<{ n: number }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select count(*)::int as n from roles where org_id = ${org.id}`,
     );
     expect(rows[0]?.n).toBe(0);
@@ -181,7 +167,7 @@ describe('POST /v1/roles', () => {
     const a = await setupOrg();
     const b = await setupOrg();
     const first = await addRole(a.organiser, { name: 'Driver', restricted: false });
-    const duplicate = await t.http
+    const duplicate = await suite.http
       .post('/v1/roles')
       .set(bearer(a.organiser))
       .send({ name: 'DRIVER', restricted: true })
@@ -196,27 +182,27 @@ describe('POST /v1/roles', () => {
   it('is for organisers: viewers and volunteer tokens get 403, no token 401', async () => {
     const { org, organiser, viewer } = await setupOrg();
     await addRole(org.adminToken, { name: 'By Admin', restricted: false });
-    const asViewer = await t.http
+    const asViewer = await suite.http
       .post('/v1/roles')
       .set(bearer(viewer))
       .send({ name: 'Nope', restricted: false })
       .expect(403);
     expect(asViewer.body.code).toBe('forbidden');
     const volunteerId = await addVolunteer(organiser, 'Vol', 'vol@example.org');
-    const token = await t.http
+    const token = await suite.http
       .post(`/v1/volunteers/${volunteerId}/tokens`)
       .set(bearer(organiser))
       .send({})
       .expect(201);
-    const asVolunteer = await t.http
+    const asVolunteer = await suite.http
       .post('/v1/roles')
       .set(bearer(token.body.token))
       .send({ name: 'Nope', restricted: false })
       .expect(403);
     expect(asVolunteer.body.code).toBe('forbidden');
-    await t.http.post('/v1/roles').send({ name: 'Nope', restricted: false }).expect(401);
+    await suite.http.post('/v1/roles').send({ name: 'Nope', restricted: false }).expect(401);
     const rows = await queryRows<{ id: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select id from roles where org_id = ${org.id} and name = 'Nope'`,
     );
     expect(rows).toEqual([]);
@@ -233,13 +219,13 @@ describe('GET /v1/roles', () => {
       created.push(await addRole(organiser, { name, restricted: name === 'Medic' }));
     }
     const expected = [...created].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
-    const all = await t.http.get('/v1/roles').set(bearer(viewer)).expect(200);
+    const all = await suite.http.get('/v1/roles').set(bearer(viewer)).expect(200);
     expect(all.body).toEqual({ data: expected, nextCursor: null });
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const response: Response = await t.http
+      const response: Response = await suite.http
         .get('/v1/roles')
         .query({ limit: 2, ...(cursor ? { cursor } : {}) })
         .set(bearer(viewer))
@@ -258,14 +244,14 @@ describe('GET /v1/roles', () => {
     const { organiser } = await setupOrg();
     await addRole(organiser, { name: 'Only', restricted: false });
     for (const limit of ['0', '201', 'x']) {
-      const response = await t.http.get('/v1/roles').query({ limit }).set(bearer(organiser)).expect(400);
+      const response = await suite.http.get('/v1/roles').query({ limit }).set(bearer(organiser)).expect(400);
       expect(response.body.code).toBe('validation-failed');
     }
     for (const cursor of ['garbage', Buffer.from('["Only"]').toString('base64url')]) {
-      const response = await t.http.get('/v1/roles').query({ cursor }).set(bearer(organiser)).expect(400);
+      const response = await suite.http.get('/v1/roles').query({ cursor }).set(bearer(organiser)).expect(400);
       expect(response.body.code).toBe('invalid-cursor');
     }
-    const one = await t.http.get('/v1/roles').query({ limit: 1 }).set(bearer(organiser)).expect(200);
+    const one = await suite.http.get('/v1/roles').query({ limit: 1 }).set(bearer(organiser)).expect(200);
     expect(one.body.data).toHaveLength(1);
   });
 });
@@ -276,12 +262,12 @@ describe('GET /v1/roles/{id}', () => {
   it('reads a role with its ETag for viewers; 404 unknown, 400 malformed', async () => {
     const { viewer, organiser } = await setupOrg();
     const role = await addRole(organiser, { name: 'Usher', restricted: false });
-    const read = await t.http.get(`/v1/roles/${role.id}`).set(bearer(viewer)).expect(200);
+    const read = await suite.http.get(`/v1/roles/${role.id}`).set(bearer(viewer)).expect(200);
     expect(read.body).toEqual(role);
     expect(read.headers.etag).toBeTruthy();
-    const unknown = await t.http.get(`/v1/roles/${uuidv7()}`).set(bearer(viewer)).expect(404);
+    const unknown = await suite.http.get(`/v1/roles/${uuidv7()}`).set(bearer(viewer)).expect(404);
     expect(unknown.body.code).toBe('not-found');
-    const malformed = await t.http.get('/v1/roles/kitchen').set(bearer(viewer)).expect(400);
+    const malformed = await suite.http.get('/v1/roles/kitchen').set(bearer(viewer)).expect(400);
     expect(malformed.body.errors[0].path).toBe('params.id');
   });
 });
@@ -289,13 +275,13 @@ describe('GET /v1/roles/{id}', () => {
 describe('PATCH /v1/roles/{id}', () => {
   it('updates with If-Match: 200, a new ETag; null clears the description', async () => {
     const { organiser } = await setupOrg();
-    const created = await t.http
+    const created = await suite.http
       .post('/v1/roles')
       .set(bearer(organiser))
       .send({ name: 'Medic', description: 'First aiders', restricted: false })
       .expect(201);
     const etag = created.headers.etag as string;
-    const updated = await t.http
+    const updated = await suite.http
       .patch(`/v1/roles/${created.body.id}`)
       .set(bearer(organiser))
       .set('if-match', etag)
@@ -315,34 +301,34 @@ describe('PATCH /v1/roles/{id}', () => {
       description: null,
       restricted: true,
     });
-    const read = await t.http.get(`/v1/roles/${created.body.id}`).set(bearer(organiser)).expect(200);
+    const read = await suite.http.get(`/v1/roles/${created.body.id}`).set(bearer(organiser)).expect(200);
     expect(read.headers.etag).toBe(updated.headers.etag);
     expect(read.body).toEqual(updated.body);
   });
 
   it('answers a stale If-Match with 412 precondition-failed and changes nothing', async () => {
     const { organiser } = await setupOrg();
-    const created = await t.http
+    const created = await suite.http
       .post('/v1/roles')
       .set(bearer(organiser))
       .send({ name: 'Bar', restricted: false })
       .expect(201);
     const first = created.headers.etag as string;
-    await t.http
+    await suite.http
       .patch(`/v1/roles/${created.body.id}`)
       .set(bearer(organiser))
       .set('if-match', first)
       .send({ description: 'Drinks' })
       .expect(200);
     const before = await roleRow(created.body.id);
-    const stale = await t.http
+    const stale = await suite.http
       .patch(`/v1/roles/${created.body.id}`)
       .set(bearer(organiser))
       .set('if-match', first)
       .send({ restricted: true })
       .expect(412);
     expect(stale.body).toMatchObject({ code: 'precondition-failed', status: 412 });
-    const emptyStale = await t.http
+    const emptyStale = await suite.http
       .patch(`/v1/roles/${created.body.id}`)
       .set(bearer(organiser))
       .set('if-match', first)
@@ -356,31 +342,31 @@ describe('PATCH /v1/roles/{id}', () => {
     const { organiser, viewer } = await setupOrg();
     await addRole(organiser, { name: 'Kitchen', restricted: false });
     const other = await addRole(organiser, { name: 'Cleaning', restricted: false });
-    const taken = await t.http
+    const taken = await suite.http
       .patch(`/v1/roles/${other.id}`)
       .set(bearer(organiser))
       .send({ name: 'kitchen' })
       .expect(409);
     expect(taken.body.code).toBe('name-taken');
-    const invalid = await t.http
+    const invalid = await suite.http
       .patch(`/v1/roles/${other.id}`)
       .set(bearer(organiser))
       .send({ restricted: null })
       .expect(400);
     expect(invalid.body.errors[0].path).toBe('body.restricted');
-    const unknownField = await t.http
+    const unknownField = await suite.http
       .patch(`/v1/roles/${other.id}`)
       .set(bearer(organiser))
       .send({ id: uuidv7() })
       .expect(400);
     expect(unknownField.body.code).toBe('validation-failed');
-    const asViewer = await t.http
+    const asViewer = await suite.http
       .patch(`/v1/roles/${other.id}`)
       .set(bearer(viewer))
       .send({ name: 'Viewer was here' })
       .expect(403);
     expect(asViewer.body.code).toBe('forbidden');
-    const unknown = await t.http
+    const unknown = await suite.http
       .patch(`/v1/roles/${uuidv7()}`)
       .set(bearer(organiser))
       .send({ name: 'Ghost' })
@@ -388,7 +374,7 @@ describe('PATCH /v1/roles/{id}', () => {
     expect(unknown.body.code).toBe('not-found');
     expect(await roleRow(other.id)).toMatchObject({ name: 'Cleaning', restricted: false, version: 1 });
     // Its own name in another case is fine.
-    const own = await t.http
+    const own = await suite.http
       .patch(`/v1/roles/${other.id}`)
       .set(bearer(organiser))
       .send({ name: 'CLEANING' })
@@ -398,12 +384,12 @@ describe('PATCH /v1/roles/{id}', () => {
 });
 
 async function createEventWithShift(token: string, roleId: string | undefined) {
-  const event = await t.http
+  const event = await suite.http
     .post('/v1/events')
     .set(bearer(token))
     .send({ title: 'Role test event' })
     .expect(201);
-  const shift = await t.http
+  const shift = await suite.http
     .post(`/v1/events/${event.body.id}/shifts`)
     .set(bearer(token))
     .send({
@@ -421,12 +407,12 @@ describe('DELETE /v1/roles/{id}', () => {
     const { organiser } = await setupOrg();
     const keep = await addRole(organiser, { name: 'Keep', restricted: false });
     const role = await addRole(organiser, { name: 'Remove', restricted: false });
-    const response = await t.http.delete(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(204);
+    const response = await suite.http.delete(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(204);
     expect(response.text).toBe('');
-    await t.http.get(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(404);
+    await suite.http.get(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(404);
     expect(ids(await listAllRoles(organiser))).toEqual([keep.id]);
     expect(await roleRow(role.id)).toBeUndefined();
-    const again = await t.http.delete(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(404);
+    const again = await suite.http.delete(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(404);
     expect(again.body.code).toBe('not-found');
     // The name is free again.
     await addRole(organiser, { name: 'remove', restricted: true });
@@ -436,16 +422,16 @@ describe('DELETE /v1/roles/{id}', () => {
     const { organiser } = await setupOrg();
     const role = await addRole(organiser, { name: 'Driver', restricted: false });
     const { shiftId } = await createEventWithShift(organiser, role.id);
-    const shift = await t.http.get(`/v1/shifts/${shiftId}`).set(bearer(organiser)).expect(200);
+    const shift = await suite.http.get(`/v1/shifts/${shiftId}`).set(bearer(organiser)).expect(200);
     expect(shift.body.roleId).toBe(role.id);
-    const refused = await t.http.delete(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(409);
+    const refused = await suite.http.delete(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(409);
     expect(refused.body).toMatchObject({ code: 'invalid-state', status: 409 });
     expect(await roleRow(role.id)).toMatchObject({ name: 'Driver' });
-    await t.http.get(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(200);
+    await suite.http.get(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(200);
     // A shift without a role does not hold another role.
     const free = await addRole(organiser, { name: 'Free', restricted: false });
     await createEventWithShift(organiser, undefined);
-    await t.http.delete(`/v1/roles/${free.id}`).set(bearer(organiser)).expect(204);
+    await suite.http.delete(`/v1/roles/${free.id}`).set(bearer(organiser)).expect(204);
   });
 
   it('takes its qualifications with it and moves their volunteers’ ETag', async () => {
@@ -453,24 +439,24 @@ describe('DELETE /v1/roles/{id}', () => {
     const role = await addRole(organiser, { name: 'Lifeguard', restricted: true });
     const other = await addRole(organiser, { name: 'Cook', restricted: false });
     const volunteerId = await addVolunteer(organiser, 'Holder', 'holder@example.org');
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${role.id}`)
       .set(bearer(organiser))
       .expect(204);
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${other.id}`)
       .set(bearer(organiser))
       .expect(204);
     const before = await readVolunteer(organiser, volunteerId);
     expect(before.qualifications.sort()).toEqual([role.id, other.id].sort());
-    await t.http.delete(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(204);
+    await suite.http.delete(`/v1/roles/${role.id}`).set(bearer(organiser)).expect(204);
     expect(await heldRoles(volunteerId)).toEqual([other.id]);
     const after = await readVolunteer(organiser, volunteerId);
     expect(after.qualifications).toEqual([other.id]);
     // The representation changed, so its ETag must too (a sync by updatedSince must see it).
     expect(after.etag).not.toBe(before.etag);
     expect(new Date(after.updatedAt).getTime()).toBeGreaterThanOrEqual(new Date(before.updatedAt).getTime());
-    const synced = await t.http
+    const synced = await suite.http
       .get('/v1/volunteers')
       .query({ updatedSince: after.updatedAt })
       .set(bearer(organiser))
@@ -481,7 +467,7 @@ describe('DELETE /v1/roles/{id}', () => {
   it('is for organisers: viewers get 403 and the role stays', async () => {
     const { organiser, viewer } = await setupOrg();
     const role = await addRole(organiser, { name: 'Stays', restricted: false });
-    const response = await t.http.delete(`/v1/roles/${role.id}`).set(bearer(viewer)).expect(403);
+    const response = await suite.http.delete(`/v1/roles/${role.id}`).set(bearer(viewer)).expect(403);
     expect(response.body.code).toBe('forbidden');
     expect(await roleRow(role.id)).toMatchObject({ name: 'Stays' });
   });
@@ -497,7 +483,7 @@ describe('PUT/DELETE /v1/volunteers/{id}/qualifications/{roleId}', () => {
     const initial = await readVolunteer(organiser, volunteerId);
     expect(initial.qualifications).toEqual([]);
 
-    const granted = await t.http
+    const granted = await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${role.id}`)
       .set(bearer(organiser))
       .expect(204);
@@ -509,14 +495,14 @@ describe('PUT/DELETE /v1/volunteers/{id}/qualifications/{roleId}', () => {
       new Date(initial.updatedAt).getTime(),
     );
     const [moved] = await queryRows<{ moved: boolean }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select updated_at > created_at as moved from volunteers where id = ${volunteerId}`,
     );
     expect(moved?.moved).toBe(true);
     expect(await heldRoles(volunteerId)).toEqual([role.id]);
 
     // Granting again changes nothing.
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${role.id}`)
       .set(bearer(organiser))
       .expect(204);
@@ -525,14 +511,14 @@ describe('PUT/DELETE /v1/volunteers/{id}/qualifications/{roleId}', () => {
     expect(await heldRoles(volunteerId)).toEqual([role.id]);
 
     const events = await queryRows<{ type: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select type from outbox where org_id = ${org.id} and resource_id = ${volunteerId} order by created_at, id`,
     );
     expect(events.map((event) => event.type).filter((type) => type.startsWith('qualification.'))).toEqual([
       'qualification.granted',
     ]);
 
-    const revoked = await t.http
+    const revoked = await suite.http
       .delete(`/v1/volunteers/${volunteerId}/qualifications/${role.id}`)
       .set(bearer(organiser))
       .expect(204);
@@ -542,7 +528,7 @@ describe('PUT/DELETE /v1/volunteers/{id}/qualifications/{roleId}', () => {
     expect(afterRevoke.etag).not.toBe(afterGrant.etag);
     expect(await heldRoles(volunteerId)).toEqual([]);
 
-    const again = await t.http
+    const again = await suite.http
       .delete(`/v1/volunteers/${volunteerId}/qualifications/${role.id}`)
       .set(bearer(organiser))
       .expect(404);
@@ -555,24 +541,24 @@ describe('PUT/DELETE /v1/volunteers/{id}/qualifications/{roleId}', () => {
     const a = await addRole(organiser, { name: 'Alpha', restricted: false });
     const b = await addRole(organiser, { name: 'Beta', restricted: false });
     const volunteerId = await addVolunteer(organiser, 'Quinn', 'quinn@example.org');
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${b.id}`)
       .set(bearer(organiser))
       .expect(204);
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${a.id}`)
       .set(bearer(organiser))
       .expect(204);
-    const list = await t.http.get('/v1/volunteers').set(bearer(organiser)).expect(200);
+    const list = await suite.http.get('/v1/volunteers').set(bearer(organiser)).expect(200);
     expect(list.body.data[0].qualifications.sort()).toEqual([a.id, b.id].sort());
-    const token = await t.http
+    const token = await suite.http
       .post(`/v1/volunteers/${volunteerId}/tokens`)
       .set(bearer(organiser))
       .send({})
       .expect(201);
-    const me = await t.http.get('/v1/me').set(bearer(token.body.token)).expect(200);
+    const me = await suite.http.get('/v1/me').set(bearer(token.body.token)).expect(200);
     expect(me.body.qualifications.sort()).toEqual([a.id, b.id].sort());
-    const filtered = await t.http
+    const filtered = await suite.http
       .get('/v1/volunteers')
       .query({ qualification: a.id })
       .set(bearer(organiser))
@@ -584,42 +570,42 @@ describe('PUT/DELETE /v1/volunteers/{id}/qualifications/{roleId}', () => {
     const { organiser, viewer } = await setupOrg();
     const role = await addRole(organiser, { name: 'Real', restricted: false });
     const volunteerId = await addVolunteer(organiser, 'Real Person', 'real@example.org');
-    const unknownRole = await t.http
+    const unknownRole = await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${uuidv7()}`)
       .set(bearer(organiser))
       .expect(404);
     expect(unknownRole.body.code).toBe('not-found');
-    const unknownVolunteer = await t.http
+    const unknownVolunteer = await suite.http
       .put(`/v1/volunteers/${uuidv7()}/qualifications/${role.id}`)
       .set(bearer(organiser))
       .expect(404);
     expect(unknownVolunteer.body.code).toBe('not-found');
-    const revokeUnknownVolunteer = await t.http
+    const revokeUnknownVolunteer = await suite.http
       .delete(`/v1/volunteers/${uuidv7()}/qualifications/${role.id}`)
       .set(bearer(organiser))
       .expect(404);
     expect(revokeUnknownVolunteer.body.code).toBe('not-found');
-    const revokeUnknownRole = await t.http
+    const revokeUnknownRole = await suite.http
       .delete(`/v1/volunteers/${volunteerId}/qualifications/${uuidv7()}`)
       .set(bearer(organiser))
       .expect(404);
     expect(revokeUnknownRole.body.code).toBe('not-found');
-    const malformed = await t.http
+    const malformed = await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/first-aid`)
       .set(bearer(organiser))
       .expect(400);
     expect(malformed.body.errors[0].path).toBe('params.roleId');
-    const asViewer = await t.http
+    const asViewer = await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${role.id}`)
       .set(bearer(viewer))
       .expect(403);
     expect(asViewer.body.code).toBe('forbidden');
     expect(await heldRoles(volunteerId)).toEqual([]);
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${role.id}`)
       .set(bearer(organiser))
       .expect(204);
-    const viewerRevoke = await t.http
+    const viewerRevoke = await suite.http
       .delete(`/v1/volunteers/${volunteerId}/qualifications/${role.id}`)
       .set(bearer(viewer))
       .expect(403);
@@ -636,38 +622,38 @@ describe('tenant isolation', () => {
     const b = await setupOrg();
     const aRole = await addRole(a.organiser, { name: 'Secret', description: 'A only', restricted: true });
     const aVolunteer = await addVolunteer(a.organiser, 'Alice', 'alice@example.org');
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${aVolunteer}/qualifications/${aRole.id}`)
       .set(bearer(a.organiser))
       .expect(204);
     const bRole = await addRole(b.organiser, { name: 'Open', restricted: false });
     const snapshot = async () =>
       JSON.stringify({
-        role: await queryRows(testDb.database.db, sql`select * from roles where id = ${aRole.id}`),
+        role: await queryRows(suite.database.db, sql`select * from roles where id = ${aRole.id}`),
         held: await queryRows(
-          testDb.database.db,
+          suite.database.db,
           sql`select * from qualifications where role_id = ${aRole.id} order by volunteer_id`,
         ),
       });
     const before = await snapshot();
 
     for (const key of [b.viewer, b.organiser, b.org.adminToken]) {
-      const read = await t.http.get(`/v1/roles/${aRole.id}`).set(bearer(key)).expect(404);
+      const read = await suite.http.get(`/v1/roles/${aRole.id}`).set(bearer(key)).expect(404);
       expect(read.body.code).toBe('not-found');
       expect(JSON.stringify(read.body)).not.toContain('Secret');
       const list = await listAllRoles(key);
       expect(ids(list)).toEqual([bRole.id]);
     }
     for (const key of [b.organiser, b.org.adminToken]) {
-      const patch = await t.http
+      const patch = await suite.http
         .patch(`/v1/roles/${aRole.id}`)
         .set(bearer(key))
         .send({ name: 'Hijacked', restricted: false })
         .expect(404);
       expect(patch.body.code).toBe('not-found');
-      const remove = await t.http.delete(`/v1/roles/${aRole.id}`).set(bearer(key)).expect(404);
+      const remove = await suite.http.delete(`/v1/roles/${aRole.id}`).set(bearer(key)).expect(404);
       expect(remove.body.code).toBe('not-found');
-      const revoke = await t.http
+      const revoke = await suite.http
         .delete(`/v1/volunteers/${aVolunteer}/qualifications/${aRole.id}`)
         .set(bearer(key))
         .expect(404);
@@ -676,7 +662,7 @@ describe('tenant isolation', () => {
     }
     await addRole(b.organiser, { name: 'Secret', restricted: false });
     expect(await snapshot()).toBe(before);
-    const stillThere = await t.http.get(`/v1/roles/${aRole.id}`).set(bearer(a.viewer)).expect(200);
+    const stillThere = await suite.http.get(`/v1/roles/${aRole.id}`).set(bearer(a.viewer)).expect(200);
     expect(stillThere.body).toEqual(aRole);
   });
 
@@ -684,24 +670,27 @@ describe('tenant isolation', () => {
     const a = await setupOrg();
     const b = await setupOrg();
     const aRole = await addRole(a.organiser, { name: 'Foreign', restricted: false });
-    const event = await t.http
+    const event = await suite.http
       .post('/v1/events')
       .set(bearer(b.organiser))
       .send({ title: 'B event' })
       .expect(201);
-    const response = await t.http.post(`/v1/events/${event.body.id}/shifts`).set(bearer(b.organiser)).send({
-      startsAt: '2040-03-01T09:00:00+01:00',
-      endsAt: '2040-03-01T13:00:00+01:00',
-      capacity: 2,
-      roleId: aRole.id,
-    });
+    const response = await suite.http
+      .post(`/v1/events/${event.body.id}/shifts`)
+      .set(bearer(b.organiser))
+      .send({
+        startsAt: '2040-03-01T09:00:00+01:00',
+        endsAt: '2040-03-01T13:00:00+01:00',
+        capacity: 2,
+        roleId: aRole.id,
+      });
     expect([400, 404]).toContain(response.status);
     const shifts = await queryRows<{ id: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select id from shifts where role_id = ${aRole.id}`,
     );
     expect(shifts).toEqual([]);
     // A can still delete its role: no shift of any organisation uses it.
-    await t.http.delete(`/v1/roles/${aRole.id}`).set(bearer(a.organiser)).expect(204);
+    await suite.http.delete(`/v1/roles/${aRole.id}`).set(bearer(a.organiser)).expect(204);
   });
 });

@@ -1,95 +1,29 @@
 import { sql } from 'drizzle-orm';
-import type { Response } from 'supertest';
 import { uuidv7 } from 'uuidv7';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queryRows } from '../src/db/client.ts';
+import { describe, expect, it } from 'vitest';
 import {
-  bearer,
-  createKey,
-  createOrg,
-  createTestDatabase,
-  startTestApp,
-  type TestApp,
-  type TestDatabase,
-  uniqueSlug,
-} from './support/app.ts';
+  type Auth,
+  type Eligibility,
+  expectProblem,
+  fixtures,
+  ids,
+  type ShiftBody,
+  sleep,
+  useTestApp,
+} from './support/fixtures.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(testDb.database);
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
-
-type Auth = Record<string, string>;
-
-interface Org {
-  id: string;
-  admin: Auth;
-  organiser: Auth;
-  viewer: Auth;
-}
-
-interface ShiftBody {
-  id: string;
-  eventId: string;
-  roleId: string | null;
-  startsAt: string;
-  endsAt: string;
-  capacity: number;
-  confirmedCount: number;
-  waitlistCount: number;
-  available: number;
-  waitlist: boolean;
-  signupOpensAt: string | null;
-  signupClosesAt: string;
-  status: string;
-  updatedAt: string;
-  eligibility?: Eligibility;
-  [key: string]: unknown;
-}
-
-interface Eligibility {
-  canClaim: boolean;
-  reason: string | null;
-  signupId: string | null;
-  signupStatus: string | null;
-}
-
-async function setupOrg(): Promise<Org> {
-  const org = await createOrg(t.http);
-  const organiser = await createKey(t.http, org.adminToken, 'organiser');
-  const viewer = await createKey(t.http, org.adminToken, 'viewer');
-  return {
-    id: org.id,
-    admin: bearer(org.adminToken),
-    organiser: bearer(organiser.token),
-    viewer: bearer(viewer.token),
-  };
-}
-
-async function createEvent(auth: Auth, body: Record<string, unknown> = {}) {
-  const response = await t.http
-    .post('/v1/events')
-    .set(auth)
-    .send({ title: 'Food sort', ...body })
-    .expect(201);
-  return response.body as { id: string; startsAt: string | null; endsAt: string | null; updatedAt: string };
-}
-
-async function createShift(auth: Auth, eventId: string, body: Record<string, unknown>) {
-  const response = await t.http
-    .post(`/v1/events/${eventId}/shifts`)
-    .set(auth)
-    .send({ capacity: 5, ...body });
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body as ShiftBody;
-}
+const suite = useTestApp();
+const {
+  setupOrg,
+  createEvent,
+  createShift,
+  createVolunteer,
+  volunteerToken,
+  createRole,
+  insertSignup,
+  rows,
+  pageThrough,
+} = fixtures(suite);
 
 /** `[start, start + hours)` on 2032-05-<day> (UTC), as request fields. */
 function at(day: number, startHour: number, hours = 2) {
@@ -98,56 +32,6 @@ function at(day: number, startHour: number, hours = 2) {
     startsAt: new Date(start).toISOString(),
     endsAt: new Date(start + hours * 3_600_000).toISOString(),
   };
-}
-
-async function createVolunteer(auth: Auth, extra: Record<string, unknown> = {}) {
-  const response = await t.http
-    .post('/v1/volunteers')
-    .set(auth)
-    .send({ name: 'Vol', email: `${uniqueSlug('v')}@example.org`, ...extra })
-    .expect(201);
-  return response.body.id as string;
-}
-
-async function volunteerToken(auth: Auth, volunteerId: string) {
-  const response = await t.http.post(`/v1/volunteers/${volunteerId}/tokens`).set(auth).expect(201);
-  return bearer(response.body.token as string);
-}
-
-async function createRole(auth: Auth, restricted: boolean) {
-  const response = await t.http
-    .post('/v1/roles')
-    .set(auth)
-    .send({ name: uniqueSlug('role'), restricted })
-    .expect(201);
-  return response.body.id as string;
-}
-
-/** A signup written directly (the claim endpoint is another issue's); the counts follow it. */
-async function insertSignup(
-  orgId: string,
-  shiftId: string,
-  volunteerId: string,
-  status: 'confirmed' | 'waitlisted' | 'cancelled' = 'confirmed',
-  createdAt?: string,
-) {
-  const id = uuidv7();
-  await testDb.database.db.execute(sql`
-    insert into signups (org_id, id, shift_id, volunteer_id, status, period, created_at, cancelled_at)
-    values (${orgId}, ${id}, ${shiftId}, ${volunteerId}, ${status}::signup_status,
-      (select period from shifts where org_id = ${orgId} and id = ${shiftId}),
-      coalesce(${createdAt ?? null}::timestamptz, now()),
-      case when ${status} = 'cancelled' then now() end)`);
-  await testDb.database.db.execute(sql`
-    update shifts set
-      confirmed_count = confirmed_count + (case when ${status} = 'confirmed' then 1 else 0 end),
-      waitlist_count = waitlist_count + (case when ${status} = 'waitlisted' then 1 else 0 end)
-    where org_id = ${orgId} and id = ${shiftId}`);
-  return id;
-}
-
-function rows<T>(query: ReturnType<typeof sql>) {
-  return queryRows<T>(testDb.database.db, query);
 }
 
 async function countShifts(eventId: string) {
@@ -164,40 +48,13 @@ async function signupStatuses(orgId: string) {
   return Object.fromEntries(list.map((row) => [row.id, row.status]));
 }
 
-function expectProblem(response: Response, status: number, code: string, path?: string) {
-  expect(response.status, JSON.stringify(response.body)).toBe(status);
-  expect(response.headers['content-type']).toMatch(/application\/problem\+json/);
-  expect(response.body.code).toBe(code);
-  if (path) expect(response.body.errors.map((error: { path: string }) => error.path)).toContain(path);
-}
-
-const ids = (list: { id: string }[]) => list.map((item) => item.id);
 const byStart = (a: ShiftBody, b: ShiftBody) =>
   a.startsAt < b.startsAt ? -1 : a.startsAt > b.startsAt ? 1 : a.id < b.id ? -1 : 1;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function list(auth: Auth, path: string, query: Record<string, string | number> = {}) {
-  const response = await t.http.get(path).query(query).set(auth);
+  const response = await suite.http.get(path).query(query).set(auth);
   expect(response.status, JSON.stringify(response.body)).toBe(200);
   return response.body.data as ShiftBody[];
-}
-
-async function pageThrough(auth: Auth, path: string, query: Record<string, string | number> = {}) {
-  const seen: string[] = [];
-  let cursor: string | null = null;
-  let pages = 0;
-  do {
-    const response: Response = await t.http
-      .get(path)
-      .query({ ...query, limit: 2, ...(cursor ? { cursor } : {}) })
-      .set(auth)
-      .expect(200);
-    expect(response.body.data.length).toBeLessThanOrEqual(2);
-    seen.push(...ids(response.body.data));
-    cursor = response.body.nextCursor;
-    pages += 1;
-  } while (cursor && pages < 20);
-  return { seen, pages };
 }
 
 // ── Creation ─────────────────────────────────────────────────────────────────────────────────
@@ -206,7 +63,7 @@ describe('POST /v1/events/{eventId}/shifts', () => {
   it('creates with the defaults and derived fields; Location and ETag', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);
-    const response = await t.http
+    const response = await suite.http
       .post(`/v1/events/${event.id}/shifts`)
       .set(org.organiser)
       .send({ startsAt: '2032-03-20T09:00:00+01:00', endsAt: '2032-03-20T12:00:00+01:00', capacity: 8 })
@@ -239,7 +96,7 @@ describe('POST /v1/events/{eventId}/shifts', () => {
       sql`select org_id, event_id, capacity, waitlist from shifts where id = ${response.body.id}`,
     );
     expect(stored).toEqual({ org_id: org.id, event_id: event.id, capacity: 8, waitlist: true });
-    const read = await t.http.get(`/v1/shifts/${response.body.id}`).set(org.viewer).expect(200);
+    const read = await suite.http.get(`/v1/shifts/${response.body.id}`).set(org.viewer).expect(200);
     expect(read.body).toEqual(response.body);
     expect(read.headers.etag).toBe(response.headers.etag);
   });
@@ -308,7 +165,7 @@ describe('POST /v1/events/{eventId}/shifts', () => {
       [{ ...base, colour: 'red' }, 'body'],
     ];
     for (const [body, path] of refused) {
-      const response = await t.http.post(`/v1/events/${event.id}/shifts`).set(org.organiser).send(body);
+      const response = await suite.http.post(`/v1/events/${event.id}/shifts`).set(org.organiser).send(body);
       expectProblem(response, 400, 'validation-failed', path);
     }
     expect(await countShifts(event.id)).toBe(0);
@@ -329,19 +186,19 @@ describe('POST /v1/events/{eventId}/shifts', () => {
   it('refuses a shift on a cancelled event (409 invalid-state) and on an unknown event (404)', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);
-    await t.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
-    const response = await t.http
+    await suite.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
+    const response = await suite.http
       .post(`/v1/events/${event.id}/shifts`)
       .set(org.organiser)
       .send({ ...at(1, 8), capacity: 1 });
     expectProblem(response, 409, 'invalid-state');
     expect(await countShifts(event.id)).toBe(0);
-    const unknown = await t.http
+    const unknown = await suite.http
       .post(`/v1/events/${uuidv7()}/shifts`)
       .set(org.organiser)
       .send({ ...at(1, 8), capacity: 1 });
     expectProblem(unknown, 404, 'not-found');
-    const badId = await t.http
+    const badId = await suite.http
       .post('/v1/events/not-a-uuid/shifts')
       .set(org.organiser)
       .send({ ...at(1, 8), capacity: 1 });
@@ -355,11 +212,11 @@ describe('POST /v1/events/{eventId}/shifts', () => {
     expect(open).toMatchObject({ status: 'open', available: 2 });
 
     await insertSignup(org.id, open.id, await createVolunteer(org.organiser));
-    let read = await t.http.get(`/v1/shifts/${open.id}`).set(org.viewer).expect(200);
+    let read = await suite.http.get(`/v1/shifts/${open.id}`).set(org.viewer).expect(200);
     expect(read.body).toMatchObject({ status: 'open', confirmedCount: 1, available: 1 });
     await insertSignup(org.id, open.id, await createVolunteer(org.organiser));
     await insertSignup(org.id, open.id, await createVolunteer(org.organiser), 'waitlisted');
-    read = await t.http.get(`/v1/shifts/${open.id}`).set(org.viewer).expect(200);
+    read = await suite.http.get(`/v1/shifts/${open.id}`).set(org.viewer).expect(200);
     expect(read.body).toMatchObject({ status: 'full', confirmedCount: 2, waitlistCount: 1, available: 0 });
 
     const notYet = await createShift(org.organiser, event.id, {
@@ -384,7 +241,10 @@ describe('POST /v1/events/{eventId}/shifts', () => {
     });
     expect(openWindow.status).toBe('open');
 
-    const cancelled = await t.http.post(`/v1/shifts/${openWindow.id}/cancel`).set(org.organiser).expect(200);
+    const cancelled = await suite.http
+      .post(`/v1/shifts/${openWindow.id}/cancel`)
+      .set(org.organiser)
+      .expect(200);
     expect(cancelled.body.status).toBe('cancelled');
   });
 });
@@ -415,14 +275,17 @@ describe('shift lists', () => {
     expect(seen).toEqual(expected);
     expect(pages).toBe(4);
 
-    const notFound = await t.http.get(`/v1/events/${uuidv7()}/shifts`).set(org.viewer);
+    const notFound = await suite.http.get(`/v1/events/${uuidv7()}/shifts`).set(org.viewer);
     expectProblem(notFound, 404, 'not-found');
     for (const cursor of ['garbage', Buffer.from('["x",1]').toString('base64url')]) {
-      const response = await t.http.get(`/v1/events/${event.id}/shifts`).query({ cursor }).set(org.viewer);
+      const response = await suite.http
+        .get(`/v1/events/${event.id}/shifts`)
+        .query({ cursor })
+        .set(org.viewer);
       expectProblem(response, 400, 'invalid-cursor');
     }
     for (const limit of ['0', '201', 'many']) {
-      const response = await t.http.get(`/v1/events/${event.id}/shifts`).query({ limit }).set(org.viewer);
+      const response = await suite.http.get(`/v1/events/${event.id}/shifts`).query({ limit }).set(org.viewer);
       expectProblem(response, 400, 'validation-failed');
     }
     expect(await list(org.viewer, `/v1/events/${event.id}/shifts`, { limit: 1 })).toHaveLength(1);
@@ -457,7 +320,7 @@ describe('shift lists', () => {
     await insertSignup(org.id, a1.id, await createVolunteer(org.organiser));
     await insertSignup(org.id, a2.id, await createVolunteer(org.organiser));
     await insertSignup(org.id, a2.id, await createVolunteer(org.organiser), 'waitlisted');
-    await t.http.post(`/v1/shifts/${b3.id}/cancel`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/shifts/${b3.id}/cancel`).set(org.organiser).expect(200);
     const available = await list(org.viewer, '/v1/shifts', { available: 'true' });
     expect(ids(available)).toEqual([b2.id, b1.id, a2.id]);
     expect(available.every((shift) => shift.available > 0 && shift.status !== 'cancelled')).toBe(true);
@@ -473,17 +336,21 @@ describe('shift lists', () => {
     expect(everything.find((shift) => shift.id === b3.id)?.status).toBe('cancelled');
 
     for (const query of [{ available: 'yes' }, { roleId: 'kitchen' }, { eventId: '1' }, { colour: 'red' }]) {
-      expectProblem(await t.http.get('/v1/shifts').query(query).set(org.viewer), 400, 'validation-failed');
+      expectProblem(
+        await suite.http.get('/v1/shifts').query(query).set(org.viewer),
+        400,
+        'validation-failed',
+      );
     }
     for (const limit of ['0', '201']) {
       expectProblem(
-        await t.http.get('/v1/shifts').query({ limit }).set(org.viewer),
+        await suite.http.get('/v1/shifts').query({ limit }).set(org.viewer),
         400,
         'validation-failed',
       );
     }
     expectProblem(
-      await t.http.get('/v1/shifts').query({ cursor: 'garbage' }).set(org.viewer),
+      await suite.http.get('/v1/shifts').query({ cursor: 'garbage' }).set(org.viewer),
       400,
       'invalid-cursor',
     );
@@ -524,7 +391,7 @@ describe('shift lists', () => {
         week.id,
       ]);
       expectProblem(
-        await t.http.get(path).query({ from: '2032-06-01' }).set(org.viewer),
+        await suite.http.get(path).query({ from: '2032-06-01' }).set(org.viewer),
         400,
         'validation-failed',
       );
@@ -535,7 +402,7 @@ describe('shift lists', () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);
     const shift = await createShift(org.organiser, event.id, at(1, 8, 1));
-    await t.http
+    await suite.http
       .patch(`/v1/shifts/${shift.id}`)
       .set(org.organiser)
       .send({ endsAt: at(7, 8).startsAt })
@@ -543,7 +410,7 @@ describe('shift lists', () => {
     const query = { from: at(7, 7).startsAt, to: at(7, 8).startsAt };
     expect(ids(await list(org.viewer, '/v1/shifts', query))).toEqual([shift.id]);
     expect(ids(await list(org.viewer, `/v1/events/${event.id}/shifts`, query))).toEqual([shift.id]);
-    const bulk = await t.http
+    const bulk = await suite.http
       .post(`/v1/events/${event.id}/shifts/bulk`)
       .set(org.organiser)
       .send({ shifts: [{ startsAt: at(10, 8).startsAt, endsAt: at(17, 8).startsAt, capacity: 1 }] })
@@ -565,7 +432,7 @@ describe('shift lists', () => {
     const since = new Date().toISOString();
     await sleep(20);
     expect(await list(org.viewer, '/v1/shifts', { updatedSince: since })).toEqual([]);
-    await t.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
     const changed = await list(org.viewer, '/v1/shifts', { updatedSince: since });
     expect(ids(changed)).toEqual([withSignups.id]);
     expect(changed[0]).toMatchObject({ status: 'cancelled', confirmedCount: 0, waitlistCount: 0 });
@@ -573,7 +440,7 @@ describe('shift lists', () => {
     expect(ids(await list(org.viewer, '/v1/shifts', { updatedSince: changed[0]?.updatedAt ?? '' }))).toEqual([
       withSignups.id,
     ]);
-    const read = await t.http.get(`/v1/shifts/${untouched.id}`).set(org.viewer).expect(200);
+    const read = await suite.http.get(`/v1/shifts/${untouched.id}`).set(org.viewer).expect(200);
     expect(read.body.updatedAt).toBe(untouched.updatedAt);
     expect(ids(await list(org.viewer, `/v1/events/${event.id}/shifts`, { updatedSince: since }))).toEqual([
       withSignups.id,
@@ -589,7 +456,7 @@ describe('shift lists', () => {
     const draftShift = await createShift(org.organiser, draft.id, at(9, 8));
     const publishedShift = await createShift(org.organiser, published.id, at(9, 9));
     const cancelledShift = await createShift(org.organiser, cancelled.id, at(9, 10));
-    await t.http.post(`/v1/events/${cancelled.id}/cancel`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/events/${cancelled.id}/cancel`).set(org.organiser).expect(200);
 
     expect(ids(await list(volunteer, '/v1/shifts'))).toEqual([publishedShift.id]);
     expect(ids(await list(volunteer, '/v1/shifts', { eventId: draft.id }))).toEqual([]);
@@ -600,9 +467,9 @@ describe('shift lists', () => {
       `/v1/events/${cancelled.id}/shifts`,
       `/v1/shifts/${cancelledShift.id}`,
     ]) {
-      expectProblem(await t.http.get(path).set(volunteer), 404, 'not-found');
+      expectProblem(await suite.http.get(path).set(volunteer), 404, 'not-found');
     }
-    await t.http.get(`/v1/shifts/${publishedShift.id}`).set(volunteer).expect(200);
+    await suite.http.get(`/v1/shifts/${publishedShift.id}`).set(volunteer).expect(200);
 
     expect(ids(await list(org.viewer, '/v1/shifts'))).toEqual([
       draftShift.id,
@@ -610,11 +477,15 @@ describe('shift lists', () => {
       cancelledShift.id,
     ]);
     expect(ids(await list(org.viewer, `/v1/events/${draft.id}/shifts`))).toEqual([draftShift.id]);
-    await t.http.get(`/v1/shifts/${draftShift.id}`).set(org.viewer).expect(200);
+    await suite.http.get(`/v1/shifts/${draftShift.id}`).set(org.viewer).expect(200);
 
     // publishing makes them visible
-    await t.http.patch(`/v1/events/${draft.id}`).set(org.organiser).send({ status: 'published' }).expect(200);
-    await t.http.get(`/v1/shifts/${draftShift.id}`).set(volunteer).expect(200);
+    await suite.http
+      .patch(`/v1/events/${draft.id}`)
+      .set(org.organiser)
+      .send({ status: 'published' })
+      .expect(200);
+    await suite.http.get(`/v1/shifts/${draftShift.id}`).set(volunteer).expect(200);
     expect(ids(await list(volunteer, '/v1/shifts'))).toEqual([draftShift.id, publishedShift.id]);
   });
 });
@@ -623,7 +494,7 @@ describe('shift lists', () => {
 
 describe('eligibility', () => {
   async function eligibilityOf(auth: Auth, shiftId: string, eventId: string): Promise<Eligibility> {
-    const single = await t.http.get(`/v1/shifts/${shiftId}`).set(auth).expect(200);
+    const single = await suite.http.get(`/v1/shifts/${shiftId}`).set(auth).expect(200);
     // lists carry the same answer
     const inEvent = await list(auth, `/v1/events/${eventId}/shifts`);
     const across = await list(auth, '/v1/shifts', { eventId });
@@ -641,7 +512,7 @@ describe('eligibility', () => {
     const shift = await createShift(org.organiser, event.id, at(10, 8));
     expect(shift).not.toHaveProperty('eligibility');
     expect(await eligibilityOf(volunteer, shift.id, event.id)).toEqual(can);
-    const viewed = await t.http.get(`/v1/shifts/${shift.id}`).set(org.viewer).expect(200);
+    const viewed = await suite.http.get(`/v1/shifts/${shift.id}`).set(org.viewer).expect(200);
     expect(viewed.body).not.toHaveProperty('eligibility');
     const listed = await list(org.viewer, '/v1/shifts');
     expect(listed[0]).not.toHaveProperty('eligibility');
@@ -663,19 +534,19 @@ describe('eligibility', () => {
       signupOpensAt: '2032-01-01T00:00:00Z',
     });
     expect(await eligibilityOf(volunteer, shift.id, event.id)).toEqual(cannot('signup-closed'));
-    const opened = await t.http
+    const opened = await suite.http
       .patch(`/v1/shifts/${shift.id}`)
       .set(org.organiser)
       .send({ signupOpensAt: null })
       .expect(200);
     expect(opened.body.status).toBe('open');
     expect(await eligibilityOf(volunteer, shift.id, event.id)).toEqual(cannot('not-qualified'));
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${firstAid}`)
       .set(org.organiser)
       .expect(204);
     expect(await eligibilityOf(volunteer, shift.id, event.id)).toEqual(cannot('too-young'));
-    await t.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ minAge: 18 }).expect(200);
+    await suite.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ minAge: 18 }).expect(200);
     expect(await eligibilityOf(volunteer, shift.id, event.id)).toEqual(can);
     // full without a waitlist
     await insertSignup(org.id, shift.id, await createVolunteer(org.organiser));
@@ -692,7 +563,7 @@ describe('eligibility', () => {
       signupStatus: 'confirmed',
     });
     // a cancelled shift says so first
-    await t.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser).expect(200);
     expect(await eligibilityOf(volunteer, shift.id, event.id)).toEqual(cannot('shift-cancelled'));
   });
 
@@ -707,12 +578,12 @@ describe('eligibility', () => {
     const unrestricted = await createShift(org.organiser, event.id, { ...at(12, 12), roleId: open });
     expect(await eligibilityOf(volunteer, shift.id, event.id)).toEqual(cannot('not-qualified'));
     expect(await eligibilityOf(volunteer, unrestricted.id, event.id)).toEqual(can);
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${volunteerId}/qualifications/${restricted}`)
       .set(org.organiser)
       .expect(204);
     expect(await eligibilityOf(volunteer, shift.id, event.id)).toEqual(can);
-    await t.http
+    await suite.http
       .delete(`/v1/volunteers/${volunteerId}/qualifications/${restricted}`)
       .set(org.organiser)
       .expect(204);
@@ -786,7 +657,11 @@ describe('eligibility', () => {
       signupId: waitlisted,
       signupStatus: 'waitlisted',
     });
-    await t.http.patch(`/v1/shifts/${waitlistedHere.id}`).set(org.organiser).send({ minAge: 21 }).expect(200);
+    await suite.http
+      .patch(`/v1/shifts/${waitlistedHere.id}`)
+      .set(org.organiser)
+      .send({ minAge: 21 })
+      .expect(200);
     expect(await eligibilityOf(volunteer, waitlistedHere.id, event.id)).toEqual({
       canClaim: false,
       reason: 'too-young',
@@ -835,7 +710,7 @@ describe('eligibility', () => {
     await insertSignup(org.id, withWaitlist.id, await createVolunteer(org.organiser));
     expect(await eligibilityOf(volunteer, noWaitlist.id, event.id)).toEqual(cannot('shift-full'));
     expect(await eligibilityOf(volunteer, withWaitlist.id, event.id)).toEqual(can);
-    const read = await t.http.get(`/v1/shifts/${withWaitlist.id}`).set(volunteer).expect(200);
+    const read = await suite.http.get(`/v1/shifts/${withWaitlist.id}`).set(volunteer).expect(200);
     expect(read.body.status).toBe('full');
   });
 
@@ -862,13 +737,13 @@ describe('PATCH /v1/shifts/{id}', () => {
   it('honours If-Match: the current ETag updates, a stale one is 412 and changes nothing', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);
-    const created = await t.http
+    const created = await suite.http
       .post(`/v1/events/${event.id}/shifts`)
       .set(org.organiser)
       .send({ ...at(20, 8), capacity: 3, title: 'Before' })
       .expect(201);
     const etag = created.headers.etag as string;
-    const updated = await t.http
+    const updated = await suite.http
       .patch(`/v1/shifts/${created.body.id}`)
       .set(org.organiser)
       .set('if-match', etag)
@@ -885,7 +760,7 @@ describe('PATCH /v1/shifts/{id}', () => {
     const [before] = await rows<{ version: number; title: string }>(
       sql`select version, title from shifts where id = ${created.body.id}`,
     );
-    const stale = await t.http
+    const stale = await suite.http
       .patch(`/v1/shifts/${created.body.id}`)
       .set(org.organiser)
       .set('if-match', etag)
@@ -895,9 +770,9 @@ describe('PATCH /v1/shifts/{id}', () => {
       sql`select version, title, capacity from shifts where id = ${created.body.id}`,
     );
     expect(after).toEqual({ ...before, capacity: 3 });
-    const read = await t.http.get(`/v1/shifts/${created.body.id}`).set(org.viewer).expect(200);
+    const read = await suite.http.get(`/v1/shifts/${created.body.id}`).set(org.viewer).expect(200);
     expect(read.headers.etag).toBe(updated.headers.etag);
-    await t.http
+    await suite.http
       .patch(`/v1/shifts/${created.body.id}`)
       .set(org.organiser)
       .set('if-match', read.headers.etag as string)
@@ -927,7 +802,7 @@ describe('PATCH /v1/shifts/{id}', () => {
     const s5 = await insertSignup(org.id, shift.id, v5, 'waitlisted', '2026-01-01T00:00:00.5Z');
     await insertSignup(org.id, elsewhere.id, v5, 'confirmed');
 
-    const response = await t.http
+    const response = await suite.http
       .patch(`/v1/shifts/${shift.id}`)
       .set(org.organiser)
       .send({ capacity: 3 })
@@ -951,10 +826,10 @@ describe('PATCH /v1/shifts/{id}', () => {
     );
     expect(counts).toEqual({ confirmed_count: 3, waitlist_count: 2 });
 
-    await t.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 10 }).expect(200);
+    await suite.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 10 }).expect(200);
     const later = await signupStatuses(org.id);
     expect([later[s4], later[s5]]).toEqual(['confirmed', 'waitlisted']);
-    const event2 = await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
+    const event2 = await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
     expect(event2.body).toMatchObject({ capacity: 15, confirmedCount: 5 });
   });
 
@@ -964,19 +839,19 @@ describe('PATCH /v1/shifts/{id}', () => {
     const shift = await createShift(org.organiser, event.id, { ...at(22, 8), capacity: 4 });
     await insertSignup(org.id, shift.id, await createVolunteer(org.organiser));
     await insertSignup(org.id, shift.id, await createVolunteer(org.organiser));
-    const refused = await t.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 1 });
+    const refused = await suite.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 1 });
     expectProblem(refused, 409, 'capacity-below-confirmed');
     const [stored] = await rows<{ capacity: number }>(
       sql`select capacity from shifts where id = ${shift.id}`,
     );
     expect(stored?.capacity).toBe(4);
-    const equal = await t.http
+    const equal = await suite.http
       .patch(`/v1/shifts/${shift.id}`)
       .set(org.organiser)
       .send({ capacity: 2 })
       .expect(200);
     expect(equal.body).toMatchObject({ capacity: 2, confirmedCount: 2, available: 0, status: 'full' });
-    const invalid = await t.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 0 });
+    const invalid = await suite.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 0 });
     expectProblem(invalid, 400, 'validation-failed', 'body.capacity');
   });
 
@@ -995,7 +870,7 @@ describe('PATCH /v1/shifts/{id}', () => {
                from shifts s join events e on e.org_id = s.org_id and e.id = s.event_id
                where s.org_id = ${org.id} order by s.id`);
     const before = await snapshot();
-    const response = await t.http
+    const response = await suite.http
       .patch(`/v1/shifts/${noon.id}`)
       .set(org.organiser)
       .send({ startsAt: at(23, 9).startsAt, endsAt: at(23, 11).startsAt });
@@ -1011,7 +886,7 @@ describe('PATCH /v1/shifts/{id}', () => {
     await insertSignup(org.id, morning.id, other, 'waitlisted');
     await insertSignup(org.id, noon.id, other, 'confirmed');
     // touching is not overlapping
-    await t.http
+    await suite.http
       .patch(`/v1/shifts/${noon.id}`)
       .set(org.organiser)
       .send({ startsAt: at(23, 10).startsAt, endsAt: at(23, 12).startsAt })
@@ -1041,11 +916,15 @@ describe('PATCH /v1/shifts/{id}', () => {
       await createVolunteer(org.organiser),
       'cancelled',
     );
-    const eventBefore = await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
+    const eventBefore = await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
     expect(eventBefore.body).toMatchObject({ startsAt: first.startsAt, endsAt: explicitClose.endsAt });
 
     const moved = { startsAt: '2032-05-25T18:00:00.000Z', endsAt: '2032-05-25T21:00:00.000Z' };
-    const response = await t.http.patch(`/v1/shifts/${second.id}`).set(org.organiser).send(moved).expect(200);
+    const response = await suite.http
+      .patch(`/v1/shifts/${second.id}`)
+      .set(org.organiser)
+      .send(moved)
+      .expect(200);
     expect(response.body).toMatchObject({ ...moved, signupClosesAt: moved.startsAt });
     const periods = await rows<{ id: string; same: boolean }>(
       sql`select id, period = tstzrange(${moved.startsAt}::timestamptz, ${moved.endsAt}::timestamptz, '[)') as same
@@ -1056,29 +935,29 @@ describe('PATCH /v1/shifts/{id}', () => {
       [waitlisted]: true,
       [cancelled]: true,
     });
-    const eventAfter = await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
+    const eventAfter = await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
     expect(eventAfter.body).toMatchObject({
       startsAt: first.startsAt,
       endsAt: moved.endsAt,
       updatedAt: eventBefore.body.updatedAt,
     });
     // moving the first shift later moves the event's start
-    await t.http
+    await suite.http
       .patch(`/v1/shifts/${first.id}`)
       .set(org.organiser)
       .send({ startsAt: at(24, 9).startsAt })
       .expect(200);
-    const eventLater = await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
+    const eventLater = await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
     expect(eventLater.body.startsAt).toBe(at(24, 9).startsAt);
 
     // an explicit signupClosesAt stays; one after the new end is refused
-    const keep = await t.http
+    const keep = await suite.http
       .patch(`/v1/shifts/${explicitClose.id}`)
       .set(org.organiser)
       .send({ startsAt: at(24, 15).startsAt, endsAt: at(24, 17).startsAt })
       .expect(200);
     expect(keep.body.signupClosesAt).toBe(at(24, 10).startsAt);
-    const closesAfterEnd = await t.http
+    const closesAfterEnd = await suite.http
       .patch(`/v1/shifts/${explicitClose.id}`)
       .set(org.organiser)
       .send({ startsAt: at(24, 7).startsAt, endsAt: at(24, 9).startsAt });
@@ -1099,22 +978,22 @@ describe('PATCH /v1/shifts/{id}', () => {
       [{ eventId: uuidv7() }, 'body'],
     ];
     for (const [body, path] of cases) {
-      const response = await t.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send(body);
+      const response = await suite.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send(body);
       expectProblem(response, 400, 'validation-failed', path);
     }
     const [stored] = await rows<{ version: number }>(sql`select version from shifts where id = ${shift.id}`);
     expect(stored?.version).toBe(1);
-    await t.http
+    await suite.http
       .patch(`/v1/shifts/${shift.id}`)
       .set(org.organiser)
       .send({ endsAt: '2032-06-01T08:00:00Z' })
       .expect(200);
 
-    await t.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser).expect(200);
-    const refused = await t.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 9 });
+    await suite.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser).expect(200);
+    const refused = await suite.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 9 });
     expectProblem(refused, 409, 'invalid-state');
     expectProblem(
-      await t.http.patch(`/v1/shifts/${uuidv7()}`).set(org.organiser).send({ capacity: 9 }),
+      await suite.http.patch(`/v1/shifts/${uuidv7()}`).set(org.organiser).send({ capacity: 9 }),
       404,
       'not-found',
     );
@@ -1137,7 +1016,7 @@ describe('POST /v1/shifts/{id}/cancel', () => {
       'waitlisted',
     );
     const siblingSignup = await insertSignup(org.id, sibling.id, await createVolunteer(org.organiser));
-    const response = await t.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser).expect(200);
+    const response = await suite.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser).expect(200);
     expect(response.body).toMatchObject({
       id: shift.id,
       status: 'cancelled',
@@ -1155,7 +1034,7 @@ describe('POST /v1/shifts/{id}/cancel', () => {
       sql`select cancelled_at is not null as cancelled, confirmed_count, waitlist_count from shifts where id = ${shift.id}`,
     );
     expect(stored).toEqual({ cancelled: true, confirmed_count: 0, waitlist_count: 0 });
-    const eventRead = await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
+    const eventRead = await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
     expect(eventRead.body).toMatchObject({
       status: 'published',
       shiftCount: 1,
@@ -1164,11 +1043,15 @@ describe('POST /v1/shifts/{id}/cancel', () => {
     });
 
     expectProblem(
-      await t.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser),
+      await suite.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser),
       409,
       'invalid-state',
     );
-    expectProblem(await t.http.post(`/v1/shifts/${uuidv7()}/cancel`).set(org.organiser), 404, 'not-found');
+    expectProblem(
+      await suite.http.post(`/v1/shifts/${uuidv7()}/cancel`).set(org.organiser),
+      404,
+      'not-found',
+    );
   });
 });
 
@@ -1177,13 +1060,13 @@ describe('DELETE /v1/shifts/{id}', () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);
     const shift = await createShift(org.organiser, event.id, at(27, 8));
-    const response = await t.http.delete(`/v1/shifts/${shift.id}`).set(org.organiser).expect(204);
+    const response = await suite.http.delete(`/v1/shifts/${shift.id}`).set(org.organiser).expect(204);
     expect(response.text).toBe('');
     expect(await countShifts(event.id)).toBe(0);
-    expectProblem(await t.http.get(`/v1/shifts/${shift.id}`).set(org.viewer), 404, 'not-found');
-    const eventRead = await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
+    expectProblem(await suite.http.get(`/v1/shifts/${shift.id}`).set(org.viewer), 404, 'not-found');
+    const eventRead = await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
     expect(eventRead.body).toMatchObject({ startsAt: null, endsAt: null, shiftCount: 0 });
-    expectProblem(await t.http.delete(`/v1/shifts/${shift.id}`).set(org.organiser), 404, 'not-found');
+    expectProblem(await suite.http.delete(`/v1/shifts/${shift.id}`).set(org.organiser), 404, 'not-found');
   });
 
   it('refuses with shift-has-signups when it has any signup, even a cancelled one', async () => {
@@ -1193,7 +1076,7 @@ describe('DELETE /v1/shifts/{id}', () => {
       const shift = await createShift(org.organiser, event.id, at(28, 8));
       await insertSignup(org.id, shift.id, await createVolunteer(org.organiser), status);
       expectProblem(
-        await t.http.delete(`/v1/shifts/${shift.id}`).set(org.organiser),
+        await suite.http.delete(`/v1/shifts/${shift.id}`).set(org.organiser),
         409,
         'shift-has-signups',
       );
@@ -1202,9 +1085,9 @@ describe('DELETE /v1/shifts/{id}', () => {
     // a cancelled shift with cancelled signups still cannot be deleted
     const cancelledShift = await createShift(org.organiser, event.id, at(28, 12));
     await insertSignup(org.id, cancelledShift.id, await createVolunteer(org.organiser));
-    await t.http.post(`/v1/shifts/${cancelledShift.id}/cancel`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/shifts/${cancelledShift.id}/cancel`).set(org.organiser).expect(200);
     expectProblem(
-      await t.http.delete(`/v1/shifts/${cancelledShift.id}`).set(org.organiser),
+      await suite.http.delete(`/v1/shifts/${cancelledShift.id}`).set(org.organiser),
       409,
       'shift-has-signups',
     );
@@ -1224,7 +1107,7 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
       { ...at(10, 8), capacity: 3, title: 'Morning', roleId },
       { ...at(9, 8), capacity: 1, title: 'Day before', waitlist: false },
     ];
-    const response = await t.http
+    const response = await suite.http
       .post(`/v1/events/${event.id}/shifts/bulk`)
       .set(org.organiser)
       .send({ shifts: items })
@@ -1237,7 +1120,7 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
     expect(await countShifts(event.id)).toBe(3);
     const listed = await list(org.viewer, `/v1/events/${event.id}/shifts`);
     expect(ids(listed)).toEqual(ids(data));
-    const eventRead = await t.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
+    const eventRead = await suite.http.get(`/v1/events/${event.id}`).set(org.viewer).expect(200);
     expect(eventRead.body).toMatchObject({
       startsAt: at(9, 8).startsAt,
       endsAt: at(10, 16).startsAt,
@@ -1258,14 +1141,17 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
       [[{ ...good, extra: 1 }], 'body.shifts.0'],
     ];
     for (const [shifts, path] of cases) {
-      const response = await t.http
+      const response = await suite.http
         .post(`/v1/events/${event.id}/shifts/bulk`)
         .set(org.organiser)
         .send({ shifts });
       expectProblem(response, 400, 'validation-failed', path);
     }
     for (const body of [{ shifts: [] }, {}, { shifts: 'all' }]) {
-      const response = await t.http.post(`/v1/events/${event.id}/shifts/bulk`).set(org.organiser).send(body);
+      const response = await suite.http
+        .post(`/v1/events/${event.id}/shifts/bulk`)
+        .set(org.organiser)
+        .send(body);
       expectProblem(response, 400, 'validation-failed');
     }
     expect(await countShifts(event.id)).toBe(0);
@@ -1280,13 +1166,13 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
         endsAt: new Date(Date.UTC(2033, 0, 1) + (index + 1) * 3_600_000).toISOString(),
         capacity: 1,
       }));
-    const tooMany = await t.http
+    const tooMany = await suite.http
       .post(`/v1/events/${event.id}/shifts/bulk`)
       .set(org.organiser)
       .send({ shifts: items(501) });
     expectProblem(tooMany, 400, 'validation-failed', 'body.shifts');
     expect(await countShifts(event.id)).toBe(0);
-    const created = await t.http
+    const created = await suite.http
       .post(`/v1/events/${event.id}/shifts/bulk`)
       .set(org.organiser)
       .send({ shifts: items(500) })
@@ -1298,7 +1184,7 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
   it('recurrence in Europe/Berlin keeps 09:00 local across the March 2027 change', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser, { timezone: 'Europe/Berlin' });
-    const response = await t.http
+    const response = await suite.http
       .post(`/v1/events/${event.id}/shifts/bulk`)
       .set(org.organiser)
       .send({
@@ -1339,7 +1225,7 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
   it('recurrence in America/New_York keeps 09:00 local across the November 2027 change', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser, { timezone: 'America/New_York' });
-    const response = await t.http
+    const response = await suite.http
       .post(`/v1/events/${event.id}/shifts/bulk`)
       .set(org.organiser)
       .send({
@@ -1362,7 +1248,7 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser, { timezone: 'Europe/Berlin' });
     // 2027-03-19 is a Friday; COUNT counts the start (RFC 5545 §3.3.10)
-    const response = await t.http
+    const response = await suite.http
       .post(`/v1/events/${event.id}/shifts/bulk`)
       .set(org.organiser)
       .send({
@@ -1384,7 +1270,7 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser, { timezone: 'Europe/Berlin' });
     const series = (recurrence: string) =>
-      t.http
+      suite.http
         .post(`/v1/events/${event.id}/shifts/bulk`)
         .set(org.organiser)
         .send({
@@ -1416,7 +1302,7 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
   it('places a wall-clock time that occurs twice at its first occurrence, and one that does not exist after the gap', async () => {
     const org = await setupOrg();
     const newYork = await createEvent(org.organiser, { timezone: 'America/New_York' });
-    const autumn = await t.http
+    const autumn = await suite.http
       .post(`/v1/events/${newYork.id}/shifts/bulk`)
       .set(org.organiser)
       .send({
@@ -1433,7 +1319,7 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
       '2027-11-08T06:30:00.000Z',
     ]);
     const berlin = await createEvent(org.organiser, { timezone: 'Europe/Berlin' });
-    const spring = await t.http
+    const spring = await suite.http
       .post(`/v1/events/${berlin.id}/shifts/bulk`)
       .set(org.organiser)
       .send({
@@ -1487,17 +1373,20 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
       { ...form, template: { capacity: 1, startsAt: at(1, 8).startsAt }, recurrence: 'FREQ=DAILY;COUNT=2' },
     ];
     for (const body of cases) {
-      const response = await t.http.post(`/v1/events/${event.id}/shifts/bulk`).set(org.organiser).send(body);
+      const response = await suite.http
+        .post(`/v1/events/${event.id}/shifts/bulk`)
+        .set(org.organiser)
+        .send(body);
       expectProblem(response, 400, 'validation-failed');
     }
-    const unknownRole = await t.http
+    const unknownRole = await suite.http
       .post(`/v1/events/${event.id}/shifts/bulk`)
       .set(org.organiser)
       .send({ ...form, template: { capacity: 1, roleId: uuidv7() }, recurrence: 'FREQ=DAILY;COUNT=2' });
     expectProblem(unknownRole, 400, 'validation-failed', 'body.template.roleId');
     expect(await countShifts(event.id)).toBe(0);
     // COUNT=500 is the most allowed
-    const most = await t.http
+    const most = await suite.http
       .post(`/v1/events/${event.id}/shifts/bulk`)
       .set(org.organiser)
       .send({ ...form, recurrence: 'FREQ=DAILY;COUNT=500' })
@@ -1508,7 +1397,7 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
   it('refuses both forms on a cancelled event (409 invalid-state) and on an unknown one (404)', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);
-    await t.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
     const recurring = {
       template: { capacity: 1 },
       startDate: '2027-03-20',
@@ -1517,9 +1406,15 @@ describe('POST /v1/events/{eventId}/shifts/bulk', () => {
       recurrence: 'FREQ=DAILY;COUNT=2',
     };
     for (const body of [{ shifts: [{ ...at(1, 8), capacity: 1 }] }, recurring]) {
-      const response = await t.http.post(`/v1/events/${event.id}/shifts/bulk`).set(org.organiser).send(body);
+      const response = await suite.http
+        .post(`/v1/events/${event.id}/shifts/bulk`)
+        .set(org.organiser)
+        .send(body);
       expectProblem(response, 409, 'invalid-state');
-      const unknown = await t.http.post(`/v1/events/${uuidv7()}/shifts/bulk`).set(org.organiser).send(body);
+      const unknown = await suite.http
+        .post(`/v1/events/${uuidv7()}/shifts/bulk`)
+        .set(org.organiser)
+        .send(body);
       expectProblem(unknown, 404, 'not-found');
     }
     expect(await countShifts(event.id)).toBe(0);
@@ -1537,28 +1432,28 @@ describe('roles on shift routes', () => {
     const snapshot = () => rows(sql`select * from shifts where org_id = ${org.id} order by id`);
     const before = await snapshot();
     const writes = (auth: Auth) => [
-      t.http
+      suite.http
         .post(`/v1/events/${event.id}/shifts`)
         .set(auth)
         .send({ ...at(3, 8), capacity: 1 }),
-      t.http
+      suite.http
         .post(`/v1/events/${event.id}/shifts/bulk`)
         .set(auth)
         .send({ shifts: [{ ...at(3, 8), capacity: 1 }] }),
-      t.http.patch(`/v1/shifts/${shift.id}`).set(auth).send({ capacity: 9 }),
-      t.http.post(`/v1/shifts/${shift.id}/cancel`).set(auth),
-      t.http.delete(`/v1/shifts/${shift.id}`).set(auth),
+      suite.http.patch(`/v1/shifts/${shift.id}`).set(auth).send({ capacity: 9 }),
+      suite.http.post(`/v1/shifts/${shift.id}/cancel`).set(auth),
+      suite.http.delete(`/v1/shifts/${shift.id}`).set(auth),
     ];
     for (const auth of [org.viewer, volunteer]) {
-      await t.http.get(`/v1/events/${event.id}/shifts`).set(auth).expect(200);
-      await t.http.get('/v1/shifts').set(auth).expect(200);
-      await t.http.get(`/v1/shifts/${shift.id}`).set(auth).expect(200);
+      await suite.http.get(`/v1/events/${event.id}/shifts`).set(auth).expect(200);
+      await suite.http.get('/v1/shifts').set(auth).expect(200);
+      await suite.http.get(`/v1/shifts/${shift.id}`).set(auth).expect(200);
       for (const attempt of writes(auth)) expectProblem(await attempt, 403, 'forbidden');
     }
     for (const attempt of [
-      t.http.get('/v1/shifts'),
-      t.http.get(`/v1/shifts/${shift.id}`),
-      t.http.get(`/v1/events/${event.id}/shifts`),
+      suite.http.get('/v1/shifts'),
+      suite.http.get(`/v1/shifts/${shift.id}`),
+      suite.http.get(`/v1/events/${event.id}/shifts`),
       ...writes({}),
     ]) {
       expectProblem(await attempt, 401, 'unauthenticated');
@@ -1567,11 +1462,11 @@ describe('roles on shift routes', () => {
 
     for (const auth of [org.organiser, org.admin]) {
       const created = await createShift(auth, event.id, at(4, 8));
-      await t.http.patch(`/v1/shifts/${created.id}`).set(auth).send({ capacity: 9 }).expect(200);
-      await t.http.post(`/v1/shifts/${created.id}/cancel`).set(auth).expect(200);
+      await suite.http.patch(`/v1/shifts/${created.id}`).set(auth).send({ capacity: 9 }).expect(200);
+      await suite.http.post(`/v1/shifts/${created.id}/cancel`).set(auth).expect(200);
       const other = await createShift(auth, event.id, at(4, 12));
-      await t.http.delete(`/v1/shifts/${other.id}`).set(auth).expect(204);
-      await t.http
+      await suite.http.delete(`/v1/shifts/${other.id}`).set(auth).expect(204);
+      await suite.http
         .post(`/v1/events/${event.id}/shifts/bulk`)
         .set(auth)
         .send({ shifts: [{ ...at(5, 8), capacity: 1 }] })
@@ -1597,28 +1492,28 @@ describe('tenant isolation', () => {
     const before = await snapshot();
     for (const id of [shift.id, empty.id]) {
       for (const attempt of [
-        t.http.get(`/v1/shifts/${id}`).set(b.viewer),
-        t.http.get(`/v1/shifts/${id}`).set(bVolunteer),
-        t.http.patch(`/v1/shifts/${id}`).set(b.organiser).send({ capacity: 9 }),
-        t.http.patch(`/v1/shifts/${id}`).set(b.organiser).send({}),
-        t.http.post(`/v1/shifts/${id}/cancel`).set(b.organiser),
-        t.http.delete(`/v1/shifts/${id}`).set(b.admin),
+        suite.http.get(`/v1/shifts/${id}`).set(b.viewer),
+        suite.http.get(`/v1/shifts/${id}`).set(bVolunteer),
+        suite.http.patch(`/v1/shifts/${id}`).set(b.organiser).send({ capacity: 9 }),
+        suite.http.patch(`/v1/shifts/${id}`).set(b.organiser).send({}),
+        suite.http.post(`/v1/shifts/${id}/cancel`).set(b.organiser),
+        suite.http.delete(`/v1/shifts/${id}`).set(b.admin),
       ]) {
         expectProblem(await attempt, 404, 'not-found');
       }
     }
     for (const attempt of [
-      t.http.get(`/v1/events/${event.id}/shifts`).set(b.viewer),
-      t.http.get(`/v1/events/${event.id}/shifts`).set(bVolunteer),
-      t.http
+      suite.http.get(`/v1/events/${event.id}/shifts`).set(b.viewer),
+      suite.http.get(`/v1/events/${event.id}/shifts`).set(bVolunteer),
+      suite.http
         .post(`/v1/events/${event.id}/shifts`)
         .set(b.organiser)
         .send({ ...at(7, 8), capacity: 1 }),
-      t.http
+      suite.http
         .post(`/v1/events/${event.id}/shifts/bulk`)
         .set(b.organiser)
         .send({ shifts: [{ ...at(7, 8), capacity: 1 }] }),
-      t.http
+      suite.http
         .post(`/v1/events/${event.id}/shifts/bulk`)
         .set(b.organiser)
         .send({
@@ -1637,7 +1532,7 @@ describe('tenant isolation', () => {
     // A's role id is unknown to B
     const aRole = await createRole(a.organiser, false);
     const bEvent = await createEvent(b.organiser);
-    const foreignRole = await t.http
+    const foreignRole = await suite.http
       .post(`/v1/events/${bEvent.id}/shifts`)
       .set(b.organiser)
       .send({ ...at(7, 8), capacity: 1, roleId: aRole });
@@ -1645,6 +1540,6 @@ describe('tenant isolation', () => {
     expect(await list(b.viewer, '/v1/shifts', { roleId: aRole })).toEqual([]);
 
     expect(await snapshot()).toEqual(before);
-    await t.http.get(`/v1/shifts/${shift.id}`).set(a.viewer).expect(200);
+    await suite.http.get(`/v1/shifts/${shift.id}`).set(a.viewer).expect(200);
   });
 });

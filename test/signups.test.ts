@@ -5,71 +5,35 @@
  * (a signup's period follows its shift by a cascading foreign key).
  */
 import { sql } from 'drizzle-orm';
-import type { Response, Test } from 'supertest';
+import type { Test } from 'supertest';
 import { uuidv7 } from 'uuidv7';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queryRows } from '../src/db/client.ts';
+import { describe, expect, it } from 'vitest';
 import { quarterHours } from '../src/domains/signups/service.ts';
+import { uniqueSlug } from './support/app.ts';
 import {
-  bearer,
-  createKey,
-  createOrg,
-  createTestDatabase,
-  startTestApp,
-  type TestApp,
-  type TestDatabase,
-  uniqueSlug,
-} from './support/app.ts';
+  type Auth,
+  expectProblem,
+  fixtures,
+  ids,
+  type Org,
+  type ShiftBody,
+  sleep,
+  useTestApp,
+} from './support/fixtures.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
+const suite = useTestApp();
+const shared = fixtures(suite);
+const { setupOrg, createShift, createRole, rows, pageThrough } = shared;
 
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(testDb.database);
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
-
-type Auth = Record<string, string>;
-
-interface Org {
-  id: string;
-  admin: Auth;
-  organiser: Auth;
-  viewer: Auth;
-}
+/** A published event (claims are taken on published events only), unless the body says otherwise. */
+const createEvent = (auth: Auth, body: Record<string, unknown> = {}) =>
+  shared.createEvent(auth, { status: 'published', ...body });
 
 interface Volunteer {
   id: string;
   name: string;
   email: string;
   auth: Auth;
-}
-
-interface ShiftBody {
-  id: string;
-  eventId: string;
-  startsAt: string;
-  endsAt: string;
-  capacity: number;
-  confirmedCount: number;
-  waitlistCount: number;
-  available: number;
-  waitlist: boolean;
-  status: string;
-  updatedAt: string;
-  eligibility?: Eligibility;
-  [key: string]: unknown;
-}
-
-interface Eligibility {
-  canClaim: boolean;
-  reason: string | null;
-  signupId: string | null;
-  signupStatus: string | null;
 }
 
 interface SignupBody {
@@ -90,36 +54,6 @@ interface SignupBody {
 
 const HOUR = 3_600_000;
 const isoTimestamp = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-async function setupOrg(): Promise<Org> {
-  const org = await createOrg(t.http);
-  const organiser = await createKey(t.http, org.adminToken, 'organiser');
-  const viewer = await createKey(t.http, org.adminToken, 'viewer');
-  return {
-    id: org.id,
-    admin: bearer(org.adminToken),
-    organiser: bearer(organiser.token),
-    viewer: bearer(viewer.token),
-  };
-}
-
-async function createEvent(auth: Auth, body: Record<string, unknown> = {}) {
-  const response = await t.http
-    .post('/v1/events')
-    .set(auth)
-    .send({ title: 'Food sort', status: 'published', ...body })
-    .expect(201);
-  return response.body as { id: string; title: string; status: string };
-}
-
-async function createShift(auth: Auth, eventId: string, body: Record<string, unknown>) {
-  const response = await t.http
-    .post(`/v1/events/${eventId}/shifts`)
-    .set(auth)
-    .send({ capacity: 5, ...body });
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body as ShiftBody;
-}
 
 /** `[start, start + hours)` on 2033-05-<day> (UTC), as request fields. */
 function at(day: number, startHour: number, hours = 2) {
@@ -142,27 +76,12 @@ function fromNow(inHours: number, hours = 3) {
 async function createVolunteer(org: Org, extra: Record<string, unknown> = {}): Promise<Volunteer> {
   const name = `Vol ${uniqueSlug('name')}`;
   const email = `${uniqueSlug('v')}@example.org`;
-  const response = await t.http
-    .post('/v1/volunteers')
-    .set(org.organiser)
-    .send({ name, email, ...extra })
-    .expect(201);
-  const id = response.body.id as string;
-  const token = await t.http.post(`/v1/volunteers/${id}/tokens`).set(org.organiser).expect(201);
-  return { id, name, email, auth: bearer(token.body.token as string) };
-}
-
-async function createRole(auth: Auth, restricted: boolean) {
-  const response = await t.http
-    .post('/v1/roles')
-    .set(auth)
-    .send({ name: uniqueSlug('role'), restricted })
-    .expect(201);
-  return response.body.id as string;
+  const id = await shared.createVolunteer(org.organiser, { name, email, ...extra });
+  return { id, name, email, auth: await shared.volunteerToken(org.organiser, id) };
 }
 
 function claim(auth: Auth, shiftId: string, body: Record<string, unknown> = {}): Test {
-  return t.http.post(`/v1/shifts/${shiftId}/signups`).set(auth).send(body);
+  return suite.http.post(`/v1/shifts/${shiftId}/signups`).set(auth).send(body);
 }
 
 async function claimOk(
@@ -179,7 +98,7 @@ async function claimOk(
 }
 
 function cancel(auth: Auth, signupId: string): Test {
-  return t.http.post(`/v1/signups/${signupId}/cancel`).set(auth);
+  return suite.http.post(`/v1/signups/${signupId}/cancel`).set(auth);
 }
 
 async function cancelOk(auth: Auth, signupId: string): Promise<SignupBody> {
@@ -190,19 +109,15 @@ async function cancelOk(auth: Auth, signupId: string): Promise<SignupBody> {
 }
 
 async function readSignup(auth: Auth, signupId: string): Promise<SignupBody> {
-  const response = await t.http.get(`/v1/signups/${signupId}`).set(auth);
+  const response = await suite.http.get(`/v1/signups/${signupId}`).set(auth);
   expect(response.status, JSON.stringify(response.body)).toBe(200);
   return response.body as SignupBody;
 }
 
 async function readShift(auth: Auth, shiftId: string): Promise<ShiftBody> {
-  const response = await t.http.get(`/v1/shifts/${shiftId}`).set(auth);
+  const response = await suite.http.get(`/v1/shifts/${shiftId}`).set(auth);
   expect(response.status, JSON.stringify(response.body)).toBe(200);
   return response.body as ShiftBody;
-}
-
-function rows<T>(query: ReturnType<typeof sql>) {
-  return queryRows<T>(testDb.database.db, query);
 }
 
 async function signupCount(shiftId: string) {
@@ -285,41 +200,11 @@ async function expectInvariants() {
   expect(periods, "signups whose period is not their shift's").toEqual([]);
 }
 
-function expectProblem(response: Response, status: number, code: string, path?: string) {
-  expect(response.status, JSON.stringify(response.body)).toBe(status);
-  expect(response.headers['content-type']).toMatch(/application\/problem\+json/);
-  expect(response.body.code).toBe(code);
-  expect(response.body.type).toBe(`/problems/${code}`);
-  if (path) expect(response.body.errors.map((error: { path: string }) => error.path)).toContain(path);
-}
-
-const ids = (list: { id: string }[]) => list.map((item) => item.id);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function list<T = SignupBody>(auth: Auth, path: string, query: Record<string, string | number> = {}) {
-  const response = await t.http.get(path).query(query).set(auth);
+  const response = await suite.http.get(path).query(query).set(auth);
   expect(response.status, JSON.stringify(response.body)).toBe(200);
   expect(response.body).toHaveProperty('nextCursor');
   return response.body.data as T[];
-}
-
-/** Every page of a list at limit=2: each page at most 2, the ids in order, no gap, no repeat. */
-async function pageThrough(auth: Auth, path: string, query: Record<string, string | number> = {}) {
-  const seen: string[] = [];
-  let cursor: string | null = null;
-  let pages = 0;
-  do {
-    const response: Response = await t.http
-      .get(path)
-      .query({ ...query, limit: 2, ...(cursor ? { cursor } : {}) })
-      .set(auth);
-    expect(response.status, JSON.stringify(response.body)).toBe(200);
-    expect(response.body.data.length).toBeLessThanOrEqual(2);
-    seen.push(...ids(response.body.data));
-    cursor = response.body.nextCursor;
-    pages += 1;
-  } while (cursor && pages < 20);
-  return { seen, pages };
 }
 
 /** A published event with one shift, and an organisation to go with it. */
@@ -332,7 +217,7 @@ async function scenario(shift: Record<string, unknown> = {}, event: Record<strin
 
 /** Moves a shift's times (the clock-dependent rules); its signups' periods follow by the foreign key. */
 async function moveShift(shiftId: string, startOffset: string, endOffset: string) {
-  await testDb.database.db.execute(sql`
+  await suite.database.db.execute(sql`
     update shifts set starts_at = now() + ${startOffset}::interval, ends_at = now() + ${endOffset}::interval
     where id = ${shiftId}`);
 }
@@ -419,7 +304,7 @@ describe('POST /v1/shifts/{id}/signups', () => {
     expectProblem(await claim(org.viewer, shift.id, { volunteerId: volunteer.id }), 403, 'forbidden');
     expectProblem(await claim(org.viewer, shift.id, {}), 403, 'forbidden');
     expectProblem(await claim(volunteer.auth, shift.id, { volunteerId: other.id }), 403, 'forbidden');
-    expectProblem(await t.http.post(`/v1/shifts/${shift.id}/signups`).send({}), 401, 'unauthenticated');
+    expectProblem(await suite.http.post(`/v1/shifts/${shift.id}/signups`).send({}), 401, 'unauthenticated');
     expect(await signupCount(shift.id)).toBe(0);
   });
 
@@ -442,7 +327,7 @@ describe('POST /v1/shifts/{id}/signups', () => {
     );
     expectProblem(await claim(volunteer.auth, 'not-a-uuid', {}), 400, 'validation-failed');
     expectProblem(
-      await t.http
+      await suite.http
         .post(`/v1/shifts/${shift.id}/signups`)
         .set(volunteer.auth)
         .set('content-type', 'application/json')
@@ -474,7 +359,7 @@ describe('POST /v1/shifts/{id}/signups', () => {
     expectProblem(await claim(org.organiser, shift.id, { volunteerId: otherVolunteer.id }), 404, 'not-found');
     // an erased volunteer is 404 everywhere from then on
     const erased = await createVolunteer(org);
-    await t.http.delete(`/v1/volunteers/${erased.id}`).set(org.organiser).expect(204);
+    await suite.http.delete(`/v1/volunteers/${erased.id}`).set(org.organiser).expect(204);
     expectProblem(await claim(org.organiser, shift.id, { volunteerId: erased.id }), 404, 'not-found');
     expectProblem(await claim(erased.auth, shift.id, {}), 401, 'unauthenticated');
     expect(await signupCount(shift.id)).toBe(0);
@@ -488,7 +373,7 @@ describe('claim rules (API.md §7), each its own 409', () => {
   it('shift-cancelled: a cancelled shift, or a shift of a cancelled event; organisers too', async () => {
     const { org, event, shift } = await scenario();
     const volunteer = await createVolunteer(org);
-    await t.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser).expect(200);
     expectProblem(await claim(volunteer.auth, shift.id), 409, 'shift-cancelled');
     expectProblem(
       await claim(org.organiser, shift.id, { volunteerId: volunteer.id }),
@@ -497,7 +382,7 @@ describe('claim rules (API.md §7), each its own 409', () => {
     );
 
     const other = await createShift(org.organiser, event.id, at(2, 9));
-    await t.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);
     expectProblem(await claim(volunteer.auth, other.id), 409, 'shift-cancelled');
     expectProblem(
       await claim(org.organiser, other.id, { volunteerId: volunteer.id }),
@@ -562,13 +447,13 @@ describe('claim rules (API.md §7), each its own 409', () => {
     );
     expect(await signupCount(restricted.id)).toBe(0);
     await claimOk(volunteer.auth, unrestricted.id);
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${volunteer.id}/qualifications/${firstAid}`)
       .set(org.organiser)
       .expect(204);
     await claimOk(volunteer.auth, restricted.id);
     const assignee = await createVolunteer(org);
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${assignee.id}/qualifications/${firstAid}`)
       .set(org.organiser)
       .expect(204);
@@ -693,7 +578,7 @@ describe('claim rules (API.md §7), each its own 409', () => {
 
     // shift-cancelled before event-not-published
     const cancelledOnDraft = await createShift(org.organiser, draft.id, at(7, 8));
-    await t.http.post(`/v1/shifts/${cancelledOnDraft.id}/cancel`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/shifts/${cancelledOnDraft.id}/cancel`).set(org.organiser).expect(200);
     expectProblem(await claim(volunteer.auth, cancelledOnDraft.id), 409, 'shift-cancelled');
 
     // event-not-published before signup-closed, not-qualified, too-young
@@ -726,7 +611,7 @@ describe('claim rules (API.md §7), each its own 409', () => {
       minAge: 18,
     });
     expectProblem(await claim(volunteer.auth, restrictedAdult.id), 409, 'not-qualified');
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${volunteer.id}/qualifications/${firstAid}`)
       .set(org.organiser)
       .expect(204);
@@ -735,7 +620,7 @@ describe('claim rules (API.md §7), each its own 409', () => {
     // too-young before already-signed-up: the minimum age raised after the claim
     const raised = await createShift(org.organiser, published.id, at(7, 16));
     await claimOk(volunteer.auth, raised.id);
-    await t.http.patch(`/v1/shifts/${raised.id}`).set(org.organiser).send({ minAge: 18 }).expect(200);
+    await suite.http.patch(`/v1/shifts/${raised.id}`).set(org.organiser).send({ minAge: 18 }).expect(200);
     expectProblem(await claim(volunteer.auth, raised.id), 409, 'too-young');
 
     // already-signed-up before shift-full: a full shift without a waitlist that the volunteer holds
@@ -871,7 +756,7 @@ describe('the waitlist', () => {
     for (const [index, volunteer] of volunteers.entries()) {
       signups.push(await claimOk(volunteer.auth, shift.id, {}, index === 0 ? 'confirmed' : 'waitlisted'));
     }
-    const patched = await t.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 3 });
+    const patched = await suite.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 3 });
     expect(patched.status, JSON.stringify(patched.body)).toBe(200);
     expect(patched.body).toMatchObject({
       capacity: 3,
@@ -893,14 +778,14 @@ describe('the waitlist', () => {
     expect((await outboxOf(signups[3]?.id ?? '')).map((row) => row.type)).toEqual(['signup.waitlisted']);
     await expectCounts(org, shift.id, 3, 1);
     // more places than waiting volunteers: everyone in, places left
-    const wider = await t.http
+    const wider = await suite.http
       .patch(`/v1/shifts/${shift.id}`)
       .set(org.organiser)
       .send({ capacity: 6 })
       .expect(200);
     expect(wider.body).toMatchObject({ confirmedCount: 4, waitlistCount: 0, available: 2, status: 'open' });
     expectProblem(
-      await t.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 3 }),
+      await suite.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ capacity: 3 }),
       409,
       'capacity-below-confirmed',
     );
@@ -918,14 +803,14 @@ describe("a shift's times move its signups (API.md §6 PATCH)", () => {
     const waiting = await createVolunteer(org);
     await claimOk(volunteer.auth, morning.id);
     const noonSignup = await claimOk(volunteer.auth, noon.id);
-    const clash = await t.http
+    const clash = await suite.http
       .patch(`/v1/shifts/${noon.id}`)
       .set(org.organiser)
       .send(at(22, 9, 2));
     expectProblem(clash, 409, 'overlapping-signup');
     expect((await readShift(org.viewer, noon.id)).startsAt).toBe(noon.startsAt);
     // touching is fine, and the signup's period follows the shift
-    const moved = await t.http
+    const moved = await suite.http
       .patch(`/v1/shifts/${noon.id}`)
       .set(org.organiser)
       .send(at(22, 10, 2));
@@ -943,7 +828,7 @@ describe("a shift's times move its signups (API.md §6 PATCH)", () => {
     await claimOk((await createVolunteer(org)).auth, small.id);
     await claimOk(volunteer.auth, small.id, {}, 'waitlisted');
     await claimOk(waiting.auth, small.id, {}, 'waitlisted');
-    await t.http
+    await suite.http
       .patch(`/v1/shifts/${small.id}`)
       .set(org.organiser)
       .send(at(22, 9, 2))
@@ -1064,14 +949,18 @@ describe('GET /v1/signups/{id}', () => {
     expect(await readSignup(org.viewer, signup.id)).toEqual(signup);
     expect(await readSignup(owner.auth, signup.id)).toEqual(signup);
     expect(await readSignup(org.organiser, signup.id)).toEqual(signup);
-    expectProblem(await t.http.get(`/v1/signups/${signup.id}`).set(stranger.auth), 404, 'not-found');
+    expectProblem(await suite.http.get(`/v1/signups/${signup.id}`).set(stranger.auth), 404, 'not-found');
     const other = await setupOrg();
     const otherVolunteer = await createVolunteer(other);
-    expectProblem(await t.http.get(`/v1/signups/${signup.id}`).set(other.viewer), 404, 'not-found');
-    expectProblem(await t.http.get(`/v1/signups/${signup.id}`).set(otherVolunteer.auth), 404, 'not-found');
-    expectProblem(await t.http.get(`/v1/signups/${uuidv7()}`).set(org.viewer), 404, 'not-found');
-    expectProblem(await t.http.get('/v1/signups/nope').set(org.viewer), 400, 'validation-failed');
-    expectProblem(await t.http.get(`/v1/signups/${signup.id}`), 401, 'unauthenticated');
+    expectProblem(await suite.http.get(`/v1/signups/${signup.id}`).set(other.viewer), 404, 'not-found');
+    expectProblem(
+      await suite.http.get(`/v1/signups/${signup.id}`).set(otherVolunteer.auth),
+      404,
+      'not-found',
+    );
+    expectProblem(await suite.http.get(`/v1/signups/${uuidv7()}`).set(org.viewer), 404, 'not-found');
+    expectProblem(await suite.http.get('/v1/signups/nope').set(org.viewer), 400, 'validation-failed');
+    expectProblem(await suite.http.get(`/v1/signups/${signup.id}`), 401, 'unauthenticated');
   });
 });
 
@@ -1082,13 +971,13 @@ describe('ETag and If-Match on a signup (API.md §1 "concurrency")', () => {
     const started = await createShift(org.organiser, event.id, fromNow(-1, 3));
     const volunteer = await createVolunteer(org);
     const signup = await claimOk(org.organiser, started.id, { volunteerId: volunteer.id });
-    const read = await t.http.get(`/v1/signups/${signup.id}`).set(org.viewer).expect(200);
+    const read = await suite.http.get(`/v1/signups/${signup.id}`).set(org.viewer).expect(200);
     const etag = read.headers.etag as string;
     expect(etag).toMatch(/^(W\/)?"[^"]+"$/);
-    const own = await t.http.get(`/v1/signups/${signup.id}`).set(volunteer.auth).expect(200);
+    const own = await suite.http.get(`/v1/signups/${signup.id}`).set(volunteer.auth).expect(200);
     expect(own.headers.etag).toBe(etag);
 
-    const updated = await t.http
+    const updated = await suite.http
       .patch(`/v1/signups/${signup.id}`)
       .set(org.organiser)
       .set('if-match', etag)
@@ -1097,10 +986,10 @@ describe('ETag and If-Match on a signup (API.md §1 "concurrency")', () => {
     expect(updated.body.note).toBe('on time');
     expect(updated.headers.etag).toMatch(/^(W\/)?"[^"]+"$/);
     expect(updated.headers.etag).not.toBe(etag);
-    const reread = await t.http.get(`/v1/signups/${signup.id}`).set(org.viewer).expect(200);
+    const reread = await suite.http.get(`/v1/signups/${signup.id}`).set(org.viewer).expect(200);
     expect(reread.headers.etag).toBe(updated.headers.etag);
 
-    const stale = await t.http
+    const stale = await suite.http
       .patch(`/v1/signups/${signup.id}`)
       .set(org.organiser)
       .set('if-match', etag)
@@ -1108,11 +997,11 @@ describe('ETag and If-Match on a signup (API.md §1 "concurrency")', () => {
     expectProblem(stale, 412, 'precondition-failed');
     expect(await readSignup(org.viewer, signup.id)).toEqual(updated.body);
     // a PATCH without If-Match is unconditional
-    await t.http.patch(`/v1/signups/${signup.id}`).set(org.organiser).send({ note: null }).expect(200);
+    await suite.http.patch(`/v1/signups/${signup.id}`).set(org.organiser).send({ note: null }).expect(200);
 
     const cancelled = await cancel(org.organiser, signup.id).expect(200);
     expect(cancelled.headers.etag).toMatch(/^(W\/)?"[^"]+"$/);
-    const afterCancel = await t.http.get(`/v1/signups/${signup.id}`).set(org.viewer).expect(200);
+    const afterCancel = await suite.http.get(`/v1/signups/${signup.id}`).set(org.viewer).expect(200);
     expect(afterCancel.headers.etag).toBe(cancelled.headers.etag);
   });
 });
@@ -1179,17 +1068,21 @@ describe('signup lists', () => {
     const waitlistedPages = await pageThrough(org.viewer, path, { status: 'waitlisted' });
     expect(waitlistedPages.seen).toEqual([signups[2]?.id, signups[4]?.id]);
 
-    expectProblem(await t.http.get(path).set(volunteers[0]?.auth ?? {}), 403, 'forbidden');
+    expectProblem(await suite.http.get(path).set(volunteers[0]?.auth ?? {}), 403, 'forbidden');
     expectProblem(
-      await t.http.get(path).query({ status: 'maybe' }).set(org.viewer),
+      await suite.http.get(path).query({ status: 'maybe' }).set(org.viewer),
       400,
       'validation-failed',
     );
-    expectProblem(await t.http.get(path).query({ limit: 0 }).set(org.viewer), 400, 'validation-failed');
-    expectProblem(await t.http.get(path).query({ cursor: 'garbage' }).set(org.viewer), 400, 'invalid-cursor');
-    expectProblem(await t.http.get(`/v1/shifts/${uuidv7()}/signups`).set(org.viewer), 404, 'not-found');
+    expectProblem(await suite.http.get(path).query({ limit: 0 }).set(org.viewer), 400, 'validation-failed');
+    expectProblem(
+      await suite.http.get(path).query({ cursor: 'garbage' }).set(org.viewer),
+      400,
+      'invalid-cursor',
+    );
+    expectProblem(await suite.http.get(`/v1/shifts/${uuidv7()}/signups`).set(org.viewer), 404, 'not-found');
     const other = await setupOrg();
-    expectProblem(await t.http.get(path).set(other.viewer), 404, 'not-found');
+    expectProblem(await suite.http.get(path).set(other.viewer), 404, 'not-found');
   });
 
   it('GET /v1/signups: across shifts, filtered by volunteerId, eventId, status, from/to, updatedSince; paged', async () => {
@@ -1242,7 +1135,7 @@ describe('signup lists', () => {
     // cancelled rows stay listed, with their status
     expect(ids(await list(org.viewer, '/v1/signups', { status: 'cancelled' }))).toEqual([x1.id]);
 
-    expectProblem(await t.http.get('/v1/signups').set(x.auth), 403, 'forbidden');
+    expectProblem(await suite.http.get('/v1/signups').set(x.auth), 403, 'forbidden');
     for (const query of [
       { status: 'gone' },
       { volunteerId: 'x' },
@@ -1250,7 +1143,11 @@ describe('signup lists', () => {
       { from: '2033-05-10' },
       { limit: 201 },
     ]) {
-      expectProblem(await t.http.get('/v1/signups').query(query).set(org.viewer), 400, 'validation-failed');
+      expectProblem(
+        await suite.http.get('/v1/signups').query(query).set(org.viewer),
+        400,
+        'validation-failed',
+      );
     }
   });
 
@@ -1304,16 +1201,16 @@ describe('signup lists', () => {
     ]);
     expect(ids(await list(someoneElse.auth, '/v1/me/signups'))).toHaveLength(1);
 
-    expectProblem(await t.http.get('/v1/me/signups').set(org.viewer), 403, 'forbidden');
-    expectProblem(await t.http.get('/v1/me/signups').set(org.admin), 403, 'forbidden');
-    expectProblem(await t.http.get('/v1/me/signups'), 401, 'unauthenticated');
+    expectProblem(await suite.http.get('/v1/me/signups').set(org.viewer), 403, 'forbidden');
+    expectProblem(await suite.http.get('/v1/me/signups').set(org.admin), 403, 'forbidden');
+    expectProblem(await suite.http.get('/v1/me/signups'), 401, 'unauthenticated');
     expectProblem(
-      await t.http.get('/v1/me/signups').query({ status: 'x' }).set(me.auth),
+      await suite.http.get('/v1/me/signups').query({ status: 'x' }).set(me.auth),
       400,
       'validation-failed',
     );
     expectProblem(
-      await t.http.get('/v1/me/signups').query({ cursor: 'garbage' }).set(me.auth),
+      await suite.http.get('/v1/me/signups').query({ cursor: 'garbage' }).set(me.auth),
       400,
       'invalid-cursor',
     );
@@ -1367,10 +1264,10 @@ describe('eligibility on GET /v1/shifts/{id}', () => {
 // ── Attendance ───────────────────────────────────────────────────────────────────────────────
 
 describe('attendance', () => {
-  const checkIn = (auth: Auth, id: string) => t.http.post(`/v1/signups/${id}/check-in`).set(auth);
-  const checkOut = (auth: Auth, id: string) => t.http.post(`/v1/signups/${id}/check-out`).set(auth);
+  const checkIn = (auth: Auth, id: string) => suite.http.post(`/v1/signups/${id}/check-in`).set(auth);
+  const checkOut = (auth: Auth, id: string) => suite.http.post(`/v1/signups/${id}/check-out`).set(auth);
   const patch = (auth: Auth, id: string, body: Record<string, unknown>) =>
-    t.http.patch(`/v1/signups/${id}`).set(auth).send(body);
+    suite.http.patch(`/v1/signups/${id}`).set(auth).send(body);
 
   it('quarterHours rounds to the nearest quarter hour', () => {
     expect(quarterHours(0)).toBe(0);
@@ -1685,7 +1582,11 @@ describe('edges found in review', () => {
     });
     const volunteer = await createVolunteer(org);
     const signup = await claimOk(org.organiser, shift.id, { volunteerId: volunteer.id });
-    await t.http.patch(`/v1/signups/${signup.id}`).set(org.organiser).send({ status: 'no_show' }).expect(200);
+    await suite.http
+      .patch(`/v1/signups/${signup.id}`)
+      .set(org.organiser)
+      .send({ status: 'no_show' })
+      .expect(200);
     expectProblem(
       await claim(org.organiser, shift.id, { volunteerId: volunteer.id }),
       409,
@@ -1700,7 +1601,7 @@ describe('edges found in review', () => {
     const shift = await createShift(org.organiser, event.id, { ...fromNow(1, 3), signupClosesAt: undefined });
     const volunteer = await createVolunteer(org);
     const signup = await claimOk(org.organiser, shift.id, { volunteerId: volunteer.id });
-    await t.http.post(`/v1/signups/${signup.id}/check-in`).set(org.organiser).expect(200);
+    await suite.http.post(`/v1/signups/${signup.id}/check-in`).set(org.organiser).expect(200);
     expectProblem(await cancel(org.organiser, signup.id), 409, 'invalid-state');
     expect((await readSignup(org.viewer, signup.id)).status).toBe('confirmed');
   });
@@ -1727,7 +1628,7 @@ describe('edges found in review', () => {
     await claimOk((await createVolunteer(org)).auth, shift.id);
     await claimOk((await createVolunteer(org)).auth, shift.id, {}, 'waitlisted');
     expectProblem(
-      await t.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ waitlist: false }),
+      await suite.http.patch(`/v1/shifts/${shift.id}`).set(org.organiser).send({ waitlist: false }),
       409,
       'invalid-state',
     );

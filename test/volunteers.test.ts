@@ -2,30 +2,12 @@ import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Response } from 'supertest';
 import { uuidv7 } from 'uuidv7';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { queryRows } from '../src/db/client.ts';
-import {
-  bearer,
-  type CreatedOrg,
-  createKey,
-  createOrg,
-  createTestDatabase,
-  startTestApp,
-  type TestApp,
-  type TestDatabase,
-} from './support/app.ts';
+import { bearer, type CreatedOrg, createKey, createOrg, startTestApp } from './support/app.ts';
+import { useTestApp } from './support/fixtures.ts';
 
-let testDb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  t = await startTestApp(testDb.database);
-});
-afterAll(async () => {
-  await t?.close();
-  await testDb?.drop();
-});
+const suite = useTestApp();
 
 // ── Helpers ──────────────────────────────────────────────────────────────────────────────────
 
@@ -48,19 +30,19 @@ interface Setup {
 }
 
 async function setupOrg(): Promise<Setup> {
-  const org = await createOrg(t.http);
-  const organiser = await createKey(t.http, org.adminToken, 'organiser');
-  const viewer = await createKey(t.http, org.adminToken, 'viewer');
+  const org = await createOrg(suite.http);
+  const organiser = await createKey(suite.http, org.adminToken, 'organiser');
+  const viewer = await createKey(suite.http, org.adminToken, 'viewer');
   return { org, organiser: organiser.token, viewer: viewer.token };
 }
 
 async function addVolunteer(token: string, body: Record<string, unknown>): Promise<Volunteer> {
-  const response = await t.http.post('/v1/volunteers').set(bearer(token)).send(body).expect(201);
+  const response = await suite.http.post('/v1/volunteers').set(bearer(token)).send(body).expect(201);
   return response.body as Volunteer;
 }
 
 async function issueToken(token: string, volunteerId: string): Promise<string> {
-  const response = await t.http
+  const response = await suite.http
     .post(`/v1/volunteers/${volunteerId}/tokens`)
     .set(bearer(token))
     .send({})
@@ -69,12 +51,16 @@ async function issueToken(token: string, volunteerId: string): Promise<string> {
 }
 
 async function register(slug: string, body: { name: string; email: string; password: string }) {
-  const response = await t.http.post(`/v1/public/${slug}/volunteers`).send(body).expect(201);
+  const response = await suite.http.post(`/v1/public/${slug}/volunteers`).send(body).expect(201);
   return response.body as { volunteer: Volunteer; token: string };
 }
 
 async function createRole(token: string, name: string, restricted = false): Promise<string> {
-  const response = await t.http.post('/v1/roles').set(bearer(token)).send({ name, restricted }).expect(201);
+  const response = await suite.http
+    .post('/v1/roles')
+    .set(bearer(token))
+    .send({ name, restricted })
+    .expect(201);
   return response.body.id as string;
 }
 
@@ -83,7 +69,7 @@ async function listAll(token: string, query: Record<string, string | number> = {
   let cursor: string | null = null;
   let pages = 0;
   do {
-    const response: Response = await t.http
+    const response: Response = await suite.http
       .get('/v1/volunteers')
       .query({ ...query, ...(cursor ? { cursor } : {}) })
       .set(bearer(token))
@@ -112,7 +98,7 @@ type VolunteerDbRow = {
 
 async function volunteerRow(id: string): Promise<VolunteerDbRow | undefined> {
   const [row] = await queryRows<VolunteerDbRow>(
-    testDb.database.db,
+    suite.database.db,
     sql`select name, email, phone, birth_date::text as birth_date, notes, password_hash, calendar_token_hash,
           erased_at, version
         from volunteers where id = ${id}`,
@@ -123,15 +109,15 @@ async function volunteerRow(id: string): Promise<VolunteerDbRow | undefined> {
 /** Everything stored about a volunteer, for "nothing changed" checks. */
 async function volunteerSnapshot(orgId: string, id: string) {
   const [volunteer] = await queryRows<Record<string, unknown>>(
-    testDb.database.db,
+    suite.database.db,
     sql`select * from volunteers where org_id = ${orgId} and id = ${id}`,
   );
   const tokens = await queryRows<Record<string, unknown>>(
-    testDb.database.db,
+    suite.database.db,
     sql`select * from volunteer_tokens where org_id = ${orgId} and volunteer_id = ${id} order by id`,
   );
   const held = await queryRows<Record<string, unknown>>(
-    testDb.database.db,
+    suite.database.db,
     sql`select * from qualifications where org_id = ${orgId} and volunteer_id = ${id} order by role_id`,
   );
   return JSON.stringify({ volunteer, tokens, held });
@@ -147,7 +133,7 @@ function withoutRequestSpecifics(body: Record<string, unknown>) {
 describe('POST /v1/volunteers', () => {
   it('creates a volunteer: 201, Location, ETag, the whole resource, the row in the database', async () => {
     const { organiser } = await setupOrg();
-    const response = await t.http
+    const response = await suite.http
       .post('/v1/volunteers')
       .set(bearer(organiser))
       .send({
@@ -183,7 +169,7 @@ describe('POST /v1/volunteers', () => {
       erased_at: null,
     });
     // The ETag is the one GET returns.
-    const read = await t.http.get(`/v1/volunteers/${body.id}`).set(bearer(organiser)).expect(200);
+    const read = await suite.http.get(`/v1/volunteers/${body.id}`).set(bearer(organiser)).expect(200);
     expect(read.headers.etag).toBe(response.headers.etag);
     expect(read.body).toEqual(body);
   });
@@ -208,7 +194,7 @@ describe('POST /v1/volunteers', () => {
       [{ name: 'Notes', email: 'notes@example.org', notes: 'x'.repeat(5001) }, 'body.notes'],
     ];
     for (const [body, path] of cases) {
-      const response = await t.http.post('/v1/volunteers').set(bearer(organiser)).send(body).expect(400);
+      const response = await suite.http.post('/v1/volunteers').set(bearer(organiser)).send(body).expect(400);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(response.body).toMatchObject({
         code: 'validation-failed',
@@ -218,7 +204,7 @@ describe('POST /v1/volunteers', () => {
       expect(response.body.errors.map((error: { path: string }) => error.path)).toContain(path);
     }
     const count = await queryRows<{ n: number }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select count(*)::int as n from volunteers where org_id = ${org.id}`,
     );
     expect(count[0]?.n).toBe(0);
@@ -226,27 +212,27 @@ describe('POST /v1/volunteers', () => {
 
   it('rejects unknown fields, malformed JSON and other content types', async () => {
     const { organiser } = await setupOrg();
-    const unknown = await t.http
+    const unknown = await suite.http
       .post('/v1/volunteers')
       .set(bearer(organiser))
       .send({ name: 'Extra', email: 'extra@example.org', role: 'admin' })
       .expect(400);
     expect(unknown.body.code).toBe('validation-failed');
-    const malformed = await t.http
+    const malformed = await suite.http
       .post('/v1/volunteers')
       .set(bearer(organiser))
       .set('content-type', 'application/json')
       .send('{"name": "Broken"')
       .expect(400);
     expect(malformed.body.code).toBe('validation-failed');
-    const text = await t.http
+    const text = await suite.http
       .post('/v1/volunteers')
       .set(bearer(organiser))
       .set('content-type', 'text/plain')
       .send('name=Text')
       .expect(415);
     expect(text.body.code).toBe('unsupported-media-type');
-    const list = await t.http.get('/v1/volunteers').set(bearer(organiser)).expect(200);
+    const list = await suite.http.get('/v1/volunteers').set(bearer(organiser)).expect(200);
     expect(list.body.data).toEqual([]);
   });
 
@@ -254,7 +240,7 @@ describe('POST /v1/volunteers', () => {
     const a = await setupOrg();
     const b = await setupOrg();
     const first = await addVolunteer(a.organiser, { name: 'First', email: 'dup@example.org' });
-    const duplicate = await t.http
+    const duplicate = await suite.http
       .post('/v1/volunteers')
       .set(bearer(a.organiser))
       .send({ name: 'Second', email: 'DUP@Example.ORG' })
@@ -271,20 +257,20 @@ describe('POST /v1/volunteers', () => {
     const { org, organiser, viewer } = await setupOrg();
     await addVolunteer(org.adminToken, { name: 'By Admin', email: 'admin-made@example.org' });
     const body = { name: 'Nope', email: 'nope@example.org' };
-    const asViewer = await t.http.post('/v1/volunteers').set(bearer(viewer)).send(body).expect(403);
+    const asViewer = await suite.http.post('/v1/volunteers').set(bearer(viewer)).send(body).expect(403);
     expect(asViewer.body.code).toBe('forbidden');
     const someone = await addVolunteer(organiser, { name: 'Someone', email: 'someone@example.org' });
     const volunteerToken = await issueToken(organiser, someone.id);
-    const asVolunteer = await t.http
+    const asVolunteer = await suite.http
       .post('/v1/volunteers')
       .set(bearer(volunteerToken))
       .send(body)
       .expect(403);
     expect(asVolunteer.body.code).toBe('forbidden');
-    const anonymous = await t.http.post('/v1/volunteers').send(body).expect(401);
+    const anonymous = await suite.http.post('/v1/volunteers').send(body).expect(401);
     expect(anonymous.body.code).toBe('unauthenticated');
     const rows = await queryRows<{ id: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select id from volunteers where email = 'nope@example.org'`,
     );
     expect(rows).toEqual([]);
@@ -297,19 +283,22 @@ describe('GET /v1/volunteers/{id}', () => {
   it('reads a volunteer for organisers and admins; viewers get 403 (API.md §3)', async () => {
     const { org, organiser, viewer } = await setupOrg();
     const created = await addVolunteer(organiser, { name: 'Readable', email: 'read@example.org' });
-    const asOrganiser = await t.http.get(`/v1/volunteers/${created.id}`).set(bearer(organiser)).expect(200);
+    const asOrganiser = await suite.http
+      .get(`/v1/volunteers/${created.id}`)
+      .set(bearer(organiser))
+      .expect(200);
     expect(asOrganiser.body).toEqual(created);
     expect(asOrganiser.headers.etag).toBeTruthy();
-    await t.http.get(`/v1/volunteers/${created.id}`).set(bearer(org.adminToken)).expect(200);
-    const asViewer = await t.http.get(`/v1/volunteers/${created.id}`).set(bearer(viewer)).expect(403);
+    await suite.http.get(`/v1/volunteers/${created.id}`).set(bearer(org.adminToken)).expect(200);
+    const asViewer = await suite.http.get(`/v1/volunteers/${created.id}`).set(bearer(viewer)).expect(403);
     expect(asViewer.body.code).toBe('forbidden');
   });
 
   it('is 404 for an unknown id and 400 for a malformed one', async () => {
     const { organiser } = await setupOrg();
-    const unknown = await t.http.get(`/v1/volunteers/${uuidv7()}`).set(bearer(organiser)).expect(404);
+    const unknown = await suite.http.get(`/v1/volunteers/${uuidv7()}`).set(bearer(organiser)).expect(404);
     expect(unknown.body.code).toBe('not-found');
-    const malformed = await t.http.get('/v1/volunteers/not-a-uuid').set(bearer(organiser)).expect(400);
+    const malformed = await suite.http.get('/v1/volunteers/not-a-uuid').set(bearer(organiser)).expect(400);
     expect(malformed.body.errors[0].path).toBe('params.id');
   });
 });
@@ -319,13 +308,13 @@ describe('GET /v1/volunteers/{id}', () => {
 describe('PATCH /v1/volunteers/{id}', () => {
   it('updates with If-Match: 200, the whole resource, a new ETag; null clears phone', async () => {
     const { organiser } = await setupOrg();
-    const created = await t.http
+    const created = await suite.http
       .post('/v1/volunteers')
       .set(bearer(organiser))
       .send({ name: 'Pat Old', email: 'pat@example.org', phone: '+1 555 0100', notes: 'old note' })
       .expect(201);
     const etag = created.headers.etag as string;
-    const updated = await t.http
+    const updated = await suite.http
       .patch(`/v1/volunteers/${created.body.id}`)
       .set(bearer(organiser))
       .set('if-match', etag)
@@ -346,41 +335,41 @@ describe('PATCH /v1/volunteers/{id}', () => {
     expect(updated.headers.etag).not.toBe(etag);
     const row = await volunteerRow(created.body.id);
     expect(row).toMatchObject({ name: 'Pat New', phone: null, notes: 'new note' });
-    const read = await t.http.get(`/v1/volunteers/${created.body.id}`).set(bearer(organiser)).expect(200);
+    const read = await suite.http.get(`/v1/volunteers/${created.body.id}`).set(bearer(organiser)).expect(200);
     expect(read.headers.etag).toBe(updated.headers.etag);
     expect(read.body).toEqual(updated.body);
   });
 
   it('answers a stale If-Match with 412 precondition-failed and changes nothing', async () => {
     const { organiser } = await setupOrg();
-    const created = await t.http
+    const created = await suite.http
       .post('/v1/volunteers')
       .set(bearer(organiser))
       .send({ name: 'Stale', email: 'stale@example.org' })
       .expect(201);
     const first = created.headers.etag as string;
-    await t.http
+    await suite.http
       .patch(`/v1/volunteers/${created.body.id}`)
       .set(bearer(organiser))
       .set('if-match', first)
       .send({ phone: '123' })
       .expect(200);
     const before = await volunteerRow(created.body.id);
-    const stale = await t.http
+    const stale = await suite.http
       .patch(`/v1/volunteers/${created.body.id}`)
       .set(bearer(organiser))
       .set('if-match', first)
       .send({ name: 'Lost Update' })
       .expect(412);
     expect(stale.body).toMatchObject({ code: 'precondition-failed', status: 412 });
-    const emptyStale = await t.http
+    const emptyStale = await suite.http
       .patch(`/v1/volunteers/${created.body.id}`)
       .set(bearer(organiser))
       .set('if-match', first)
       .send({})
       .expect(412);
     expect(emptyStale.body.code).toBe('precondition-failed');
-    const garbage = await t.http
+    const garbage = await suite.http
       .patch(`/v1/volunteers/${created.body.id}`)
       .set(bearer(organiser))
       .set('if-match', '"something-else"')
@@ -393,7 +382,7 @@ describe('PATCH /v1/volunteers/{id}', () => {
   it('without If-Match applies the change (no precondition)', async () => {
     const { organiser } = await setupOrg();
     const created = await addVolunteer(organiser, { name: 'Free', email: 'free@example.org' });
-    const updated = await t.http
+    const updated = await suite.http
       .patch(`/v1/volunteers/${created.id}`)
       .set(bearer(organiser))
       .send({ birthDate: '2001-02-03' })
@@ -406,25 +395,25 @@ describe('PATCH /v1/volunteers/{id}', () => {
     const { organiser } = await setupOrg();
     await addVolunteer(organiser, { name: 'Holder', email: 'holder@example.org' });
     const other = await addVolunteer(organiser, { name: 'Other', email: 'other@example.org' });
-    const taken = await t.http
+    const taken = await suite.http
       .patch(`/v1/volunteers/${other.id}`)
       .set(bearer(organiser))
       .send({ email: 'HOLDER@example.org' })
       .expect(409);
     expect(taken.body.code).toBe('email-taken');
-    const invalid = await t.http
+    const invalid = await suite.http
       .patch(`/v1/volunteers/${other.id}`)
       .set(bearer(organiser))
       .send({ email: 'nope' })
       .expect(400);
     expect(invalid.body.errors[0].path).toBe('body.email');
-    const unknown = await t.http
+    const unknown = await suite.http
       .patch(`/v1/volunteers/${other.id}`)
       .set(bearer(organiser))
       .send({ passwordHash: 'x' })
       .expect(400);
     expect(unknown.body.code).toBe('validation-failed');
-    const nullName = await t.http
+    const nullName = await suite.http
       .patch(`/v1/volunteers/${other.id}`)
       .set(bearer(organiser))
       .send({ name: null })
@@ -432,7 +421,7 @@ describe('PATCH /v1/volunteers/{id}', () => {
     expect(nullName.body.errors[0].path).toBe('body.name');
     expect(await volunteerRow(other.id)).toMatchObject({ name: 'Other', email: 'other@example.org' });
     // Changing the letter case of one's own email is not a conflict.
-    const own = await t.http
+    const own = await suite.http
       .patch(`/v1/volunteers/${other.id}`)
       .set(bearer(organiser))
       .send({ email: 'Other@Example.org' })
@@ -443,13 +432,13 @@ describe('PATCH /v1/volunteers/{id}', () => {
   it('is 404 for an unknown id and 403 for viewers', async () => {
     const { organiser, viewer } = await setupOrg();
     const created = await addVolunteer(organiser, { name: 'Guarded', email: 'guarded@example.org' });
-    const unknown = await t.http
+    const unknown = await suite.http
       .patch(`/v1/volunteers/${uuidv7()}`)
       .set(bearer(organiser))
       .send({ name: 'X' })
       .expect(404);
     expect(unknown.body.code).toBe('not-found');
-    const asViewer = await t.http
+    const asViewer = await suite.http
       .patch(`/v1/volunteers/${created.id}`)
       .set(bearer(viewer))
       .send({ name: 'X' })
@@ -473,7 +462,7 @@ describe('GET /v1/volunteers', () => {
       x.name < y.name ? -1 : x.name > y.name ? 1 : x.id < y.id ? -1 : x.id > y.id ? 1 : 0,
     );
     // All at once, as a viewer (viewers may list).
-    const all = await t.http.get('/v1/volunteers').query({ limit: 200 }).set(bearer(viewer)).expect(200);
+    const all = await suite.http.get('/v1/volunteers').query({ limit: 200 }).set(bearer(viewer)).expect(200);
     expect(ids(all.body.data)).toEqual(ids(expected));
     expect(all.body.nextCursor).toBeNull();
     // Page by page.
@@ -481,7 +470,7 @@ describe('GET /v1/volunteers', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const response: Response = await t.http
+      const response: Response = await suite.http
         .get('/v1/volunteers')
         .query({ limit: 2, ...(cursor ? { cursor } : {}) })
         .set(bearer(viewer))
@@ -504,7 +493,7 @@ describe('GET /v1/volunteers', () => {
       phone: '1',
       notes: 'n',
     });
-    const response = await t.http.get('/v1/volunteers').set(bearer(organiser)).expect(200);
+    const response = await suite.http.get('/v1/volunteers').set(bearer(organiser)).expect(200);
     expect(response.body).toEqual({ data: [created], nextCursor: null });
   });
 
@@ -519,13 +508,13 @@ describe('GET /v1/volunteers', () => {
     expect(ids(await listAll(organiser, { q: 'ria lo' }))).toEqual([maria.id]);
     expect(ids(await listAll(organiser, { q: 'nobody' }))).toEqual([]);
     // q combines with pagination.
-    const first = await t.http
+    const first = await suite.http
       .get('/v1/volunteers')
       .query({ q: 'lopez', limit: 1 })
       .set(bearer(organiser))
       .expect(200);
     expect(ids(first.body.data)).toEqual([jo.id]);
-    const second = await t.http
+    const second = await suite.http
       .get('/v1/volunteers')
       .query({ q: 'lopez', limit: 1, cursor: first.body.nextCursor })
       .set(bearer(organiser))
@@ -555,9 +544,15 @@ describe('GET /v1/volunteers', () => {
     const a = await addVolunteer(organiser, { name: 'Avery', email: 'avery@example.org' });
     const b = await addVolunteer(organiser, { name: 'Blake', email: 'blake@example.org' });
     await addVolunteer(organiser, { name: 'Casey', email: 'casey@example.org' });
-    await t.http.put(`/v1/volunteers/${b.id}/qualifications/${driver}`).set(bearer(organiser)).expect(204);
-    await t.http.put(`/v1/volunteers/${a.id}/qualifications/${driver}`).set(bearer(organiser)).expect(204);
-    await t.http.put(`/v1/volunteers/${a.id}/qualifications/${cook}`).set(bearer(organiser)).expect(204);
+    await suite.http
+      .put(`/v1/volunteers/${b.id}/qualifications/${driver}`)
+      .set(bearer(organiser))
+      .expect(204);
+    await suite.http
+      .put(`/v1/volunteers/${a.id}/qualifications/${driver}`)
+      .set(bearer(organiser))
+      .expect(204);
+    await suite.http.put(`/v1/volunteers/${a.id}/qualifications/${cook}`).set(bearer(organiser)).expect(204);
     const drivers = await listAll(organiser, { qualification: driver });
     expect(ids(drivers)).toEqual([a.id, b.id]);
     expect(drivers[0]?.qualifications.sort()).toEqual([driver, cook].sort());
@@ -565,7 +560,7 @@ describe('GET /v1/volunteers', () => {
     expect(ids(await listAll(organiser, { qualification: cook }))).toEqual([a.id]);
     expect(ids(await listAll(organiser, { qualification: uuidv7() }))).toEqual([]);
     expect(ids(await listAll(organiser, { qualification: driver, q: 'blake' }))).toEqual([b.id]);
-    const malformed = await t.http
+    const malformed = await suite.http
       .get('/v1/volunteers')
       .query({ qualification: 'driver' })
       .set(bearer(organiser))
@@ -578,10 +573,10 @@ describe('GET /v1/volunteers', () => {
     const old = await addVolunteer(organiser, { name: 'Old', email: 'old@example.org' });
     const touched = await addVolunteer(organiser, { name: 'Touched', email: 'touched@example.org' });
     // Make "old" unambiguously older than anything that follows.
-    await testDb.database.db.execute(
+    await suite.database.db.execute(
       sql`update volunteers set updated_at = now() - interval '1 hour' where id = ${old.id}`,
     );
-    const patched = await t.http
+    const patched = await suite.http
       .patch(`/v1/volunteers/${touched.id}`)
       .set(bearer(organiser))
       .send({ phone: '42' })
@@ -599,7 +594,7 @@ describe('GET /v1/volunteers', () => {
     const later = new Date(sinceDate.getTime() + 60_000).toISOString();
     expect(ids(await listAll(organiser, { updatedSince: later }))).toEqual([]);
     for (const bad of ['yesterday', '2026-12-05T09:00:00', '2026-12-05']) {
-      const response = await t.http
+      const response = await suite.http
         .get('/v1/volunteers')
         .query({ updatedSince: bad })
         .set(bearer(organiser))
@@ -612,12 +607,16 @@ describe('GET /v1/volunteers', () => {
     const { organiser } = await setupOrg();
     await addVolunteer(organiser, { name: 'One', email: 'one@example.org' });
     for (const limit of ['0', '201', '-1', 'ten', '2.5']) {
-      const response = await t.http.get('/v1/volunteers').query({ limit }).set(bearer(organiser)).expect(400);
+      const response = await suite.http
+        .get('/v1/volunteers')
+        .query({ limit })
+        .set(bearer(organiser))
+        .expect(400);
       expect(response.body.code).toBe('validation-failed');
       expect(response.body.errors[0].path).toBe('querystring.limit');
     }
-    await t.http.get('/v1/volunteers').query({ limit: 1 }).set(bearer(organiser)).expect(200);
-    await t.http.get('/v1/volunteers').query({ limit: 200 }).set(bearer(organiser)).expect(200);
+    await suite.http.get('/v1/volunteers').query({ limit: 1 }).set(bearer(organiser)).expect(200);
+    await suite.http.get('/v1/volunteers').query({ limit: 200 }).set(bearer(organiser)).expect(200);
     for (const cursor of [
       'garbage',
       '!!!',
@@ -626,14 +625,14 @@ describe('GET /v1/volunteers', () => {
       Buffer.from('[1,2]').toString('base64url'),
       Buffer.from('{"name":"Alma"}').toString('base64url'),
     ]) {
-      const response = await t.http
+      const response = await suite.http
         .get('/v1/volunteers')
         .query({ cursor })
         .set(bearer(organiser))
         .expect(400);
       expect(response.body.code).toBe('invalid-cursor');
     }
-    const unknown = await t.http
+    const unknown = await suite.http
       .get('/v1/volunteers')
       .query({ sort: 'email' })
       .set(bearer(organiser))
@@ -645,16 +644,16 @@ describe('GET /v1/volunteers', () => {
     const { organiser } = await setupOrg();
     const someone = await addVolunteer(organiser, { name: 'Someone', email: 'someone@example.org' });
     const token = await issueToken(organiser, someone.id);
-    const asVolunteer = await t.http.get('/v1/volunteers').set(bearer(token)).expect(403);
+    const asVolunteer = await suite.http.get('/v1/volunteers').set(bearer(token)).expect(403);
     expect(asVolunteer.body.code).toBe('forbidden');
-    await t.http.get('/v1/volunteers').expect(401);
+    await suite.http.get('/v1/volunteers').expect(401);
   });
 });
 
 // ── DELETE /v1/volunteers/{id} (erasure) ─────────────────────────────────────────────────────
 
 async function createEvent(token: string): Promise<string> {
-  const response = await t.http
+  const response = await suite.http
     .post('/v1/events')
     .set(bearer(token))
     .send({ title: 'Erasure test event', status: 'published' })
@@ -669,7 +668,7 @@ async function createShift(
   endsAt: string,
   capacity: number,
 ): Promise<string> {
-  const response = await t.http
+  const response = await suite.http
     .post(`/v1/events/${eventId}/shifts`)
     .set(bearer(token))
     .send({ startsAt, endsAt, capacity })
@@ -686,18 +685,18 @@ async function insertSignup(
   hours: number | null = null,
 ): Promise<string> {
   const id = uuidv7();
-  await testDb.database.db.execute(
+  await suite.database.db.execute(
     sql`insert into signups (org_id, id, shift_id, volunteer_id, status, period, hours)
         values (${orgId}, ${id}, ${shiftId}, ${volunteerId}, ${status},
           (select period from shifts where org_id = ${orgId} and id = ${shiftId}), ${hours})`,
   );
   if (status === 'confirmed') {
-    await testDb.database.db.execute(
+    await suite.database.db.execute(
       sql`update shifts set confirmed_count = confirmed_count + 1 where org_id = ${orgId} and id = ${shiftId}`,
     );
   }
   if (status === 'waitlisted') {
-    await testDb.database.db.execute(
+    await suite.database.db.execute(
       sql`update shifts set waitlist_count = waitlist_count + 1 where org_id = ${orgId} and id = ${shiftId}`,
     );
   }
@@ -714,7 +713,7 @@ type SignupRow = {
 
 async function signupRow(id: string): Promise<SignupRow | undefined> {
   const [row] = await queryRows<SignupRow>(
-    testDb.database.db,
+    suite.database.db,
     sql`select id, status::text as status, volunteer_id, hours::text as hours, cancelled_at from signups where id = ${id}`,
   );
   return row;
@@ -722,7 +721,7 @@ async function signupRow(id: string): Promise<SignupRow | undefined> {
 
 async function shiftCounts(id: string) {
   const [row] = await queryRows<{ confirmed_count: number; waitlist_count: number }>(
-    testDb.database.db,
+    suite.database.db,
     sql`select confirmed_count, waitlist_count from shifts where id = ${id}`,
   );
   return row;
@@ -738,22 +737,22 @@ describe('DELETE /v1/volunteers/{id} (erasure)', () => {
       password: 'a long enough password',
     });
     const id = registered.volunteer.id;
-    await t.http
+    await suite.http
       .patch(`/v1/volunteers/${id}`)
       .set(bearer(organiser))
       .send({ phone: '+44 20 7946 0000', birthDate: '1985-06-07', notes: 'Allergic to nuts' })
       .expect(200);
-    await t.http.put(`/v1/volunteers/${id}/qualifications/${role}`).set(bearer(organiser)).expect(204);
+    await suite.http.put(`/v1/volunteers/${id}/qualifications/${role}`).set(bearer(organiser)).expect(204);
     const appToken = await issueToken(organiser, id);
-    await t.http.get('/v1/me').set(bearer(appToken)).expect(200);
-    await t.http.get('/v1/me').set(bearer(registered.token)).expect(200);
+    await suite.http.get('/v1/me').set(bearer(appToken)).expect(200);
+    await suite.http.get('/v1/me').set(bearer(registered.token)).expect(200);
     const keeper = await addVolunteer(organiser, { name: 'Keeper', email: 'keeper@example.org' });
     expect(ids(await listAll(viewer))).toEqual([id, keeper.id]);
 
-    const erased = await t.http.delete(`/v1/volunteers/${id}`).set(bearer(organiser)).expect(204);
+    const erased = await suite.http.delete(`/v1/volunteers/${id}`).set(bearer(organiser)).expect(204);
     expect(erased.text).toBe('');
 
-    const gone = await t.http.get(`/v1/volunteers/${id}`).set(bearer(organiser)).expect(404);
+    const gone = await suite.http.get(`/v1/volunteers/${id}`).set(bearer(organiser)).expect(404);
     expect(gone.body.code).toBe('not-found');
     expect(ids(await listAll(viewer))).toEqual([keeper.id]);
     expect(await listAll(viewer, { q: 'erin' })).toEqual([]);
@@ -771,7 +770,7 @@ describe('DELETE /v1/volunteers/{id} (erasure)', () => {
     });
     expect(row?.erased_at).not.toBeNull();
     const everything = await queryRows<Record<string, unknown>>(
-      testDb.database.db,
+      suite.database.db,
       sql`select * from volunteers where id = ${id}`,
     );
     const dump = JSON.stringify(everything);
@@ -779,42 +778,42 @@ describe('DELETE /v1/volunteers/{id} (erasure)', () => {
       expect(dump).not.toContain(secret);
     }
     const heldAfter = await queryRows<{ role_id: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select role_id from qualifications where volunteer_id = ${id}`,
     );
     expect(heldAfter).toEqual([]);
 
     for (const token of [appToken, registered.token]) {
-      const response = await t.http.get('/v1/me').set(bearer(token)).expect(401);
+      const response = await suite.http.get('/v1/me').set(bearer(token)).expect(401);
       expect(response.body.code).toBe('unauthenticated');
     }
     const activeTokens = await queryRows<{ id: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select id from volunteer_tokens where volunteer_id = ${id} and revoked_at is null`,
     );
     expect(activeTokens).toEqual([]);
     // An erased volunteer cannot sign in any more.
-    const signIn = await t.http
+    const signIn = await suite.http
       .post(`/v1/public/${org.slug}/sessions`)
       .send({ email: 'erin@example.org', password: 'a long enough password' })
       .expect(401);
     expect(signIn.body.code).toBe('invalid-credentials');
 
     // Every id-route is 404 from then on.
-    await t.http.delete(`/v1/volunteers/${id}`).set(bearer(organiser)).expect(404);
-    await t.http.patch(`/v1/volunteers/${id}`).set(bearer(organiser)).send({ name: 'Back' }).expect(404);
-    await t.http.post(`/v1/volunteers/${id}/tokens`).set(bearer(organiser)).send({}).expect(404);
-    await t.http.put(`/v1/volunteers/${id}/qualifications/${role}`).set(bearer(organiser)).expect(404);
+    await suite.http.delete(`/v1/volunteers/${id}`).set(bearer(organiser)).expect(404);
+    await suite.http.patch(`/v1/volunteers/${id}`).set(bearer(organiser)).send({ name: 'Back' }).expect(404);
+    await suite.http.post(`/v1/volunteers/${id}/tokens`).set(bearer(organiser)).send({}).expect(404);
+    await suite.http.put(`/v1/volunteers/${id}/qualifications/${role}`).set(bearer(organiser)).expect(404);
     expect((await volunteerRow(id))?.name).toBeNull();
   });
 
   it('frees the email for a new volunteer, organiser-made or self-registered', async () => {
     const { org, organiser } = await setupOrg();
     const first = await addVolunteer(organiser, { name: 'Reuse', email: 'reuse@example.org' });
-    await t.http.delete(`/v1/volunteers/${first.id}`).set(bearer(organiser)).expect(204);
+    await suite.http.delete(`/v1/volunteers/${first.id}`).set(bearer(organiser)).expect(204);
     const second = await addVolunteer(organiser, { name: 'Reuse Again', email: 'REUSE@example.org' });
     expect(second.id).not.toBe(first.id);
-    await t.http.delete(`/v1/volunteers/${second.id}`).set(bearer(organiser)).expect(204);
+    await suite.http.delete(`/v1/volunteers/${second.id}`).set(bearer(organiser)).expect(204);
     const third = await register(org.slug, {
       name: 'Reuse Third',
       email: 'reuse@example.org',
@@ -866,7 +865,7 @@ describe('DELETE /v1/volunteers/{id} (erasure)', () => {
     expect(await shiftCounts(future)).toEqual({ confirmed_count: 2, waitlist_count: 0 });
     expect(await shiftCounts(futureFull)).toEqual({ confirmed_count: 1, waitlist_count: 1 });
 
-    await t.http.delete(`/v1/volunteers/${leaving.id}`).set(bearer(organiser)).expect(204);
+    await suite.http.delete(`/v1/volunteers/${leaving.id}`).set(bearer(organiser)).expect(204);
 
     expect(await signupRow(futureSignup)).toMatchObject({ status: 'cancelled', volunteer_id: leaving.id });
     expect((await signupRow(futureSignup))?.cancelled_at).not.toBeNull();
@@ -885,7 +884,7 @@ describe('DELETE /v1/volunteers/{id} (erasure)', () => {
     expect(await shiftCounts(past)).toEqual({ confirmed_count: 0, waitlist_count: 0 });
     expect(await shiftCounts(pastConfirmed)).toEqual({ confirmed_count: 1, waitlist_count: 0 });
     // The shift's counts as the API shows them.
-    const shift = await t.http.get(`/v1/shifts/${future}`).set(bearer(organiser)).expect(200);
+    const shift = await suite.http.get(`/v1/shifts/${future}`).set(bearer(organiser)).expect(200);
     expect(shift.body).toMatchObject({ confirmedCount: 1, available: 2 });
   });
 
@@ -904,7 +903,7 @@ describe('DELETE /v1/volunteers/{id} (erasure)', () => {
     const confirmed = await insertSignup(org.id, shiftId, leaving.id, 'confirmed');
     const waitlisted = await insertSignup(org.id, shiftId, waiting.id, 'waitlisted');
 
-    await t.http.delete(`/v1/volunteers/${leaving.id}`).set(bearer(organiser)).expect(204);
+    await suite.http.delete(`/v1/volunteers/${leaving.id}`).set(bearer(organiser)).expect(204);
 
     expect(await signupRow(confirmed)).toMatchObject({ status: 'cancelled' });
     expect(await signupRow(waitlisted)).toMatchObject({ status: 'confirmed' });
@@ -914,10 +913,10 @@ describe('DELETE /v1/volunteers/{id} (erasure)', () => {
   it('is for organisers: viewers get 403 and nothing is erased; unknown ids are 404', async () => {
     const { organiser, viewer } = await setupOrg();
     const kept = await addVolunteer(organiser, { name: 'Kept', email: 'kept@example.org' });
-    const asViewer = await t.http.delete(`/v1/volunteers/${kept.id}`).set(bearer(viewer)).expect(403);
+    const asViewer = await suite.http.delete(`/v1/volunteers/${kept.id}`).set(bearer(viewer)).expect(403);
     expect(asViewer.body.code).toBe('forbidden');
     expect(await volunteerRow(kept.id)).toMatchObject({ name: 'Kept', erased_at: null });
-    const unknown = await t.http.delete(`/v1/volunteers/${uuidv7()}`).set(bearer(organiser)).expect(404);
+    const unknown = await suite.http.delete(`/v1/volunteers/${uuidv7()}`).set(bearer(organiser)).expect(404);
     expect(unknown.body.code).toBe('not-found');
   });
 });
@@ -932,7 +931,7 @@ describe('POST /v1/volunteers/{id}/tokens', () => {
       email: 'app@example.org',
       notes: 'secret organiser note',
     });
-    const response = await t.http
+    const response = await suite.http
       .post(`/v1/volunteers/${created.id}/tokens`)
       .set(bearer(organiser))
       .send({})
@@ -943,17 +942,17 @@ describe('POST /v1/volunteers/{id}/tokens', () => {
       createdAt: expect.stringMatching(/Z$/),
     });
     const token = response.body.token as string;
-    const me = await t.http.get('/v1/me').set(bearer(token)).expect(200);
+    const me = await suite.http.get('/v1/me').set(bearer(token)).expect(200);
     expect(me.body).toMatchObject({ id: created.id, name: 'App User', email: 'app@example.org' });
     expect(me.body).not.toHaveProperty('notes');
 
     const stored = await queryRows<{ token_hash: string; volunteer_id: string; revoked_at: unknown }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select token_hash, volunteer_id, revoked_at from volunteer_tokens where id = ${response.body.id}`,
     );
     expect(stored).toEqual([{ token_hash: sha256(token), volunteer_id: created.id, revoked_at: null }]);
     const everything = await queryRows<Record<string, unknown>>(
-      testDb.database.db,
+      suite.database.db,
       sql`select * from volunteer_tokens where volunteer_id = ${created.id}`,
     );
     expect(JSON.stringify(everything)).not.toContain(token);
@@ -962,27 +961,27 @@ describe('POST /v1/volunteers/{id}/tokens', () => {
     // A second token is different, and both work.
     const second = await issueToken(organiser, created.id);
     expect(second).not.toBe(token);
-    await t.http.get('/v1/me').set(bearer(second)).expect(200);
-    await t.http.get('/v1/me').set(bearer(token)).expect(200);
+    await suite.http.get('/v1/me').set(bearer(second)).expect(200);
+    await suite.http.get('/v1/me').set(bearer(token)).expect(200);
   });
 
   it('is 404 for an unknown volunteer, 403 for viewers', async () => {
     const { organiser, viewer } = await setupOrg();
-    const unknown = await t.http
+    const unknown = await suite.http
       .post(`/v1/volunteers/${uuidv7()}/tokens`)
       .set(bearer(organiser))
       .send({})
       .expect(404);
     expect(unknown.body.code).toBe('not-found');
     const created = await addVolunteer(organiser, { name: 'No Token', email: 'notoken@example.org' });
-    const asViewer = await t.http
+    const asViewer = await suite.http
       .post(`/v1/volunteers/${created.id}/tokens`)
       .set(bearer(viewer))
       .send({})
       .expect(403);
     expect(asViewer.body.code).toBe('forbidden');
     const tokens = await queryRows<{ id: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select id from volunteer_tokens where volunteer_id = ${created.id}`,
     );
     expect(tokens).toEqual([]);
@@ -995,7 +994,7 @@ describe('POST /v1/public/{orgSlug}/volunteers', () => {
   it('registers: 201 { volunteer, token }, argon2id hash, the token works', async () => {
     const { org, organiser } = await setupOrg();
     const password = 'correct horse battery';
-    const response = await t.http
+    const response = await suite.http
       .post(`/v1/public/${org.slug}/volunteers`)
       .send({ name: 'Self Made', email: 'Self@Example.org', password })
       .expect(201);
@@ -1017,11 +1016,11 @@ describe('POST /v1/public/{orgSlug}/volunteers', () => {
     expect(row?.password_hash).toMatch(/^\$argon2id\$/);
     expect(row?.password_hash).not.toContain(password);
     const tokenRows = await queryRows<{ token_hash: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select token_hash from volunteer_tokens where volunteer_id = ${id}`,
     );
     expect(tokenRows).toEqual([{ token_hash: sha256(response.body.token) }]);
-    const me = await t.http.get('/v1/me').set(bearer(response.body.token)).expect(200);
+    const me = await suite.http.get('/v1/me').set(bearer(response.body.token)).expect(200);
     expect(me.body).toEqual(response.body.volunteer);
     // The organisation sees them.
     const listed = await listAll(organiser);
@@ -1031,29 +1030,29 @@ describe('POST /v1/public/{orgSlug}/volunteers', () => {
 
   it('needs a password of at least 10 characters and a valid body', async () => {
     const { org } = await setupOrg();
-    const short = await t.http
+    const short = await suite.http
       .post(`/v1/public/${org.slug}/volunteers`)
       .send({ name: 'Short', email: 'short@example.org', password: '123456789' })
       .expect(400);
     expect(short.body.code).toBe('validation-failed');
     expect(short.body.errors.map((error: { path: string }) => error.path)).toContain('body.password');
-    const badEmail = await t.http
+    const badEmail = await suite.http
       .post(`/v1/public/${org.slug}/volunteers`)
       .send({ name: 'Bad', email: 'bad', password: '1234567890' })
       .expect(400);
     expect(badEmail.body.errors.map((error: { path: string }) => error.path)).toContain('body.email');
-    const extra = await t.http
+    const extra = await suite.http
       .post(`/v1/public/${org.slug}/volunteers`)
       .send({ name: 'Extra', email: 'extra@example.org', password: '1234567890', notes: 'x' })
       .expect(400);
     expect(extra.body.code).toBe('validation-failed');
     const rows = await queryRows<{ id: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select id from volunteers where email in ('short@example.org', 'bad', 'extra@example.org')`,
     );
     expect(rows).toEqual([]);
     // Exactly ten characters is enough.
-    await t.http
+    await suite.http
       .post(`/v1/public/${org.slug}/volunteers`)
       .send({ name: 'Ten', email: 'ten@example.org', password: '1234567890' })
       .expect(201);
@@ -1062,32 +1061,32 @@ describe('POST /v1/public/{orgSlug}/volunteers', () => {
   it('refuses a taken email, whatever its case (409 email-taken)', async () => {
     const { org, organiser } = await setupOrg();
     await addVolunteer(organiser, { name: 'Existing', email: 'existing@example.org' });
-    const response = await t.http
+    const response = await suite.http
       .post(`/v1/public/${org.slug}/volunteers`)
       .send({ name: 'Copycat', email: 'EXISTING@example.org', password: 'a password long' })
       .expect(409);
     expect(response.body.code).toBe('email-taken');
     await register(org.slug, { name: 'Self', email: 'self@example.org', password: 'a password long' });
-    const again = await t.http
+    const again = await suite.http
       .post(`/v1/public/${org.slug}/volunteers`)
       .send({ name: 'Self Again', email: 'self@example.org', password: 'another password' })
       .expect(409);
     expect(again.body.code).toBe('email-taken');
     const rows = await queryRows<{ n: number }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select count(*)::int as n from volunteers where org_id = ${org.id}`,
     );
     expect(rows[0]?.n).toBe(2);
   });
 
   it('is 404 for an unknown organisation', async () => {
-    const response = await t.http
+    const response = await suite.http
       .post('/v1/public/no-such-org-here/volunteers')
       .send({ name: 'Lost', email: 'lost@example.org', password: '1234567890' })
       .expect(404);
     expect(response.body.code).toBe('not-found');
     const rows = await queryRows<{ id: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select id from volunteers where email = 'lost@example.org'`,
     );
     expect(rows).toEqual([]);
@@ -1104,7 +1103,7 @@ describe('POST /v1/public/{orgSlug}/sessions', () => {
       email: 'signer@example.org',
       password: 'sign me in please',
     });
-    const response = await t.http
+    const response = await suite.http
       .post(`/v1/public/${org.slug}/sessions`)
       .send({ email: 'Signer@Example.org', password: 'sign me in please' })
       .expect(201);
@@ -1112,11 +1111,11 @@ describe('POST /v1/public/{orgSlug}/sessions', () => {
     expect(response.body.volunteer).not.toHaveProperty('notes');
     expect(response.body.token).toMatch(/^tg_vol_[A-Za-z0-9_-]{43}$/);
     expect(response.body.token).not.toBe(registered.token);
-    const me = await t.http.get('/v1/me').set(bearer(response.body.token)).expect(200);
+    const me = await suite.http.get('/v1/me').set(bearer(response.body.token)).expect(200);
     expect(me.body.id).toBe(registered.volunteer.id);
-    await t.http.get('/v1/me').set(bearer(registered.token)).expect(200);
+    await suite.http.get('/v1/me').set(bearer(registered.token)).expect(200);
     const tokens = await queryRows<{ token_hash: string }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select token_hash from volunteer_tokens where volunteer_id = ${registered.volunteer.id} order by id`,
     );
     expect(tokens.map((row) => row.token_hash).sort()).toEqual(
@@ -1135,7 +1134,7 @@ describe('POST /v1/public/{orgSlug}/sessions', () => {
     ];
     const bodies: Record<string, unknown>[] = [];
     for (const attempt of attempts) {
-      const response = await t.http.post(`/v1/public/${org.slug}/sessions`).send(attempt).expect(401);
+      const response = await suite.http.post(`/v1/public/${org.slug}/sessions`).send(attempt).expect(401);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(response.body).toMatchObject({ code: 'invalid-credentials', status: 401 });
       bodies.push(withoutRequestSpecifics(response.body));
@@ -1143,7 +1142,7 @@ describe('POST /v1/public/{orgSlug}/sessions', () => {
     expect(bodies[1]).toEqual(bodies[0]);
     expect(bodies[2]).toEqual(bodies[0]);
     const tokens = await queryRows<{ n: number }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select count(*)::int as n from volunteer_tokens where org_id = ${org.id}`,
     );
     expect(tokens[0]?.n).toBe(1); // the registration's only
@@ -1153,17 +1152,17 @@ describe('POST /v1/public/{orgSlug}/sessions', () => {
     const a = await setupOrg();
     const b = await setupOrg();
     await register(a.org.slug, { name: 'Only A', email: 'onlya@example.org', password: 'password for a' });
-    const wrongOrg = await t.http
+    const wrongOrg = await suite.http
       .post(`/v1/public/${b.org.slug}/sessions`)
       .send({ email: 'onlya@example.org', password: 'password for a' })
       .expect(401);
     expect(wrongOrg.body.code).toBe('invalid-credentials');
-    const unknownOrg = await t.http
+    const unknownOrg = await suite.http
       .post('/v1/public/no-such-org-here/sessions')
       .send({ email: 'onlya@example.org', password: 'password for a' })
       .expect(404);
     expect(unknownOrg.body.code).toBe('not-found');
-    const invalid = await t.http
+    const invalid = await suite.http
       .post(`/v1/public/${a.org.slug}/sessions`)
       .send({ email: 'onlya@example.org' })
       .expect(400);
@@ -1171,7 +1170,7 @@ describe('POST /v1/public/{orgSlug}/sessions', () => {
   });
 
   it('limits attempts per email: the 4th for one email is 429, another email still gets its answer', async () => {
-    const limited = await startTestApp(testDb.database, { LOGIN_ATTEMPTS_PER_15_MINUTES: 3 });
+    const limited = await startTestApp(suite.database, { LOGIN_ATTEMPTS_PER_15_MINUTES: 3 });
     try {
       const org = await createOrg(limited.http);
       const signUp = await limited.http
@@ -1199,7 +1198,7 @@ describe('POST /v1/public/{orgSlug}/sessions', () => {
       expect(blocked.body).toMatchObject({ code: 'rate-limited', status: 429 });
       expect(blocked.headers['retry-after']).toBeTruthy();
       const tokens = await queryRows<{ n: number }>(
-        testDb.database.db,
+        suite.database.db,
         sql`select count(*)::int as n from volunteer_tokens where volunteer_id = ${signUp.body.volunteer.id}`,
       );
       expect(tokens[0]?.n).toBe(1);
@@ -1233,12 +1232,12 @@ describe('GET/PATCH /v1/me, DELETE /v1/me/session', () => {
       birthDate: '1999-09-09',
       notes: 'Talks a lot',
     });
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${created.id}/qualifications/${role}`)
       .set(bearer(organiser))
       .expect(204);
     const token = await issueToken(organiser, created.id);
-    const me = await t.http.get('/v1/me').set(bearer(token)).expect(200);
+    const me = await suite.http.get('/v1/me').set(bearer(token)).expect(200);
     expect(me.headers.etag).toBeTruthy();
     expect(me.body).toEqual({
       id: created.id,
@@ -1256,16 +1255,16 @@ describe('GET/PATCH /v1/me, DELETE /v1/me/session', () => {
   it('is for volunteer tokens only: an API key gets 403, no token 401', async () => {
     const { org, organiser } = await setupOrg();
     for (const key of [org.adminToken, organiser]) {
-      const read = await t.http.get('/v1/me').set(bearer(key)).expect(403);
+      const read = await suite.http.get('/v1/me').set(bearer(key)).expect(403);
       expect(read.body.code).toBe('forbidden');
-      const write = await t.http.patch('/v1/me').set(bearer(key)).send({ name: 'Key' }).expect(403);
+      const write = await suite.http.patch('/v1/me').set(bearer(key)).send({ name: 'Key' }).expect(403);
       expect(write.body.code).toBe('forbidden');
-      const signOut = await t.http.delete('/v1/me/session').set(bearer(key)).expect(403);
+      const signOut = await suite.http.delete('/v1/me/session').set(bearer(key)).expect(403);
       expect(signOut.body.code).toBe('forbidden');
     }
-    const anonymous = await t.http.get('/v1/me').expect(401);
+    const anonymous = await suite.http.get('/v1/me').expect(401);
     expect(anonymous.body.code).toBe('unauthenticated');
-    const bogus = await t.http
+    const bogus = await suite.http
       .get('/v1/me')
       .set(bearer(`tg_vol_${'x'.repeat(43)}`))
       .expect(401);
@@ -1279,15 +1278,15 @@ describe('GET/PATCH /v1/me, DELETE /v1/me/session', () => {
       email: 'patchme@example.org',
       password: 'patch me please',
     });
-    await t.http
+    await suite.http
       .patch(`/v1/volunteers/${registered.volunteer.id}`)
       .set(bearer(organiser))
       .send({ phone: '111', notes: 'organiser only' })
       .expect(200);
     const token = registered.token;
-    const read = await t.http.get('/v1/me').set(bearer(token)).expect(200);
+    const read = await suite.http.get('/v1/me').set(bearer(token)).expect(200);
     const etag = read.headers.etag as string;
-    const updated = await t.http
+    const updated = await suite.http
       .patch('/v1/me')
       .set(bearer(token))
       .set('if-match', etag)
@@ -1310,19 +1309,19 @@ describe('GET/PATCH /v1/me, DELETE /v1/me/session', () => {
     });
 
     const before = await volunteerRow(registered.volunteer.id);
-    const stale = await t.http
+    const stale = await suite.http
       .patch('/v1/me')
       .set(bearer(token))
       .set('if-match', etag)
       .send({ name: 'Too Late' })
       .expect(412);
     expect(stale.body.code).toBe('precondition-failed');
-    const notes = await t.http.patch('/v1/me').set(bearer(token)).send({ notes: 'mine now' }).expect(400);
+    const notes = await suite.http.patch('/v1/me').set(bearer(token)).send({ notes: 'mine now' }).expect(400);
     expect(notes.body.code).toBe('validation-failed');
     expect(await volunteerRow(registered.volunteer.id)).toEqual(before);
 
     // The organiser sees the new version too.
-    const asOrganiser = await t.http
+    const asOrganiser = await suite.http
       .get(`/v1/volunteers/${registered.volunteer.id}`)
       .set(bearer(organiser))
       .expect(200);
@@ -1337,7 +1336,7 @@ describe('GET/PATCH /v1/me, DELETE /v1/me/session', () => {
       email: 'changer@example.org',
       password: 'change my email',
     });
-    const response = await t.http
+    const response = await suite.http
       .patch('/v1/me')
       .set(bearer(registered.token))
       .send({ email: 'Taken@example.org' })
@@ -1353,19 +1352,19 @@ describe('GET/PATCH /v1/me, DELETE /v1/me/session', () => {
       email: 'two@example.org',
       password: 'two devices here',
     });
-    const second = await t.http
+    const second = await suite.http
       .post(`/v1/public/${org.slug}/sessions`)
       .send({ email: 'two@example.org', password: 'two devices here' })
       .expect(201);
-    const signOut = await t.http.delete('/v1/me/session').set(bearer(registered.token)).expect(204);
+    const signOut = await suite.http.delete('/v1/me/session').set(bearer(registered.token)).expect(204);
     expect(signOut.text).toBe('');
-    const revoked = await t.http.get('/v1/me').set(bearer(registered.token)).expect(401);
+    const revoked = await suite.http.get('/v1/me').set(bearer(registered.token)).expect(401);
     expect(revoked.body.code).toBe('unauthenticated');
-    await t.http.delete('/v1/me/session').set(bearer(registered.token)).expect(401);
-    const stillThere = await t.http.get('/v1/me').set(bearer(second.body.token)).expect(200);
+    await suite.http.delete('/v1/me/session').set(bearer(registered.token)).expect(401);
+    const stillThere = await suite.http.get('/v1/me').set(bearer(second.body.token)).expect(200);
     expect(stillThere.body.id).toBe(registered.volunteer.id);
     const rows = await queryRows<{ token_hash: string; revoked: boolean }>(
-      testDb.database.db,
+      suite.database.db,
       sql`select token_hash, revoked_at is not null as revoked from volunteer_tokens
           where volunteer_id = ${registered.volunteer.id}`,
     );
@@ -1389,7 +1388,7 @@ describe('tenant isolation', () => {
       phone: '1',
       notes: 'A only',
     });
-    await t.http
+    await suite.http
       .put(`/v1/volunteers/${aVolunteer.id}/qualifications/${aRole}`)
       .set(bearer(a.organiser))
       .expect(204);
@@ -1399,14 +1398,14 @@ describe('tenant isolation', () => {
 
     for (const key of [b.organiser, b.org.adminToken]) {
       const requests = [
-        t.http.get(`/v1/volunteers/${aVolunteer.id}`).set(bearer(key)),
-        t.http.patch(`/v1/volunteers/${aVolunteer.id}`).set(bearer(key)).send({ name: 'Hijacked' }),
-        t.http.post(`/v1/volunteers/${aVolunteer.id}/tokens`).set(bearer(key)).send({}),
-        t.http.put(`/v1/volunteers/${aVolunteer.id}/qualifications/${bRole}`).set(bearer(key)),
-        t.http.put(`/v1/volunteers/${aVolunteer.id}/qualifications/${aRole}`).set(bearer(key)),
-        t.http.put(`/v1/volunteers/${bVolunteer.id}/qualifications/${aRole}`).set(bearer(key)),
-        t.http.delete(`/v1/volunteers/${aVolunteer.id}/qualifications/${aRole}`).set(bearer(key)),
-        t.http.delete(`/v1/volunteers/${aVolunteer.id}`).set(bearer(key)),
+        suite.http.get(`/v1/volunteers/${aVolunteer.id}`).set(bearer(key)),
+        suite.http.patch(`/v1/volunteers/${aVolunteer.id}`).set(bearer(key)).send({ name: 'Hijacked' }),
+        suite.http.post(`/v1/volunteers/${aVolunteer.id}/tokens`).set(bearer(key)).send({}),
+        suite.http.put(`/v1/volunteers/${aVolunteer.id}/qualifications/${bRole}`).set(bearer(key)),
+        suite.http.put(`/v1/volunteers/${aVolunteer.id}/qualifications/${aRole}`).set(bearer(key)),
+        suite.http.put(`/v1/volunteers/${bVolunteer.id}/qualifications/${aRole}`).set(bearer(key)),
+        suite.http.delete(`/v1/volunteers/${aVolunteer.id}/qualifications/${aRole}`).set(bearer(key)),
+        suite.http.delete(`/v1/volunteers/${aVolunteer.id}`).set(bearer(key)),
       ];
       for (const pending of requests) {
         const response = await pending.expect(404);
@@ -1420,14 +1419,17 @@ describe('tenant isolation', () => {
     }
     // A's volunteer is exactly as it was, and still works for A.
     expect(await volunteerSnapshot(a.org.id, aVolunteer.id)).toBe(before);
-    const stillThere = await t.http
+    const stillThere = await suite.http
       .get(`/v1/volunteers/${aVolunteer.id}`)
       .set(bearer(a.organiser))
       .expect(200);
     expect(stillThere.body).toMatchObject({ name: 'Alice A', qualifications: [aRole] });
-    await t.http.get('/v1/me').set(bearer(aToken)).expect(200);
+    await suite.http.get('/v1/me').set(bearer(aToken)).expect(200);
     // B's volunteer gained nothing from A's role.
-    const bRead = await t.http.get(`/v1/volunteers/${bVolunteer.id}`).set(bearer(b.organiser)).expect(200);
+    const bRead = await suite.http
+      .get(`/v1/volunteers/${bVolunteer.id}`)
+      .set(bearer(b.organiser))
+      .expect(200);
     expect(bRead.body.qualifications).toEqual([]);
   });
 
@@ -1440,9 +1442,9 @@ describe('tenant isolation', () => {
       password: 'password of a',
     });
     const bVolunteer = await addVolunteer(b.organiser, { name: 'Vol B', email: 'volb@example.org' });
-    const me = await t.http.get('/v1/me').set(bearer(aVolunteer.token)).expect(200);
+    const me = await suite.http.get('/v1/me').set(bearer(aVolunteer.token)).expect(200);
     expect(me.body.id).toBe(aVolunteer.volunteer.id);
-    await t.http.get(`/v1/volunteers/${bVolunteer.id}`).set(bearer(aVolunteer.token)).expect(403);
+    await suite.http.get(`/v1/volunteers/${bVolunteer.id}`).set(bearer(aVolunteer.token)).expect(403);
     expect((await volunteerRow(bVolunteer.id))?.name).toBe('Vol B');
   });
 });

@@ -1,0 +1,238 @@
+/**
+ * What the HTTP suites share: one database and one app per test file, and the requests that set up
+ * an organisation with its events, shifts, volunteers and roles. A suite keeps only what it tests.
+ */
+import { type SQL, sql } from 'drizzle-orm';
+import type { Response } from 'supertest';
+import { uuidv7 } from 'uuidv7';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { Config } from '../../src/config.ts';
+import { type Database, queryRows } from '../../src/db/client.ts';
+import {
+  bearer,
+  createKey,
+  createOrg,
+  createTestDatabase,
+  type StartOptions,
+  startTestApp,
+  type TestApp,
+  type TestDatabase,
+  uniqueSlug,
+} from './app.ts';
+
+/** A test file's database and app; read them inside tests, once `beforeAll` has run. */
+export interface Suite {
+  readonly database: Database;
+  /** The database's connection string, on PostgreSQL. */
+  readonly url: string | undefined;
+  readonly http: TestApp['http'];
+}
+
+/** Creates the file's database and starts the app before its tests; closes both after them. */
+export function useTestApp(overrides: Partial<Config> = {}, options: StartOptions = {}): Suite {
+  let testDb: TestDatabase | undefined;
+  let app: TestApp | undefined;
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    app = await startTestApp(testDb.database, overrides, options);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await testDb?.drop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the suite has not started: use it inside a test or hook');
+    return value;
+  };
+  return {
+    get database() {
+      return started(testDb).database;
+    },
+    get url() {
+      return started(testDb).url;
+    },
+    get http() {
+      return started(app).http;
+    },
+  };
+}
+
+export type Auth = Record<string, string>;
+
+/** An organisation with a bearer header for each role. */
+export interface Org {
+  id: string;
+  admin: Auth;
+  organiser: Auth;
+  viewer: Auth;
+}
+
+export interface EventBody {
+  id: string;
+  title: string;
+  status: string;
+  startsAt: string | null;
+  endsAt: string | null;
+  shiftCount: number;
+  capacity: number;
+  confirmedCount: number;
+  updatedAt: string;
+  [key: string]: unknown;
+}
+
+export interface Eligibility {
+  canClaim: boolean;
+  reason: string | null;
+  signupId: string | null;
+  signupStatus: string | null;
+}
+
+export interface ShiftBody {
+  id: string;
+  eventId: string;
+  roleId: string | null;
+  startsAt: string;
+  endsAt: string;
+  capacity: number;
+  confirmedCount: number;
+  waitlistCount: number;
+  available: number;
+  waitlist: boolean;
+  signupOpensAt: string | null;
+  signupClosesAt: string;
+  status: string;
+  updatedAt: string;
+  eligibility?: Eligibility;
+  [key: string]: unknown;
+}
+
+export type SignupStatus = 'confirmed' | 'waitlisted' | 'cancelled';
+
+export const ids = (list: { id: string }[]) => list.map((item) => item.id);
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A problem+json answer with this status and code (and, given a path, an error at that path). */
+export function expectProblem(response: Response, status: number, code: string, path?: string) {
+  expect(response.status, JSON.stringify(response.body)).toBe(status);
+  expect(response.headers['content-type']).toMatch(/application\/problem\+json/);
+  expect(response.body.code).toBe(code);
+  expect(response.body.type).toBe(`/problems/${code}`);
+  if (path) expect(response.body.errors.map((error: { path: string }) => error.path)).toContain(path);
+}
+
+/** The set-up requests and database reads of a suite, bound to it. */
+export function fixtures(suite: Suite) {
+  async function setupOrg(): Promise<Org> {
+    const org = await createOrg(suite.http);
+    const organiser = await createKey(suite.http, org.adminToken, 'organiser');
+    const viewer = await createKey(suite.http, org.adminToken, 'viewer');
+    return {
+      id: org.id,
+      admin: bearer(org.adminToken),
+      organiser: bearer(organiser.token),
+      viewer: bearer(viewer.token),
+    };
+  }
+
+  async function createEvent(auth: Auth, body: Record<string, unknown> = {}): Promise<EventBody> {
+    const response = await suite.http
+      .post('/v1/events')
+      .set(auth)
+      .send({ title: 'Food sort', ...body });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+    return response.body as EventBody;
+  }
+
+  async function createShift(auth: Auth, eventId: string, body: Record<string, unknown>): Promise<ShiftBody> {
+    const response = await suite.http
+      .post(`/v1/events/${eventId}/shifts`)
+      .set(auth)
+      .send({ capacity: 5, ...body });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+    return response.body as ShiftBody;
+  }
+
+  async function createVolunteer(auth: Auth, extra: Record<string, unknown> = {}): Promise<string> {
+    const response = await suite.http
+      .post('/v1/volunteers')
+      .set(auth)
+      .send({ name: 'Vol', email: `${uniqueSlug('v')}@example.org`, ...extra });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+    return response.body.id as string;
+  }
+
+  async function volunteerToken(auth: Auth, volunteerId: string): Promise<Auth> {
+    const response = await suite.http.post(`/v1/volunteers/${volunteerId}/tokens`).set(auth).expect(201);
+    return bearer(response.body.token as string);
+  }
+
+  async function createRole(auth: Auth, restricted: boolean): Promise<string> {
+    const response = await suite.http
+      .post('/v1/roles')
+      .set(auth)
+      .send({ name: uniqueSlug('role'), restricted })
+      .expect(201);
+    return response.body.id as string;
+  }
+
+  function rows<T>(query: SQL) {
+    return queryRows<T>(suite.database.db, query);
+  }
+
+  /**
+   * A signup written directly, with the shift's counters following it: for state the claim endpoint
+   * would refuse to make (a past signup, an exact creation time) or for suites about other domains.
+   */
+  async function insertSignup(
+    orgId: string,
+    shiftId: string,
+    volunteerId: string,
+    status: SignupStatus = 'confirmed',
+    createdAt?: string,
+  ): Promise<string> {
+    const id = uuidv7();
+    await suite.database.db.execute(sql`
+      insert into signups (org_id, id, shift_id, volunteer_id, status, period, created_at, cancelled_at)
+      values (${orgId}, ${id}, ${shiftId}, ${volunteerId}, ${status}::signup_status,
+        (select period from shifts where org_id = ${orgId} and id = ${shiftId}),
+        coalesce(${createdAt ?? null}::timestamptz, now()),
+        case when ${status} = 'cancelled' then now() end)`);
+    await suite.database.db.execute(sql`
+      update shifts set
+        confirmed_count = confirmed_count + (case when ${status} = 'confirmed' then 1 else 0 end),
+        waitlist_count = waitlist_count + (case when ${status} = 'waitlisted' then 1 else 0 end)
+      where org_id = ${orgId} and id = ${shiftId}`);
+    return id;
+  }
+
+  /** Every page of a list at limit=2: each page at most 2, the ids in order of the pages. */
+  async function pageThrough(auth: Auth, path: string, query: Record<string, string | number> = {}) {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const response: Response = await suite.http
+        .get(path)
+        .query({ ...query, limit: 2, ...(cursor ? { cursor } : {}) })
+        .set(auth);
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      expect(response.body.data.length).toBeLessThanOrEqual(2);
+      seen.push(...ids(response.body.data));
+      cursor = response.body.nextCursor;
+      pages += 1;
+    } while (cursor && pages < 20);
+    return { seen, pages };
+  }
+
+  return {
+    setupOrg,
+    createEvent,
+    createShift,
+    createVolunteer,
+    volunteerToken,
+    createRole,
+    rows,
+    insertSignup,
+    pageThrough,
+  };
+}
