@@ -395,8 +395,13 @@ async function main() {
   const org = await setUp(client);
   const captured = await captureClaimSql(org);
   if (process.env.BENCH_SHOW_SQL) console.log(JSON.stringify(captured, null, 2));
+  // One transaction: the database checks at commit that every shift's counters are its signups.
+  await client.query('begin');
   await client.query(`delete from signups where org_id = $1`, [org.orgId]);
-  await client.query(`update shifts set confirmed_count = 0 where org_id = $1`, [org.orgId]);
+  await client.query(`update shifts set confirmed_count = 0, waitlist_count = 0 where org_id = $1`, [
+    org.orgId,
+  ]);
+  await client.query('commit');
   await client.end();
 
   const server = await startServer(
@@ -521,11 +526,14 @@ async function main() {
  */
 async function emptyShifts(client: pg.Client, orgId: string, sets: number[]) {
   const ids = `(${sets.map((set) => `'00000000-0000-7000-9${String(set).padStart(3, '0')}'`).join(', ')})`;
+  // One transaction: the database checks at commit that every shift's counters are its signups.
+  await client.query('begin');
   await client.query(`delete from signups where org_id = $1 and left(shift_id::text, 23) in ${ids}`, [orgId]);
   await client.query(
     `update shifts set confirmed_count = 0, waitlist_count = 0 where org_id = $1 and left(id::text, 23) in ${ids}`,
     [orgId],
   );
+  await client.query('commit');
 }
 
 function median(values: number[]): number {

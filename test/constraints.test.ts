@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driverErrorOf } from '../src/core/errors.ts';
 import { type Db, queryRows } from '../src/db/client.ts';
 import { createTestDatabase, type TestDatabase } from './support/app.ts';
+import { type SignupStatus, signupInsert } from './support/fixtures.ts';
 
 let testDb: TestDatabase;
 let db: Db;
@@ -68,16 +69,15 @@ async function newShift(
   return id;
 }
 
+/** A signup with an explicit period, its shift's counters following it in the same statement. */
 function insertSignup(
   orgId: string,
   shiftId: string,
   volunteerId: string,
-  status: string,
+  status: SignupStatus,
   period: string,
 ): SQL {
-  return sql`insert into signups (org_id, id, shift_id, volunteer_id, status, period, cancelled_at)
-             values (${orgId}, ${uuidv7()}, ${shiftId}, ${volunteerId}, ${status}::signup_status, ${period}::tstzrange,
-                     case when ${status} = 'cancelled' then now() end)`;
+  return signupInsert({ orgId, shiftId, volunteerId, status, period });
 }
 
 describe('tenant isolation in the schema', () => {
@@ -213,7 +213,13 @@ describe('signup invariants in the schema', () => {
   it('refuses a confirmed count above capacity', async () => {
     const org = await newOrg();
     const shift = await newShift(org, await newEvent(org), '2027-04-01T09:00Z', '2027-04-01T12:00Z', 2);
-    await db.execute(sql`update shifts set confirmed_count = 2 where org_id = ${org} and id = ${shift}`);
+    const period = '[2027-04-01T09:00Z,2027-04-01T12:00Z)';
+    await db.execute(insertSignup(org, shift, await newVolunteer(org), 'confirmed', period));
+    await db.execute(insertSignup(org, shift, await newVolunteer(org), 'confirmed', period));
+    expect(await rejection(insertSignup(org, shift, await newVolunteer(org), 'confirmed', period))).toEqual({
+      code: '23514',
+      constraint: 'shifts_capacity_not_exceeded',
+    });
     expect(
       await rejection(sql`update shifts set confirmed_count = 3 where org_id = ${org} and id = ${shift}`),
     ).toEqual({
@@ -256,5 +262,90 @@ describe('signup invariants in the schema', () => {
     await db.execute(
       sql`insert into volunteers (org_id, id, name, email) values (${other}, ${uuidv7()}, 'C', 'sam@example.org')`,
     );
+  });
+});
+
+describe("a shift's counters are its signups (checked at commit)", () => {
+  const period = '[2027-09-01T09:00Z,2027-09-01T12:00Z)';
+  const counterMismatch = { code: '23514', constraint: 'shift_counters_match_signups' };
+
+  async function shiftWithVolunteer() {
+    const org = await newOrg();
+    const shift = await newShift(org, await newEvent(org), '2027-09-01T09:00Z', '2027-09-01T12:00Z');
+    return { org, shift, volunteer: await newVolunteer(org) };
+  }
+
+  function bareSignup(org: string, shift: string, volunteer: string, status: string) {
+    return sql`insert into signups (org_id, id, shift_id, volunteer_id, status, period, cancelled_at)
+               values (${org}, ${uuidv7()}, ${shift}, ${volunteer}, ${status}::signup_status, ${period}::tstzrange,
+                       case when ${status} = 'cancelled' then now() end)`;
+  }
+
+  async function counts(shift: string) {
+    const [row] = await queryRows<{ confirmed_count: number; waitlist_count: number; signups: number }>(
+      db,
+      sql`select confirmed_count, waitlist_count, (select count(*)::int from signups where shift_id = ${shift}) as signups
+          from shifts where id = ${shift}`,
+    );
+    return row;
+  }
+
+  it('refuses a signup written without its counter, confirmed or waitlisted, and keeps nothing of it', async () => {
+    const { org, shift, volunteer } = await shiftWithVolunteer();
+    expect(await rejection(bareSignup(org, shift, volunteer, 'confirmed'))).toEqual(counterMismatch);
+    expect(await rejection(bareSignup(org, shift, volunteer, 'waitlisted'))).toEqual(counterMismatch);
+    expect(await counts(shift)).toEqual({ confirmed_count: 0, waitlist_count: 0, signups: 0 });
+    // A cancelled signup takes no place: nothing to count.
+    await db.execute(bareSignup(org, shift, volunteer, 'cancelled'));
+  });
+
+  it('refuses a counter moved without a signup', async () => {
+    const { org, shift } = await shiftWithVolunteer();
+    expect(
+      await rejection(sql`update shifts set confirmed_count = 1 where org_id = ${org} and id = ${shift}`),
+    ).toEqual(counterMismatch);
+    expect(
+      await rejection(
+        sql`update shifts set waitlist = true, waitlist_count = 1 where org_id = ${org} and id = ${shift}`,
+      ),
+    ).toEqual(counterMismatch);
+    expect(await counts(shift)).toEqual({ confirmed_count: 0, waitlist_count: 0, signups: 0 });
+  });
+
+  it('accepts a signup and its counter in two statements of one transaction', async () => {
+    const { org, shift, volunteer } = await shiftWithVolunteer();
+    await db.transaction(async (tx) => {
+      await tx.execute(bareSignup(org, shift, volunteer, 'confirmed'));
+      await tx.execute(sql`update shifts set confirmed_count = 1 where org_id = ${org} and id = ${shift}`);
+    });
+    expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 0, signups: 1 });
+  });
+
+  it('refuses a cancellation or a deletion that leaves the counter behind; attendance keeps the place', async () => {
+    const { org, shift, volunteer } = await shiftWithVolunteer();
+    await db.execute(insertSignup(org, shift, volunteer, 'confirmed', period));
+    expect(
+      await rejection(
+        sql`update signups set status = 'cancelled', cancelled_at = now() where org_id = ${org} and shift_id = ${shift}`,
+      ),
+    ).toEqual(counterMismatch);
+    expect(await rejection(sql`delete from signups where org_id = ${org} and shift_id = ${shift}`)).toEqual(
+      counterMismatch,
+    );
+    // attended and no_show still hold their place (API.md §7): the count stays.
+    await db.execute(
+      sql`update signups set status = 'attended' where org_id = ${org} and shift_id = ${shift}`,
+    );
+    await db.execute(
+      sql`update signups set status = 'no_show' where org_id = ${org} and shift_id = ${shift}`,
+    );
+    expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 0, signups: 1 });
+  });
+
+  it('accepts erasing a whole organisation, signups and shifts together', async () => {
+    const { org, shift, volunteer } = await shiftWithVolunteer();
+    await db.execute(insertSignup(org, shift, volunteer, 'confirmed', period));
+    await db.execute(sql`delete from organizations where id = ${org}`);
+    expect(await counts(shift)).toBeUndefined();
   });
 });
