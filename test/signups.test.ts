@@ -749,6 +749,63 @@ describe('the waitlist', () => {
     await expectInvariants();
   });
 
+  it('a skipped volunteer is promoted as soon as the signup that kept them waiting is cancelled', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const shift = await createShift(org.organiser, event.id, { ...at(10, 10, 3), capacity: 1 });
+    const elsewhere = await createShift(org.organiser, event.id, at(10, 12, 2)); // overlaps [12, 13)
+    const [holder, waiting, late] = await Promise.all([1, 2, 3].map(() => createVolunteer(org)));
+    if (!holder || !waiting || !late) throw new Error('volunteers');
+    const held = await claimOk(holder.auth, shift.id);
+    const queued = await claimOk(waiting.auth, shift.id, {}, 'waitlisted');
+    const blocking = await claimOk(waiting.auth, elsewhere.id);
+    await cancelOk(org.organiser, held.id); // the place is free, but `waiting` overlaps: skipped
+    expect(await readSignup(org.viewer, queued.id)).toMatchObject({
+      status: 'waitlisted',
+      waitlistPosition: 1,
+    });
+    await expectCounts(org, shift.id, 0, 1);
+
+    // Their own cancellation elsewhere frees them: promoted in the same request, before anyone
+    // arriving later can take the place.
+    await cancelOk(waiting.auth, blocking.id);
+    expect(await readSignup(org.viewer, queued.id)).toMatchObject({
+      status: 'confirmed',
+      waitlistPosition: null,
+    });
+    expect((await outboxOf(queued.id)).map((row) => row.type)).toEqual([
+      'signup.waitlisted',
+      'signup.promoted',
+    ]);
+    await expectCounts(org, shift.id, 1, 0);
+    await claimOk(late.auth, shift.id, {}, 'waitlisted'); // behind them, not ahead
+    await expectInvariants();
+  });
+
+  it('cancelling the shift that kept someone waiting elsewhere promotes them there', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const shift = await createShift(org.organiser, event.id, { ...at(11, 10, 3), capacity: 1 });
+    const elsewhere = await createShift(org.organiser, event.id, at(11, 12, 2));
+    const [holder, waiting] = await Promise.all([1, 2].map(() => createVolunteer(org)));
+    if (!holder || !waiting) throw new Error('volunteers');
+    const held = await claimOk(holder.auth, shift.id);
+    const queued = await claimOk(waiting.auth, shift.id, {}, 'waitlisted');
+    const blocking = await claimOk(waiting.auth, elsewhere.id);
+    await cancelOk(org.organiser, held.id);
+    expect((await readSignup(org.viewer, queued.id)).status).toBe('waitlisted');
+
+    const response = await suite.http.post(`/v1/shifts/${elsewhere.id}/cancel`).set(org.organiser);
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    expect((await readSignup(org.viewer, blocking.id)).status).toBe('cancelled');
+    expect(await readSignup(org.viewer, queued.id)).toMatchObject({
+      status: 'confirmed',
+      waitlistPosition: null,
+    });
+    await expectCounts(org, shift.id, 1, 0);
+    await expectInvariants();
+  });
+
   it('raising capacity via PATCH /v1/shifts/{id} promotes waitlisted volunteers at once, in order', async () => {
     const { org, shift } = await scenario({ capacity: 1 });
     const volunteers = await Promise.all([1, 2, 3, 4].map(() => createVolunteer(org)));
@@ -833,6 +890,32 @@ describe("a shift's times move its signups (API.md §6 PATCH)", () => {
       .set(org.organiser)
       .send(at(22, 9, 2))
       .expect(200);
+    await expectInvariants();
+  });
+
+  it('new times that end an overlap promote the volunteer it kept waiting', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const shift = await createShift(org.organiser, event.id, { ...at(12, 10, 3), capacity: 1 });
+    const elsewhere = await createShift(org.organiser, event.id, at(12, 12, 2));
+    const [holder, waiting] = await Promise.all([1, 2].map(() => createVolunteer(org)));
+    if (!holder || !waiting) throw new Error('volunteers');
+    const held = await claimOk(holder.auth, shift.id);
+    const queued = await claimOk(waiting.auth, shift.id, {}, 'waitlisted');
+    await claimOk(waiting.auth, elsewhere.id);
+    await cancelOk(org.organiser, held.id);
+    expect((await readSignup(org.viewer, queued.id)).status).toBe('waitlisted');
+
+    const moved = await suite.http
+      .patch(`/v1/shifts/${shift.id}`)
+      .set(org.organiser)
+      .send(at(12, 8, 3));
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect(moved.body).toMatchObject({ confirmedCount: 1, waitlistCount: 0 });
+    expect(await readSignup(org.viewer, queued.id)).toMatchObject({
+      status: 'confirmed',
+      waitlistPosition: null,
+    });
     await expectInvariants();
   });
 });
@@ -1397,6 +1480,51 @@ describe('attendance', () => {
     expect((await readSignup(org.viewer, waitlisted.id)).status).toBe('cancelled');
     expect((await readSignup(org.viewer, confirmed.id)).status).toBe('confirmed');
     await expectCounts(org, started.id, 1, 0);
+  });
+
+  it('PATCH with the status it already has keeps hours set by hand and writes no second event', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const started = await createShift(org.organiser, event.id, fromNow(-1, 3));
+    const volunteer = await createVolunteer(org);
+    const signup = await claimOk(org.organiser, started.id, { volunteerId: volunteer.id });
+    expect((await patch(org.organiser, signup.id, { status: 'attended' }).expect(200)).body.hours).toBe(3);
+    expect((await patch(org.organiser, signup.id, { hours: 1.5 }).expect(200)).body.hours).toBe(1.5);
+    const resaved = await patch(org.organiser, signup.id, { status: 'attended', note: 'great help' });
+    expect(resaved.status, JSON.stringify(resaved.body)).toBe(200);
+    expect(resaved.body).toMatchObject({ status: 'attended', hours: 1.5, note: 'great help' });
+    const withHours = await patch(org.organiser, signup.id, { status: 'attended', hours: 2 }).expect(200);
+    expect(withHours.body.hours).toBe(2);
+    const attendedEvents = (await outboxOf(signup.id)).filter((row) => row.type === 'signup.attended');
+    expect(attendedEvents).toHaveLength(1);
+    // A real change of status still takes its default: a no-show worked no hours.
+    expect((await patch(org.organiser, signup.id, { status: 'no_show' }).expect(200)).body.hours).toBe(0);
+  });
+
+  it('checks out a checked-in signup already marked attended: the time is recorded, the hours stay', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const started = await createShift(org.organiser, event.id, fromNow(-0.5, 3));
+    const volunteer = await createVolunteer(org);
+    const signup = await claimOk(org.organiser, started.id, { volunteerId: volunteer.id });
+    const checkedIn = await checkIn(org.organiser, signup.id).expect(200);
+    await patch(org.organiser, signup.id, { status: 'attended', hours: 2.75 }).expect(200);
+    const out = await checkOut(org.organiser, signup.id);
+    expect(out.status, JSON.stringify(out.body)).toBe(200);
+    expect(out.body).toMatchObject({
+      status: 'attended',
+      hours: 2.75,
+      checkedInAt: checkedIn.body.checkedInAt,
+    });
+    expect(out.body.checkedOutAt).toMatch(isoTimestamp);
+    expectProblem(await checkOut(org.organiser, signup.id), 409, 'invalid-state'); // already out
+    // A no-show never checks out, even with a check-in on record.
+    const other = await createVolunteer(org);
+    const missing = await claimOk(org.organiser, started.id, { volunteerId: other.id });
+    await checkIn(org.organiser, missing.id).expect(200);
+    await patch(org.organiser, missing.id, { status: 'no_show' }).expect(200);
+    expectProblem(await checkOut(org.organiser, missing.id), 409, 'invalid-state');
+    await expectCounts(org, started.id, 2, 0);
   });
 
   it('after check-in and check-out, PATCH attended keeps the checked-in hours', async () => {

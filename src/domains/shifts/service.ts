@@ -469,7 +469,9 @@ export async function updateShift(
     await refreshEventSpan(tx, principal.orgId, current.eventId);
   }
   const actor = actorOf(principal);
-  if (changes.capacity !== undefined && changes.capacity > current.capacity) {
+  // More places, or new times (a waitlisted volunteer skipped for an overlap may fit now): the
+  // waitlist is offered the free places at once.
+  if ((changes.capacity !== undefined && changes.capacity > current.capacity) || timesChanged) {
     await promoteWaitlisted(tx, principal.orgId, id, actor);
   }
   await recordEvent(tx, {

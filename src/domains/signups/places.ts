@@ -6,7 +6,7 @@
  * guarded UPDATE; cancellations and promotions lock the affected shifts (in id order) before
  * touching signups, so that the two never wait on each other in opposite orders.
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { AppError, driverErrorOf } from '../../core/errors.ts';
 import { type Actor, recordEvent } from '../../core/outbox.ts';
 import { type DbOrTx, queryRows, uuidArray } from '../../db/client.ts';
@@ -24,6 +24,30 @@ function scopeCondition(scope: CancellationScope) {
   return sql`sh.event_id = ${scope.eventId}`;
 }
 
+/**
+ * Shifts with a free place where a volunteer whose confirmed signups (`signupCondition`, over
+ * signups `s` joined to their shifts `sh`) are about to be cancelled waits on the waitlist at an
+ * overlapping time. Such a signup may be what kept them waiting while a place stood free (they
+ * were skipped, invariant 4); once it is cancelled, they can be promoted there.
+ */
+export async function shiftsAwaitingFreedVolunteers(
+  tx: DbOrTx,
+  orgId: string,
+  signupCondition: SQL,
+): Promise<string[]> {
+  const rows = await queryRows<{ shift_id: string }>(
+    tx,
+    sql`select distinct w.shift_id from signups s
+        join shifts sh on sh.org_id = s.org_id and sh.id = s.shift_id
+        join signups w on w.org_id = s.org_id and w.volunteer_id = s.volunteer_id and w.status = 'waitlisted'
+          and w.shift_id <> s.shift_id and w.period && s.period
+        join shifts wsh on wsh.org_id = w.org_id and wsh.id = w.shift_id
+        where s.org_id = ${orgId} and s.status = 'confirmed' and ${signupCondition}
+          and wsh.cancelled_at is null and wsh.starts_at > now() and wsh.confirmed_count < wsh.capacity`,
+  );
+  return rows.map((row) => row.shift_id);
+}
+
 /** Locks shift rows in id order: the first step of every write that touches their signups. */
 export async function lockShifts(tx: DbOrTx, orgId: string, shiftIds: string[]): Promise<void> {
   if (shiftIds.length === 0) return;
@@ -34,8 +58,9 @@ export async function lockShifts(tx: DbOrTx, orgId: string, shiftIds: string[]):
 
 /**
  * Cancels every active signup in `scope`, frees their places and writes a `signup.cancelled`
- * event for each. Returns the shifts that lost a confirmed volunteer (for promotion by the caller,
- * where the shift stays open).
+ * event for each. Volunteers whose time this frees are promoted where they were waiting for a free
+ * place. Returns the shifts that lost a confirmed volunteer (for promotion by the caller, where the
+ * shift stays open).
  */
 export async function cancelActiveSignups(
   tx: DbOrTx,
@@ -51,7 +76,11 @@ export async function cancelActiveSignups(
   );
   const shiftIds = affected.map((row) => row.shift_id);
   if (shiftIds.length === 0) return { shiftsWithFreedPlaces: [] };
-  await lockShifts(tx, orgId, shiftIds);
+  // Locked with the others, in one id order: the shifts where a volunteer freed here is waiting.
+  const awaiting = (await shiftsAwaitingFreedVolunteers(tx, orgId, scopeCondition(scope))).filter(
+    (shiftId) => !shiftIds.includes(shiftId),
+  );
+  await lockShifts(tx, orgId, [...shiftIds, ...awaiting]);
   const cancelled = await queryRows<{
     id: string;
     shift_id: string;
@@ -96,6 +125,7 @@ export async function cancelActiveSignups(
       payload: { signupId: signup.id, shiftId: signup.shift_id, previousStatus: signup.previous_status },
     });
   }
+  for (const shiftId of awaiting.sort()) await promoteWaitlisted(tx, orgId, shiftId, actor);
   const freed = new Set(
     cancelled.filter((signup) => signup.previous_status === 'confirmed').map((s) => s.shift_id),
   );

@@ -32,7 +32,7 @@ import {
 } from '../../db/client.ts';
 import type { Location } from '../../db/schema.ts';
 import { type Shift, shiftStatusOf } from '../shifts/service.ts';
-import { lockShifts, promoteWaitlisted } from './places.ts';
+import { lockShifts, promoteWaitlisted, shiftsAwaitingFreedVolunteers } from './places.ts';
 import { claimRefusal, loadClaimFacts } from './rules.ts';
 
 export { cancelActiveSignups, lockShifts, promoteWaitlisted } from './places.ts';
@@ -306,14 +306,22 @@ interface LockedSignup {
   version: number;
 }
 
-/** Locks the signup's shift, then reads the signup: the order every signup write uses. */
-async function lockSignup(tx: DbOrTx, principal: Principal, id: string): Promise<LockedSignup> {
+/**
+ * Locks the signup's shift (with `alsoLock`, in one id order), then reads the signup: the order
+ * every signup write uses.
+ */
+async function lockSignup(
+  tx: DbOrTx,
+  principal: Principal,
+  id: string,
+  alsoLock: string[] = [],
+): Promise<LockedSignup> {
   const [found] = await queryRows<{ shift_id: string }>(
     tx,
     sql`select s.shift_id from signups s where s.org_id = ${principal.orgId} and s.id = ${id} ${ownedBy(principal)}`,
   );
   if (!found) throw notFound('The signup');
-  await lockShifts(tx, principal.orgId, [found.shift_id]);
+  await lockShifts(tx, principal.orgId, [found.shift_id, ...alsoLock]);
   const [signup] = await queryRows<LockedSignup>(
     tx,
     sql`select s.id, s.shift_id, s.volunteer_id, s.status, s.checked_in_at, s.checked_out_at, s.version,
@@ -337,7 +345,10 @@ export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string)
   if (principal.kind === 'key' && principal.role === 'viewer') {
     throw new AppError('forbidden', 'Cancelling needs the organiser role.');
   }
-  const signup = await lockSignup(tx, principal, id);
+  // Where this volunteer waits for a free place at an overlapping time, this signup may be what
+  // kept them waiting: those shifts are locked now and offered to the waitlist after the cancel.
+  const awaiting = await shiftsAwaitingFreedVolunteers(tx, principal.orgId, sql`s.id = ${id}`);
+  const signup = await lockSignup(tx, principal, id, awaiting);
   if (signup.status !== 'confirmed' && signup.status !== 'waitlisted') {
     throw new AppError(
       'invalid-state',
@@ -387,7 +398,10 @@ export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string)
       lateCancellation: late,
     },
   });
-  if (wasConfirmed) await promoteWaitlisted(tx, principal.orgId, signup.shift_id, actor);
+  if (wasConfirmed) {
+    await promoteWaitlisted(tx, principal.orgId, signup.shift_id, actor);
+    for (const shiftId of awaiting.sort()) await promoteWaitlisted(tx, principal.orgId, shiftId, actor);
+  }
   return readSignup(tx, principal, id);
 }
 
@@ -432,12 +446,21 @@ export async function checkIn(tx: DbOrTx, principal: KeyPrincipal, id: string): 
 /** Check-out: needs a check-in and a started shift; marks the signup attended with its hours. */
 export async function checkOut(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<VersionedSignup> {
   const signup = await lockSignup(tx, principal, id);
-  if (!signup.checked_in_at || signup.status !== 'confirmed') {
-    throw new AppError('invalid-state', 'Check-out needs a checked-in, confirmed signup.');
+  if (!signup.checked_in_at) throw new AppError('invalid-state', 'Check-out needs a check-in first.');
+  if (signup.checked_out_at) throw new AppError('invalid-state', 'The volunteer has already checked out.');
+  if (signup.status !== 'confirmed' && signup.status !== 'attended') {
+    throw new AppError('invalid-state', `A ${signup.status} signup cannot check out.`);
   }
   if (Date.now() < signup.starts_at.getTime())
     throw new AppError('invalid-state', 'The shift has not started yet.');
   const checkedOutAt = new Date();
+  if (signup.status === 'attended') {
+    // Marked attended already (PATCH): the check-out time is recorded; the hours set then, by
+    // default or by hand, stay (PATCH changes them).
+    await tx.execute(sql`update signups set checked_out_at = ${checkedOutAt}::timestamptz, updated_at = now(), version = version + 1
+      where org_id = ${principal.orgId} and id = ${id}`);
+    return readSignup(tx, principal, id);
+  }
   const hours = quarterHours(checkedOutAt.getTime() - signup.checked_in_at.getTime());
   await markAttendance(tx, principal, signup, 'attended', { hours, checkedOutAt });
   return readSignup(tx, principal, id);
@@ -483,7 +506,9 @@ export async function updateSignup(
   // The row is locked: comparing its version here is as good as `WHERE version = $n`.
   assertVersion(expectedVersions, Number(signup.version), 'The signup');
   const attendance = ['attended', 'no_show'];
-  if (changes.status) {
+  // The status it has already is no change: its hours (perhaps corrected by hand) stay, and no
+  // second attendance event is written.
+  if (changes.status && changes.status !== signup.status) {
     if (signup.status !== 'confirmed' && !attendance.includes(signup.status)) {
       throw new AppError('invalid-state', `A ${signup.status} signup cannot be marked ${changes.status}.`);
     }
