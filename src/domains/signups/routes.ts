@@ -210,7 +210,7 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
         tags,
         summary: 'Record departure',
         description:
-          'Needs a check-in and a started shift (else 409 `invalid-state`); marks the signup attended with the checked-in time, rounded to quarter hours.',
+          'Needs a check-in, no check-out yet and a started shift (else 409 `invalid-state`); marks a confirmed signup attended with the checked-in time, rounded to quarter hours. One already marked attended keeps its hours.',
         params: idParams,
         response: { 200: signup, ...problems({ 409: 'invalid-state' }) },
       },
