@@ -893,6 +893,33 @@ describe("a shift's times move its signups (API.md §6 PATCH)", () => {
     await expectInvariants();
   });
 
+  it('moving the shift that kept a volunteer waiting elsewhere promotes them there', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const shift = await createShift(org.organiser, event.id, { ...at(13, 10, 3), capacity: 1 });
+    const elsewhere = await createShift(org.organiser, event.id, at(13, 12, 2));
+    const [holder, waiting] = await Promise.all([1, 2].map(() => createVolunteer(org)));
+    if (!holder || !waiting) throw new Error('volunteers');
+    const held = await claimOk(holder.auth, shift.id);
+    const queued = await claimOk(waiting.auth, shift.id, {}, 'waitlisted');
+    const blocking = await claimOk(waiting.auth, elsewhere.id);
+    await cancelOk(org.organiser, held.id);
+    expect((await readSignup(org.viewer, queued.id)).status).toBe('waitlisted');
+
+    const moved = await suite.http
+      .patch(`/v1/shifts/${elsewhere.id}`)
+      .set(org.organiser)
+      .send(at(13, 14, 2));
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect((await readSignup(org.viewer, blocking.id)).status).toBe('confirmed');
+    expect(await readSignup(org.viewer, queued.id)).toMatchObject({
+      status: 'confirmed',
+      waitlistPosition: null,
+    });
+    await expectCounts(org, shift.id, 1, 0);
+    await expectInvariants();
+  });
+
   it('new times that end an overlap promote the volunteer it kept waiting', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);

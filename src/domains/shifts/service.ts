@@ -17,7 +17,9 @@ import {
   type Eligibility,
   eligibilityOf,
   loadClaimFacts,
+  lockShifts,
   promoteWaitlisted,
+  shiftsAwaitingFreedVolunteers,
 } from '../signups/service.ts';
 import { expandRecurrence, type RecurrenceInput } from './recurrence.ts';
 import { type CreateShiftInput, shiftTimeProblems, type UpdateShiftInput } from './schemas.ts';
@@ -386,13 +388,15 @@ export async function createRecurringShifts(
  * Locks the shift's event, then the shift: the order that event cancellation uses too, so a shift
  * write and an event cancel never wait on each other crosswise.
  */
-async function lockShiftAndEvent(tx: DbOrTx, principal: KeyPrincipal, id: string) {
+/** Locks the shift's event, then the shift (with `alsoLock`, in one id order), and reads it. */
+async function lockShiftAndEvent(tx: DbOrTx, principal: KeyPrincipal, id: string, alsoLock: string[] = []) {
   const { eventId } = await readShiftRow(tx, principal, id);
   await tx
     .select({ id: events.id })
     .from(events)
     .where(and(eq(events.orgId, principal.orgId), eq(events.id, eventId)))
     .for('update');
+  await lockShifts(tx, principal.orgId, [id, ...alsoLock]);
   return readShiftRow(tx, principal, id, true);
 }
 
@@ -403,7 +407,13 @@ export async function updateShift(
   changes: UpdateShiftInput,
   expectedVersions: number[] | null,
 ) {
-  const current = await lockShiftAndEvent(tx, principal, id);
+  // New times free this shift's volunteers at the old ones: where they wait for a free place at an
+  // overlapping time, they may be promoted after the move. Those shifts are locked with this one.
+  const awaiting =
+    changes.startsAt || changes.endsAt
+      ? await shiftsAwaitingFreedVolunteers(tx, principal.orgId, sql`s.shift_id = ${id}`)
+      : [];
+  const current = await lockShiftAndEvent(tx, principal, id, awaiting);
   assertVersion(expectedVersions, current.version, 'The shift');
   if (Object.keys(changes).length === 0) return getShift(tx, principal, id);
   if (current.cancelledAt) throw new AppError('invalid-state', 'The shift is cancelled; it cannot change.');
@@ -473,6 +483,9 @@ export async function updateShift(
   // waitlist is offered the free places at once.
   if ((changes.capacity !== undefined && changes.capacity > current.capacity) || timesChanged) {
     await promoteWaitlisted(tx, principal.orgId, id, actor);
+  }
+  if (timesChanged) {
+    for (const shiftId of awaiting.sort()) await promoteWaitlisted(tx, principal.orgId, shiftId, actor);
   }
   await recordEvent(tx, {
     orgId: principal.orgId,

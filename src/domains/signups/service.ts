@@ -35,7 +35,12 @@ import { type Shift, shiftStatusOf } from '../shifts/service.ts';
 import { lockShifts, promoteWaitlisted, shiftsAwaitingFreedVolunteers } from './places.ts';
 import { claimRefusal, loadClaimFacts } from './rules.ts';
 
-export { cancelActiveSignups, lockShifts, promoteWaitlisted } from './places.ts';
+export {
+  cancelActiveSignups,
+  lockShifts,
+  promoteWaitlisted,
+  shiftsAwaitingFreedVolunteers,
+} from './places.ts';
 export { type ClaimFacts, claimRefusal, type Eligibility, eligibilityOf, loadClaimFacts } from './rules.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
