@@ -18,6 +18,7 @@ import {
   rush,
   scalar,
   seedOrganisation,
+  waitFor,
 } from './support.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -78,8 +79,11 @@ describe.skipIf(!onPostgres)(`faults mid-rush ${needsPostgres}`, () => {
     const shiftId = await createShift(url, org, { capacity: 100, waitlist: true });
     const first = await startServer({ DATABASE_URL: url });
     const requests = claims(first.url, shiftId, org.volunteers);
-    const rushing = rush(requests, 50);
-    await sleep(400);
+    let acknowledgedSoFar = 0;
+    const rushing = rush(requests, 50, (result) => {
+      if (result.status === 201) acknowledgedSoFar += 1;
+    });
+    await waitFor(() => acknowledgedSoFar >= 10, 15_000, 'the first claims to be acknowledged');
     first.child.kill('SIGKILL');
     const results = await rushing;
     const acknowledged = results.filter((result) => result.status === 201);
@@ -131,8 +135,11 @@ describe.skipIf(!onPostgres)(`faults mid-rush ${needsPostgres}`, () => {
       viaProxy.port = String(proxy.port);
       const server = await startServer({ DATABASE_URL: viaProxy.toString() });
       const requests = claims(server.url, shiftId, org.volunteers);
-      const rushing = rush(requests, 20);
-      await sleep(300);
+      let acknowledgedSoFar = 0;
+      const rushing = rush(requests, 20, (result) => {
+        if (result.status === 201) acknowledgedSoFar += 1;
+      });
+      await waitFor(() => acknowledgedSoFar >= 10, 15_000, 'the first claims to be acknowledged');
       await proxy.cut();
       await sleep(1_500);
       await proxy.restore();

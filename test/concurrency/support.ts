@@ -104,7 +104,11 @@ export interface HttpRequest {
  * worker, no keep-alive sharing). A network error is reported as status 0. Bounded: every request
  * is sent once, with a 30 s timeout.
  */
-export async function rush(requests: HttpRequest[], concurrency: number): Promise<HttpResult[]> {
+export async function rush(
+  requests: HttpRequest[],
+  concurrency: number,
+  onResult?: (result: HttpResult) => void,
+): Promise<HttpResult[]> {
   const results: HttpResult[] = new Array(requests.length);
   let next = 0;
   const worker = async () => {
@@ -112,7 +116,9 @@ export async function rush(requests: HttpRequest[], concurrency: number): Promis
     try {
       while (next < requests.length) {
         const index = next++;
-        results[index] = await send(requests[index] as HttpRequest, agent);
+        const result = await send(requests[index] as HttpRequest, agent);
+        results[index] = result;
+        onResult?.(result);
       }
     } finally {
       agent.destroy();
@@ -231,5 +237,18 @@ export async function scalar<T>(url: string, query: string, params: unknown[] = 
     return Object.values(result.rows[0] ?? {})[0] as T;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Resolves once `condition` holds, polling; fails after `timeoutMs`. For "mid-rush": a fault is
+ * injected once the first claims were acknowledged, not after a fixed pause, which a busy machine
+ * can outlast before answering anything.
+ */
+export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
