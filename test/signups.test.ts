@@ -1528,19 +1528,21 @@ describe('attendance', () => {
     expect((await patch(org.organiser, signup.id, { status: 'no_show' }).expect(200)).body.hours).toBe(0);
   });
 
-  it('checks out a checked-in signup already marked attended: the time is recorded, the hours stay', async () => {
+  it('checks out a checked-in signup already marked attended: the hours become the checked-in time', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);
     const started = await createShift(org.organiser, event.id, fromNow(-0.5, 3));
     const volunteer = await createVolunteer(org);
     const signup = await claimOk(org.organiser, started.id, { volunteerId: volunteer.id });
     const checkedIn = await checkIn(org.organiser, signup.id).expect(200);
-    await patch(org.organiser, signup.id, { status: 'attended', hours: 2.75 }).expect(200);
+    // Marked attended before the check-out: the shift length (3 h) is the default until then.
+    expect((await patch(org.organiser, signup.id, { status: 'attended' }).expect(200)).body.hours).toBe(3);
     const out = await checkOut(org.organiser, signup.id);
     expect(out.status, JSON.stringify(out.body)).toBe(200);
+    // Checked in moments ago: the checked-in time, to the nearest quarter hour.
     expect(out.body).toMatchObject({
       status: 'attended',
-      hours: 2.75,
+      hours: 0,
       checkedInAt: checkedIn.body.checkedInAt,
     });
     expect(out.body.checkedOutAt).toMatch(isoTimestamp);

@@ -3,6 +3,7 @@
  * promotions, and concurrent idempotent retries. Each loop is bounded in rounds and requests; the
  * invariants of API.md §7 are checked after every round.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, startTestApp, type TestApp, type TestDatabase } from '../support/app.ts';
 import { needsPostgres, onPostgres } from '../support/postgres.ts';
@@ -177,6 +178,58 @@ describe.skipIf(!onPostgres)(`claim races ${needsPostgres}`, () => {
       const [retry] = await rush([claim(shiftId, volunteer.token, { 'idempotency-key': key })], 1);
       expect(retry?.status).toBe(201);
       expect(retry?.body.id).toBe(created[0]?.body.id);
+      expect(await invariantViolations(url, org.orgId)).toEqual([]);
+    }
+  });
+
+  it('crossed waitlists: cancelling two overlapping shifts at once, or one and a signup of the other, never deadlocks', async () => {
+    for (let round = 0; round < 6; round++) {
+      const org = await seedOrganisation(url, 2);
+      const [v, u] = org.volunteers as [{ id: string; token: string }, { id: string; token: string }];
+      // Two overlapping shifts, each with a free place and, waiting for it, a volunteer confirmed
+      // on the other (skipped for the overlap): cancelling one frees its volunteer for the other.
+      const w = await createShift(url, org, { capacity: 2, waitlist: true, startsInHours: 24 });
+      const x = await createShift(url, org, { capacity: 2, waitlist: true, startsInHours: 25 });
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      let uOnW = '';
+      try {
+        await client.query('begin');
+        const place = async (shiftId: string, volunteerId: string, status: string) => {
+          const inserted = await client.query<{ id: string }>(
+            `insert into signups (org_id, id, shift_id, volunteer_id, status, period)
+             select org_id, gen_random_uuid(), id, $2, $3::signup_status, period from shifts where id = $1
+             returning id`,
+            [shiftId, volunteerId, status],
+          );
+          return inserted.rows[0]?.id as string;
+        };
+        uOnW = await place(w, u.id, 'confirmed');
+        await place(w, v.id, 'waitlisted');
+        await place(x, v.id, 'confirmed');
+        await place(x, u.id, 'waitlisted');
+        await client.query('update shifts set confirmed_count = 1, waitlist_count = 1 where id = any($1)', [
+          [w, x],
+        ]);
+        await client.query('commit');
+      } finally {
+        await client.end();
+      }
+      const cancelShift = (shiftId: string): HttpRequest => ({
+        base: t.baseUrl,
+        method: 'POST',
+        path: `/v1/shifts/${shiftId}/cancel`,
+        token: org.organiserToken,
+      });
+      const requests =
+        round % 2 === 0
+          ? [cancelShift(x), cancelShift(w)]
+          : [cancelShift(x), { ...cancelShift(w), path: `/v1/signups/${uOnW}/cancel` }];
+      const results = await rush(requests, 2);
+      expect(
+        results.map((result) => result.status),
+        JSON.stringify(results.map((result) => result.body)),
+      ).toEqual([200, 200]);
       expect(await invariantViolations(url, org.orgId)).toEqual([]);
     }
   });

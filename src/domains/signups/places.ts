@@ -48,6 +48,17 @@ export async function shiftsAwaitingFreedVolunteers(
   return rows.map((row) => row.shift_id);
 }
 
+/** Locks those of the shifts that no other transaction holds, without waiting; returns them. */
+async function lockShiftsIfFree(tx: DbOrTx, orgId: string, shiftIds: string[]): Promise<string[]> {
+  if (shiftIds.length === 0) return [];
+  const locked = await queryRows<{ id: string }>(
+    tx,
+    sql`select id from shifts where org_id = ${orgId} and id = any(${uuidArray(shiftIds)})
+        order by id for update skip locked`,
+  );
+  return locked.map((row) => row.id);
+}
+
 /** Locks shift rows in id order: the first step of every write that touches their signups. */
 export async function lockShifts(tx: DbOrTx, orgId: string, shiftIds: string[]): Promise<void> {
   if (shiftIds.length === 0) return;
@@ -76,11 +87,18 @@ export async function cancelActiveSignups(
   );
   const shiftIds = affected.map((row) => row.shift_id);
   if (shiftIds.length === 0) return { shiftsWithFreedPlaces: [] };
-  // Locked with the others, in one id order: the shifts where a volunteer freed here is waiting.
-  const awaiting = (await shiftsAwaitingFreedVolunteers(tx, orgId, scopeCondition(scope))).filter(
-    (shiftId) => !shiftIds.includes(shiftId),
+  await lockShifts(tx, orgId, shiftIds);
+  // The shifts where a volunteer freed here is waiting. The caller may hold shift locks already
+  // (a shift's or an event's cancellation locks them first), so these are taken only if free:
+  // waiting for them out of id order could deadlock. One busy now is being changed by another
+  // request, which takes its place (as if it had come first).
+  const awaiting = await lockShiftsIfFree(
+    tx,
+    orgId,
+    (await shiftsAwaitingFreedVolunteers(tx, orgId, scopeCondition(scope))).filter(
+      (shiftId) => !shiftIds.includes(shiftId),
+    ),
   );
-  await lockShifts(tx, orgId, [...shiftIds, ...awaiting]);
   const cancelled = await queryRows<{
     id: string;
     shift_id: string;

@@ -210,7 +210,7 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
         tags,
         summary: 'Record departure',
         description:
-          'Needs a check-in, no check-out yet and a started shift (else 409 `invalid-state`); marks a confirmed signup attended with the checked-in time, rounded to quarter hours. One already marked attended keeps its hours.',
+          'Needs a check-in, no check-out yet and a started shift (else 409 `invalid-state`); marks the signup attended (if it is not yet) with the checked-in time as its hours, rounded to quarter hours.',
         params: idParams,
         response: { 200: signup, ...problems({ 409: 'invalid-state' }) },
       },

@@ -459,14 +459,15 @@ export async function checkOut(tx: DbOrTx, principal: KeyPrincipal, id: string):
   if (Date.now() < signup.starts_at.getTime())
     throw new AppError('invalid-state', 'The shift has not started yet.');
   const checkedOutAt = new Date();
+  const hours = quarterHours(checkedOutAt.getTime() - signup.checked_in_at.getTime());
   if (signup.status === 'attended') {
-    // Marked attended already (PATCH): the check-out time is recorded; the hours set then, by
-    // default or by hand, stay (PATCH changes them).
-    await tx.execute(sql`update signups set checked_out_at = ${checkedOutAt}::timestamptz, updated_at = now(), version = version + 1
+    // Marked attended already (PATCH, before the check-out time was known): the hours become the
+    // checked-in time, the default of API.md §7; PATCH corrects them. No state change, no event.
+    await tx.execute(sql`update signups set checked_out_at = ${checkedOutAt}::timestamptz, hours = ${hours},
+        updated_at = now(), version = version + 1
       where org_id = ${principal.orgId} and id = ${id}`);
     return readSignup(tx, principal, id);
   }
-  const hours = quarterHours(checkedOutAt.getTime() - signup.checked_in_at.getTime());
   await markAttendance(tx, principal, signup, 'attended', { hours, checkedOutAt });
   return readSignup(tx, principal, id);
 }
