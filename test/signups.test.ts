@@ -1509,6 +1509,28 @@ describe('attendance', () => {
     await expectCounts(org, started.id, 1, 0);
   });
 
+  it('marking a signup attended frees its volunteer where they wait at an overlapping time', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser);
+    const started = await createShift(org.organiser, event.id, fromNow(-1, 3)); // ends in 2 h
+    const next = await createShift(org.organiser, event.id, { ...fromNow(1, 2), capacity: 1 });
+    const [holder, volunteer] = await Promise.all([1, 2].map(() => createVolunteer(org)));
+    if (!holder || !volunteer) throw new Error('volunteers');
+    const held = await claimOk(holder.auth, next.id);
+    const queued = await claimOk(volunteer.auth, next.id, {}, 'waitlisted');
+    const working = await claimOk(org.organiser, started.id, { volunteerId: volunteer.id });
+    await cancelOk(org.organiser, held.id); // skipped: confirmed on the overlapping shift
+    expect((await readSignup(org.viewer, queued.id)).status).toBe('waitlisted');
+
+    await patch(org.organiser, working.id, { status: 'attended' }).expect(200);
+    expect(await readSignup(org.viewer, queued.id)).toMatchObject({
+      status: 'confirmed',
+      waitlistPosition: null,
+    });
+    await expectCounts(org, next.id, 1, 0);
+    await expectInvariants();
+  });
+
   it('PATCH with the status it already has keeps hours set by hand and writes no second event', async () => {
     const org = await setupOrg();
     const event = await createEvent(org.organiser);

@@ -48,6 +48,22 @@ export async function shiftsAwaitingFreedVolunteers(
   return rows.map((row) => row.shift_id);
 }
 
+/**
+ * After `awaiting` (from shiftsAwaitingFreedVolunteers, read while the signups were confirmed) lost
+ * what kept their volunteers waiting: offers their free places, taking only the shifts no other
+ * request holds (the caller holds shift locks already; waiting out of id order could deadlock).
+ */
+export async function promoteWhereFreed(
+  tx: DbOrTx,
+  orgId: string,
+  awaiting: string[],
+  actor: Actor,
+): Promise<void> {
+  for (const shiftId of await lockShiftsIfFree(tx, orgId, awaiting)) {
+    await promoteWaitlisted(tx, orgId, shiftId, actor);
+  }
+}
+
 /** Locks those of the shifts that no other transaction holds, without waiting; returns them. */
 async function lockShiftsIfFree(tx: DbOrTx, orgId: string, shiftIds: string[]): Promise<string[]> {
   if (shiftIds.length === 0) return [];

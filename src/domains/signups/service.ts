@@ -32,7 +32,7 @@ import {
 } from '../../db/client.ts';
 import type { Location } from '../../db/schema.ts';
 import { type Shift, shiftStatusOf } from '../shifts/service.ts';
-import { lockShifts, promoteWaitlisted, shiftsAwaitingFreedVolunteers } from './places.ts';
+import { lockShifts, promoteWaitlisted, promoteWhereFreed, shiftsAwaitingFreedVolunteers } from './places.ts';
 import { claimRefusal, loadClaimFacts } from './rules.ts';
 
 export {
@@ -472,7 +472,10 @@ export async function checkOut(tx: DbOrTx, principal: KeyPrincipal, id: string):
   return readSignup(tx, principal, id);
 }
 
-/** Leaves `confirmed` for `attended`/`no_show`: the place stays taken, the overlap rule stops applying. */
+/**
+ * Leaves `confirmed` for `attended`/`no_show`: the place stays taken, the overlap rule stops
+ * applying, so the volunteer may be promoted where they wait at an overlapping time.
+ */
 async function markAttendance(
   tx: DbOrTx,
   principal: KeyPrincipal,
@@ -480,6 +483,10 @@ async function markAttendance(
   status: 'attended' | 'no_show',
   changes: { hours: number | null; checkedOutAt?: Date },
 ) {
+  const awaiting =
+    signup.status === 'confirmed'
+      ? await shiftsAwaitingFreedVolunteers(tx, principal.orgId, sql`s.id = ${signup.id}`)
+      : [];
   await tx.execute(sql`update signups set status = ${status}::signup_status, hours = ${changes.hours},
       checked_out_at = coalesce(${changes.checkedOutAt ?? null}::timestamptz, checked_out_at),
       updated_at = now(), version = version + 1
@@ -492,6 +499,7 @@ async function markAttendance(
     actor: actorOf(principal),
     payload: { signupId: signup.id, shiftId: signup.shift_id },
   });
+  await promoteWhereFreed(tx, principal.orgId, awaiting, actorOf(principal));
 }
 
 export interface SignupChanges {
