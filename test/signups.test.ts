@@ -215,6 +215,26 @@ async function scenario(shift: Record<string, unknown> = {}, event: Record<strin
   return { org, event: ev, shift: created };
 }
 
+/**
+ * A 1-place shift on 2033-05-<day>, 10:00–13:00, whose place is free while `waiting` stays
+ * waitlisted on it: skipped (invariant 4) for their confirmed signup `blocking` on `elsewhere`,
+ * 12:00–14:00, which overlaps it.
+ */
+async function skippedForOverlap(day: number) {
+  const org = await setupOrg();
+  const event = await createEvent(org.organiser);
+  const shift = await createShift(org.organiser, event.id, { ...at(day, 10, 3), capacity: 1 });
+  const elsewhere = await createShift(org.organiser, event.id, at(day, 12, 2));
+  const [holder, waiting] = await Promise.all([1, 2].map(() => createVolunteer(org)));
+  if (!holder || !waiting) throw new Error('volunteers');
+  const held = await claimOk(holder.auth, shift.id);
+  const queued = await claimOk(waiting.auth, shift.id, {}, 'waitlisted');
+  const blocking = await claimOk(waiting.auth, elsewhere.id);
+  await cancelOk(org.organiser, held.id); // the place is free, but `waiting` overlaps: skipped
+  expect((await readSignup(org.viewer, queued.id)).status).toBe('waitlisted');
+  return { org, shift, elsewhere, waiting, queued, blocking };
+}
+
 /** Moves a shift's times (the clock-dependent rules); its signups' periods follow by the foreign key. */
 async function moveShift(shiftId: string, startOffset: string, endOffset: string) {
   await suite.database.db.execute(sql`
@@ -750,16 +770,7 @@ describe('the waitlist', () => {
   });
 
   it('a skipped volunteer is promoted as soon as the signup that kept them waiting is cancelled', async () => {
-    const org = await setupOrg();
-    const event = await createEvent(org.organiser);
-    const shift = await createShift(org.organiser, event.id, { ...at(10, 10, 3), capacity: 1 });
-    const elsewhere = await createShift(org.organiser, event.id, at(10, 12, 2)); // overlaps [12, 13)
-    const [holder, waiting, late] = await Promise.all([1, 2, 3].map(() => createVolunteer(org)));
-    if (!holder || !waiting || !late) throw new Error('volunteers');
-    const held = await claimOk(holder.auth, shift.id);
-    const queued = await claimOk(waiting.auth, shift.id, {}, 'waitlisted');
-    const blocking = await claimOk(waiting.auth, elsewhere.id);
-    await cancelOk(org.organiser, held.id); // the place is free, but `waiting` overlaps: skipped
+    const { org, shift, waiting, queued, blocking } = await skippedForOverlap(10);
     expect(await readSignup(org.viewer, queued.id)).toMatchObject({
       status: 'waitlisted',
       waitlistPosition: 1,
@@ -778,22 +789,12 @@ describe('the waitlist', () => {
       'signup.promoted',
     ]);
     await expectCounts(org, shift.id, 1, 0);
-    await claimOk(late.auth, shift.id, {}, 'waitlisted'); // behind them, not ahead
+    await claimOk((await createVolunteer(org)).auth, shift.id, {}, 'waitlisted'); // behind them, not ahead
     await expectInvariants();
   });
 
   it('cancelling the shift that kept someone waiting elsewhere promotes them there', async () => {
-    const org = await setupOrg();
-    const event = await createEvent(org.organiser);
-    const shift = await createShift(org.organiser, event.id, { ...at(11, 10, 3), capacity: 1 });
-    const elsewhere = await createShift(org.organiser, event.id, at(11, 12, 2));
-    const [holder, waiting] = await Promise.all([1, 2].map(() => createVolunteer(org)));
-    if (!holder || !waiting) throw new Error('volunteers');
-    const held = await claimOk(holder.auth, shift.id);
-    const queued = await claimOk(waiting.auth, shift.id, {}, 'waitlisted');
-    const blocking = await claimOk(waiting.auth, elsewhere.id);
-    await cancelOk(org.organiser, held.id);
-    expect((await readSignup(org.viewer, queued.id)).status).toBe('waitlisted');
+    const { org, shift, elsewhere, queued, blocking } = await skippedForOverlap(11);
 
     const response = await suite.http.post(`/v1/shifts/${elsewhere.id}/cancel`).set(org.organiser);
     expect(response.status, JSON.stringify(response.body)).toBe(200);
@@ -894,17 +895,7 @@ describe("a shift's times move its signups (API.md §6 PATCH)", () => {
   });
 
   it('moving the shift that kept a volunteer waiting elsewhere promotes them there', async () => {
-    const org = await setupOrg();
-    const event = await createEvent(org.organiser);
-    const shift = await createShift(org.organiser, event.id, { ...at(13, 10, 3), capacity: 1 });
-    const elsewhere = await createShift(org.organiser, event.id, at(13, 12, 2));
-    const [holder, waiting] = await Promise.all([1, 2].map(() => createVolunteer(org)));
-    if (!holder || !waiting) throw new Error('volunteers');
-    const held = await claimOk(holder.auth, shift.id);
-    const queued = await claimOk(waiting.auth, shift.id, {}, 'waitlisted');
-    const blocking = await claimOk(waiting.auth, elsewhere.id);
-    await cancelOk(org.organiser, held.id);
-    expect((await readSignup(org.viewer, queued.id)).status).toBe('waitlisted');
+    const { org, shift, elsewhere, queued, blocking } = await skippedForOverlap(13);
 
     const moved = await suite.http
       .patch(`/v1/shifts/${elsewhere.id}`)
@@ -921,17 +912,7 @@ describe("a shift's times move its signups (API.md §6 PATCH)", () => {
   });
 
   it('new times that end an overlap promote the volunteer it kept waiting', async () => {
-    const org = await setupOrg();
-    const event = await createEvent(org.organiser);
-    const shift = await createShift(org.organiser, event.id, { ...at(12, 10, 3), capacity: 1 });
-    const elsewhere = await createShift(org.organiser, event.id, at(12, 12, 2));
-    const [holder, waiting] = await Promise.all([1, 2].map(() => createVolunteer(org)));
-    if (!holder || !waiting) throw new Error('volunteers');
-    const held = await claimOk(holder.auth, shift.id);
-    const queued = await claimOk(waiting.auth, shift.id, {}, 'waitlisted');
-    await claimOk(waiting.auth, elsewhere.id);
-    await cancelOk(org.organiser, held.id);
-    expect((await readSignup(org.viewer, queued.id)).status).toBe('waitlisted');
+    const { org, shift, queued } = await skippedForOverlap(12);
 
     const moved = await suite.http
       .patch(`/v1/shifts/${shift.id}`)

@@ -4,7 +4,7 @@
  * carry 256 random bits, so a fast hash is enough (passwords, which do not, use argon2id).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { batchLoader, loaderPerHandle } from '../db/batch.ts';
@@ -63,33 +63,25 @@ function inRequestOrder<T extends { token_hash: string }>(hashes: readonly strin
  * out as one prepared statement (db/batch.ts). No cache: a revoked key fails on the next request,
  * in every process.
  */
-const apiKeyLoader = loaderPerHandle((db) =>
-  batchLoader<string, ApiKeyRow | undefined>(async (hashes) =>
-    inRequestOrder(
-      hashes,
-      await preparedRows<ApiKeyRow>(
-        db as Db,
-        'auth-api-keys',
-        sql`select token_hash, org_id, id, role from api_keys
-            where token_hash = any(${textArray(hashes)}) and revoked_at is null`,
-      ),
+function tokenLoader<T extends { token_hash: string }>(name: string, rowsFor: (hashes: SQL) => SQL) {
+  return loaderPerHandle((db) =>
+    batchLoader<string, T | undefined>(async (hashes) =>
+      inRequestOrder(hashes, await preparedRows<T>(db as Db, name, rowsFor(textArray(hashes)))),
     ),
-  ),
+  );
+}
+
+const apiKeyLoader = tokenLoader<ApiKeyRow>(
+  'auth-api-keys',
+  (hashes) => sql`select token_hash, org_id, id, role from api_keys
+                  where token_hash = any(${hashes}) and revoked_at is null`,
 );
 
-const volunteerTokenLoader = loaderPerHandle((db) =>
-  batchLoader<string, VolunteerTokenRow | undefined>(async (hashes) =>
-    inRequestOrder(
-      hashes,
-      await preparedRows<VolunteerTokenRow>(
-        db as Db,
-        'auth-volunteer-tokens',
-        sql`select t.token_hash, t.org_id, t.id, t.volunteer_id from volunteer_tokens t
-            join volunteers v on v.org_id = t.org_id and v.id = t.volunteer_id
-            where t.token_hash = any(${textArray(hashes)}) and t.revoked_at is null and v.erased_at is null`,
-      ),
-    ),
-  ),
+const volunteerTokenLoader = tokenLoader<VolunteerTokenRow>(
+  'auth-volunteer-tokens',
+  (hashes) => sql`select t.token_hash, t.org_id, t.id, t.volunteer_id from volunteer_tokens t
+                  join volunteers v on v.org_id = t.org_id and v.id = t.volunteer_id
+                  where t.token_hash = any(${hashes}) and t.revoked_at is null and v.erased_at is null`,
 );
 
 /** Looks a bearer token up; null when it is unknown, revoked or malformed. */

@@ -18,6 +18,7 @@ import {
   eligibilityOf,
   loadClaimFacts,
   lockShifts,
+  promoteEach,
   promoteWaitlisted,
   shiftsAwaitingFreedVolunteers,
 } from '../signups/service.ts';
@@ -385,10 +386,10 @@ export async function createRecurringShifts(
 }
 
 /**
- * Locks the shift's event, then the shift: the order that event cancellation uses too, so a shift
- * write and an event cancel never wait on each other crosswise.
+ * Locks the shift's event, then the shift (with `alsoLock`, in one id order), and reads it: the
+ * order that event cancellation uses too, so a shift write and an event cancel never wait on each
+ * other crosswise.
  */
-/** Locks the shift's event, then the shift (with `alsoLock`, in one id order), and reads it. */
 async function lockShiftAndEvent(tx: DbOrTx, principal: KeyPrincipal, id: string, alsoLock: string[] = []) {
   const { eventId } = await readShiftRow(tx, principal, id);
   await tx
@@ -484,9 +485,7 @@ export async function updateShift(
   if ((changes.capacity !== undefined && changes.capacity > current.capacity) || timesChanged) {
     await promoteWaitlisted(tx, principal.orgId, id, actor);
   }
-  if (timesChanged) {
-    for (const shiftId of awaiting.sort()) await promoteWaitlisted(tx, principal.orgId, shiftId, actor);
-  }
+  if (timesChanged) await promoteEach(tx, principal.orgId, awaiting, actor);
   await recordEvent(tx, {
     orgId: principal.orgId,
     type: 'shift.updated',

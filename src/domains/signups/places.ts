@@ -48,10 +48,21 @@ export async function shiftsAwaitingFreedVolunteers(
   return rows.map((row) => row.shift_id);
 }
 
+/** Offers the free places of each shift to its waitlist, in id order; the caller holds their locks. */
+export async function promoteEach(
+  tx: DbOrTx,
+  orgId: string,
+  shiftIds: string[],
+  actor: Actor,
+): Promise<void> {
+  for (const shiftId of [...shiftIds].sort()) await promoteWaitlisted(tx, orgId, shiftId, actor);
+}
+
 /**
  * After `awaiting` (from shiftsAwaitingFreedVolunteers, read while the signups were confirmed) lost
  * what kept their volunteers waiting: offers their free places, taking only the shifts no other
  * request holds (the caller holds shift locks already; waiting out of id order could deadlock).
+ * One busy now is being changed by another request, which takes its place (as if it came first).
  */
 export async function promoteWhereFreed(
   tx: DbOrTx,
@@ -59,9 +70,7 @@ export async function promoteWhereFreed(
   awaiting: string[],
   actor: Actor,
 ): Promise<void> {
-  for (const shiftId of await lockShiftsIfFree(tx, orgId, awaiting)) {
-    await promoteWaitlisted(tx, orgId, shiftId, actor);
-  }
+  await promoteEach(tx, orgId, await lockShiftsIfFree(tx, orgId, awaiting), actor);
 }
 
 /** Locks those of the shifts that no other transaction holds, without waiting; returns them. */
@@ -104,16 +113,11 @@ export async function cancelActiveSignups(
   const shiftIds = affected.map((row) => row.shift_id);
   if (shiftIds.length === 0) return { shiftsWithFreedPlaces: [] };
   await lockShifts(tx, orgId, shiftIds);
-  // The shifts where a volunteer freed here is waiting. The caller may hold shift locks already
-  // (a shift's or an event's cancellation locks them first), so these are taken only if free:
-  // waiting for them out of id order could deadlock. One busy now is being changed by another
-  // request, which takes its place (as if it had come first).
-  const awaiting = await lockShiftsIfFree(
-    tx,
-    orgId,
-    (await shiftsAwaitingFreedVolunteers(tx, orgId, scopeCondition(scope))).filter(
-      (shiftId) => !shiftIds.includes(shiftId),
-    ),
+  // Where a volunteer freed here waits at an overlapping time (read before their signups change).
+  // The caller may hold shift locks already (a shift's or an event's cancellation), so these are
+  // promoted only where free to lock: promoteWhereFreed.
+  const awaiting = (await shiftsAwaitingFreedVolunteers(tx, orgId, scopeCondition(scope))).filter(
+    (shiftId) => !shiftIds.includes(shiftId),
   );
   const cancelled = await queryRows<{
     id: string;
@@ -159,7 +163,7 @@ export async function cancelActiveSignups(
       payload: { signupId: signup.id, shiftId: signup.shift_id, previousStatus: signup.previous_status },
     });
   }
-  for (const shiftId of awaiting.sort()) await promoteWaitlisted(tx, orgId, shiftId, actor);
+  await promoteWhereFreed(tx, orgId, awaiting, actor);
   const freed = new Set(
     cancelled.filter((signup) => signup.previous_status === 'confirmed').map((s) => s.shift_id),
   );

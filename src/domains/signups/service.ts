@@ -32,12 +32,19 @@ import {
 } from '../../db/client.ts';
 import type { Location } from '../../db/schema.ts';
 import { type Shift, shiftStatusOf } from '../shifts/service.ts';
-import { lockShifts, promoteWaitlisted, promoteWhereFreed, shiftsAwaitingFreedVolunteers } from './places.ts';
+import {
+  lockShifts,
+  promoteEach,
+  promoteWaitlisted,
+  promoteWhereFreed,
+  shiftsAwaitingFreedVolunteers,
+} from './places.ts';
 import { claimRefusal, loadClaimFacts } from './rules.ts';
 
 export {
   cancelActiveSignups,
   lockShifts,
+  promoteEach,
   promoteWaitlisted,
   shiftsAwaitingFreedVolunteers,
 } from './places.ts';
@@ -405,7 +412,7 @@ export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string)
   });
   if (wasConfirmed) {
     await promoteWaitlisted(tx, principal.orgId, signup.shift_id, actor);
-    for (const shiftId of awaiting.sort()) await promoteWaitlisted(tx, principal.orgId, shiftId, actor);
+    await promoteEach(tx, principal.orgId, awaiting, actor);
   }
   return readSignup(tx, principal, id);
 }
