@@ -385,7 +385,7 @@ function peakRssMb(pid: number | undefined): number {
 async function main() {
   const database = await createDatabase({
     DATABASE_URL: benchDatabaseUrl,
-    PGLITE_DATA_DIR: 'memory://',
+    DATA_DIR: 'unused',
     DATABASE_POOL_SIZE: 2,
   });
   await database.migrate();

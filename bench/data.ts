@@ -133,7 +133,7 @@ async function main() {
   await ensureDatabase(benchDatabaseUrl);
   const database = await createDatabase({
     DATABASE_URL: benchDatabaseUrl,
-    PGLITE_DATA_DIR: 'memory://',
+    DATA_DIR: 'unused',
     DATABASE_POOL_SIZE: 2,
   });
   await database.migrate();

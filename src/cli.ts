@@ -4,21 +4,26 @@
  *   npm run seed                             create a demo organisation and print its admin key
  *   npm run openapi:write                    write openapi/openapi.json from the routes' schemas
  *   npm run keys:create -- <slug> [role] [name]   issue a key for an organisation (e.g. a lost admin key)
- * They read the same environment as the server (DATABASE_URL, PGLITE_DATA_DIR, …).
+ * They read the same environment as the server (DATABASE_URL, DATA_DIR, …). On the embedded engine
+ * they start its cluster themselves, so they refuse while a server holds DATA_DIR.
  */
 import { writeFileSync } from 'node:fs';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import type { KeyRole } from './core/auth.ts';
 import { openApiText } from './core/openapi.ts';
-import { createDatabase, type Database } from './db/client.ts';
+import { createDatabase, createUnconnectedDatabase, type Database } from './db/client.ts';
 import {
   createApiKeyAs,
   createOrganization,
   findOrganizationBySlug,
 } from './domains/organizations/service.ts';
+import { packagePath } from './package-root.ts';
 
-const quietLogger = { warn: (object: unknown, message?: string) => console.warn(message ?? '', object) };
+const quietLogger = {
+  info: () => {},
+  warn: (object: unknown, message?: string) => console.warn(message ?? '', object),
+};
 
 async function withDatabase<T>(run: (database: Database) => Promise<T>): Promise<T> {
   const database = await createDatabase(loadConfig(), quietLogger);
@@ -32,7 +37,7 @@ async function withDatabase<T>(run: (database: Database) => Promise<T>): Promise
 
 async function migrateCommand() {
   await withDatabase(async (database) => {
-    console.log(`migrations applied (${database.engine})`);
+    console.log(`migrations applied (${database.location} database)`);
   });
 }
 
@@ -85,12 +90,12 @@ async function keysCreateCommand() {
 }
 
 async function openApiWriteCommand() {
-  // The document depends on the routes only; an in-memory database that is never queried will do.
-  const config = { ...loadConfig(), PGLITE_DATA_DIR: 'memory://', DATABASE_URL: undefined };
-  const database = await createDatabase(config);
+  // The document depends on the routes only; a database that is never queried will do.
+  const config = loadConfig();
+  const database = createUnconnectedDatabase();
   const app = await buildApp({ config, database, logger: false });
   await app.ready();
-  const target = new URL('../openapi/openapi.json', import.meta.url);
+  const target = packagePath('openapi', 'openapi.json');
   writeFileSync(target, openApiText(app));
   await app.close();
   console.log('wrote openapi/openapi.json');

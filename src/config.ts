@@ -24,7 +24,8 @@ const environmentSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// connection string')
     .optional()
     .or(z.literal('').transform(() => undefined)),
-  PGLITE_DATA_DIR: z.string().min(1).default('./data/pglite'),
+  /** Where the embedded PostgreSQL keeps its cluster when DATABASE_URL is unset. */
+  DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
   ADMIN_TOKEN: z
     .string()

@@ -1,12 +1,13 @@
 /**
- * Entry point: config → database (migrated) → buildApp → listen. SIGTERM/SIGINT drain in-flight
- * requests, close the pool or PGlite cleanly, and exit 0.
+ * Entry point: config → database (the embedded cluster, or DATABASE_URL), migrated → buildApp →
+ * listen. SIGTERM/SIGINT drain in-flight requests, close the pool, stop the embedded cluster, and
+ * exit 0. A failed start-up stops the cluster too and exits 1 with the reason.
  */
 import closeWithGrace from 'close-with-grace';
 import { buildApp, createLogger } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { purgeExpiredIdempotencyKeys } from './core/idempotency.ts';
-import { createDatabase } from './db/client.ts';
+import { createDatabase, type Database } from './db/client.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -21,14 +22,24 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger(config);
-  const database = await createDatabase(config, logger);
+  let database: Database;
+  try {
+    database = await createDatabase(config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, `could not open the database: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  const giveUp = async (what: string, error: unknown): Promise<never> => {
+    logger.fatal({ err: error }, what);
+    await database.close().catch(() => {});
+    process.exit(1);
+  };
+
   if (config.MIGRATE_ON_START) {
     try {
       await database.migrate();
     } catch (error) {
-      logger.fatal({ err: error }, 'could not migrate the database');
-      await database.close().catch(() => {});
-      process.exit(1);
+      await giveUp('could not migrate the database', error);
     }
   }
 
@@ -47,8 +58,13 @@ async function main(): Promise<void> {
     await app.close();
   });
 
-  const address = await app.listen({ port: config.PORT, host: config.HOST });
-  app.log.info({ engine: database.engine, address, docs: `${address}/docs` }, 'Together is serving');
+  try {
+    const address = await app.listen({ port: config.PORT, host: config.HOST });
+    app.log.info({ database: database.location, address, docs: `${address}/docs` }, 'Together is serving');
+  } catch (error) {
+    await app.close().catch(() => {});
+    await giveUp(`could not listen on ${config.HOST}:${config.PORT}`, error);
+  }
 }
 
 await main();

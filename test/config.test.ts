@@ -7,7 +7,7 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({
       PORT: 3000,
       HOST: '127.0.0.1',
-      PGLITE_DATA_DIR: './data/pglite',
+      DATA_DIR: './data',
       DATABASE_POOL_SIZE: 10,
       CORS_ORIGINS: [],
       RATE_LIMIT_PER_MINUTE: 600,

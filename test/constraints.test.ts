@@ -5,8 +5,8 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { driverErrorOf } from '../src/core/errors.ts';
 import { type Db, queryRows } from '../src/db/client.ts';
+import { driverErrorOf } from '../src/db/errors.ts';
 import { createTestDatabase, type TestDatabase } from './support/app.ts';
 import { type SignupStatus, signupInsert } from './support/fixtures.ts';
 

@@ -195,10 +195,10 @@ describe('503 unavailable', () => {
     const unreachable = await createDatabase(
       {
         DATABASE_URL: 'postgres://together@127.0.0.1:1/together',
-        PGLITE_DATA_DIR: 'memory://',
+        DATA_DIR: 'unused',
         DATABASE_POOL_SIZE: 2,
       },
-      { warn: () => {} },
+      { info: () => {}, warn: () => {} },
     );
     offline = await startTestApp(unreachable);
   });

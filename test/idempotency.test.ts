@@ -6,7 +6,6 @@ import { respondToWrite } from '../src/core/idempotency.ts';
 import { queryRows } from '../src/db/client.ts';
 import { bearer, createOrg, startTestApp, uniqueSlug } from './support/app.ts';
 import { useTestApp } from './support/fixtures.ts';
-import { needsPostgres, onPostgres } from './support/postgres.ts';
 
 let flakyCalls = 0;
 let slowCalls = 0;
@@ -278,53 +277,34 @@ describe('Idempotency-Key', () => {
 });
 
 describe('a duplicate that arrives while the first is still running', () => {
-  it(
-    onPostgres
-      ? 'gets 409 idempotency-key-in-use with Retry-After once the wait is too long, and never a second effect'
-      : 'waits and gets the replay (PGlite runs one transaction at a time)',
-    async () => {
-      const first = suite.http
-        .post('/test/slow')
-        .set('idempotency-key', 'slow-1')
-        .send({ note: 'x' })
-        .then((r) => r);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      if (onPostgres) {
-        const duplicate = await suite.http
-          .post('/test/slow')
-          .set('idempotency-key', 'slow-1')
-          .send({ note: 'x' });
-        expect(duplicate.status).toBe(409);
-        expect(duplicate.body.code).toBe('idempotency-key-in-use');
-        expect(Number(duplicate.headers['retry-after'])).toBeGreaterThan(0);
-        releaseSlow();
-        expect((await first).status).toBe(201);
-      } else {
-        const duplicate = suite.http
-          .post('/test/slow')
-          .set('idempotency-key', 'slow-1')
-          .send({ note: 'x' })
-          .then((r) => r);
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        releaseSlow();
-        const [original, replay] = await Promise.all([first, duplicate]);
-        expect(original.status).toBe(201);
-        expect(replay.status).toBe(201);
-        expect(replay.headers['idempotent-replayed']).toBe('true');
-      }
-      const after = await suite.http
-        .post('/test/slow')
-        .set('idempotency-key', 'slow-1')
-        .send({ note: 'x' })
-        .expect(201);
-      expect(after.headers['idempotent-replayed']).toBe('true');
-      expect(after.body).toEqual({ calls: 1 });
-      expect(slowCalls).toBe(1);
-    },
-  );
+  it('gets 409 idempotency-key-in-use with Retry-After once the wait is too long, and never a second effect', async () => {
+    const first = suite.http
+      .post('/test/slow')
+      .set('idempotency-key', 'slow-1')
+      .send({ note: 'x' })
+      .then((r) => r);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const duplicate = await suite.http
+      .post('/test/slow')
+      .set('idempotency-key', 'slow-1')
+      .send({ note: 'x' });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.code).toBe('idempotency-key-in-use');
+    expect(Number(duplicate.headers['retry-after'])).toBeGreaterThan(0);
+    releaseSlow();
+    expect((await first).status).toBe(201);
+    const after = await suite.http
+      .post('/test/slow')
+      .set('idempotency-key', 'slow-1')
+      .send({ note: 'x' })
+      .expect(201);
+    expect(after.headers['idempotent-replayed']).toBe('true');
+    expect(after.body).toEqual({ calls: 1 });
+    expect(slowCalls).toBe(1);
+  });
 });
 
-describe.skipIf(!onPostgres)(`concurrent duplicates ${needsPostgres}`, () => {
+describe('concurrent duplicates', () => {
   it('10 concurrent POST /v1/api-keys with one key and body create one key', async () => {
     for (let round = 0; round < 3; round++) {
       const org = await createOrg(suite.http);

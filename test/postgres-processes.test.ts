@@ -1,6 +1,6 @@
 /**
- * Several API processes on one PostgreSQL, and PostgreSQL going away under a serving process.
- * These need PostgreSQL; on PGlite they are skipped with the reason in their name.
+ * Several API processes on one PostgreSQL (DATABASE_URL), and PostgreSQL going away under a
+ * serving process.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import pg from 'pg';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearer } from './support/app.ts';
-import { databaseUrl, needsPostgres, onPostgres, testDatabaseUrl } from './support/postgres.ts';
+import { databaseUrl, testDatabaseUrl } from './support/postgres.ts';
 import {
   eventually,
   killAllServers,
@@ -17,7 +17,7 @@ import {
   type ServerProcess,
   startServer,
 } from './support/server-process.ts';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy, throughProxy } from './support/tcp-proxy.ts';
 
 const created: string[] = [];
 
@@ -41,14 +41,13 @@ async function emptyDatabase(): Promise<string> {
 
 afterEach(() => killAllServers());
 afterAll(async () => {
-  if (!onPostgres) return;
   for (const name of created) await adminQuery(`drop database if exists ${name} with (force)`);
 });
 
-describe.skipIf(!onPostgres)(`three processes on one database ${needsPostgres}`, () => {
+describe('three processes on one database', () => {
   it('apply the migrations exactly once when started at the same moment, then all serve', async () => {
     const name = await emptyDatabase();
-    const url = databaseUrl(testDatabaseUrl as string, name);
+    const url = databaseUrl(testDatabaseUrl, name);
     const servers = await Promise.all([1, 2, 3].map(() => startServer({ DATABASE_URL: url })));
     for (const server of servers) await request(server.url).get('/health/ready').expect(200);
 
@@ -74,10 +73,10 @@ describe.skipIf(!onPostgres)(`three processes on one database ${needsPostgres}`,
   });
 });
 
-describe.skipIf(!onPostgres)(`PostgreSQL terminating the server's connections ${needsPostgres}`, () => {
+describe("PostgreSQL terminating the server's connections", () => {
   it('the process survives the admin-shutdown errors (57P01) of its idle connections and carries on', async () => {
     const name = await emptyDatabase();
-    const server = await startServer({ DATABASE_URL: databaseUrl(testDatabaseUrl as string, name) });
+    const server = await startServer({ DATABASE_URL: databaseUrl(testDatabaseUrl, name) });
     const org = await request(server.url)
       .post('/v1/organizations')
       .send({ name: 'Terminated', slug: 'terminated-org', timezone: 'UTC', contactEmail: 't@example.org' })
@@ -109,20 +108,18 @@ describe.skipIf(!onPostgres)(`PostgreSQL terminating the server's connections ${
   });
 });
 
-describe.skipIf(!onPostgres)(`PostgreSQL restart while serving ${needsPostgres}`, () => {
+describe('PostgreSQL restart while serving', () => {
   let proxy: TcpProxy;
   beforeAll(async () => {
-    const target = new URL(testDatabaseUrl as string);
-    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    proxy = await startTcpProxy(testDatabaseUrl);
   });
   afterAll(() => proxy?.close());
 
   it('the process survives, answers 503 unavailable during the outage, and recovers', async () => {
     const name = await emptyDatabase();
-    const direct = new URL(databaseUrl(testDatabaseUrl as string, name));
-    direct.hostname = '127.0.0.1';
-    direct.port = String(proxy.port);
-    const server = await startServer({ DATABASE_URL: direct.toString() });
+    const server = await startServer({
+      DATABASE_URL: throughProxy(databaseUrl(testDatabaseUrl, name), proxy),
+    });
     const org = await request(server.url)
       .post('/v1/organizations')
       .send({ name: 'Outage', slug: 'outage-org', timezone: 'UTC', contactEmail: 'o@example.org' })

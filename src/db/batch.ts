@@ -14,7 +14,7 @@
  * database handle (the pool); reads inside a transaction never go through a loader.
  */
 import DataLoader from 'dataloader';
-import { driverErrorOf } from '../core/errors.ts';
+import { driverErrorOf } from './errors.ts';
 
 /** Large enough to take a whole turn's worth of requests, small enough to keep one query cheap. */
 const maxBatchSize = 200;

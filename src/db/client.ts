@@ -1,39 +1,37 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type ExtractTablesWithRelations, type SQL, sql } from 'drizzle-orm';
 import { drizzle as drizzlePg, NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { type PgDatabase, PgDialect, type PgQueryResultHKT, type PgTransaction } from 'drizzle-orm/pg-core';
 import pg from 'pg';
+import { packagePath } from '../package-root.ts';
+import { startEmbeddedCluster } from './embedded.ts';
 import * as schema from './schema.ts';
 
 export type Schema = typeof schema;
-/** One type for both engines (STACK.md: never a union of the two driver types). */
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
 /** What services take: the database, or the transaction their caller opened. */
 export type DbOrTx = Db | Tx;
 
-export type Engine = 'pglite' | 'postgres';
-
 export interface Database {
   db: Db;
-  engine: Engine;
+  /** Where it runs: the embedded cluster under DATA_DIR, or the server DATABASE_URL names. */
+  location: 'embedded' | 'external';
   /** Resolves when the database answers a trivial query, rejects otherwise. */
   ping(): Promise<void>;
-  /** Applies pending migrations; on PostgreSQL under an advisory lock, so N processes apply them once. */
+  /** Applies pending migrations under an advisory lock, so N processes apply them once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface DatabaseOptions {
   DATABASE_URL?: string | undefined;
-  PGLITE_DATA_DIR: string;
+  DATA_DIR: string;
   DATABASE_POOL_SIZE: number;
 }
 
-interface WarnLogger {
+interface Logger {
+  info(object: unknown, message?: string): void;
   warn(object: unknown, message?: string): void;
 }
 
@@ -78,101 +76,53 @@ NodePgSession.prototype.transaction = async function transactionReleasingOnEvery
   }
 } as typeof NodePgSession.prototype.transaction;
 
-/** Resolved from this file, so it works from a clone, a container or an npm script alike. */
-export const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
+export const migrationsFolder = packagePath('migrations');
 
 /** Any fixed 64-bit number works; all API processes of one database must agree on it. */
 const MIGRATION_LOCK_KEY = 7_246_221_883_117;
 
-export async function createDatabase(
-  options: DatabaseOptions,
-  logger: WarnLogger = console,
-): Promise<Database> {
-  return options.DATABASE_URL
-    ? createPostgresDatabase(options.DATABASE_URL, options.DATABASE_POOL_SIZE, logger)
-    : createPgliteDatabase(options.PGLITE_DATA_DIR);
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
- * An embedded data directory is for one process at a time: a second one (say `npm run seed` while
- * the server runs) would silently lose writes. A lock file beside it, holding the owner's pid,
- * refuses the second opener; a lock whose process is gone is taken over.
+ * The database the options name: the server at DATABASE_URL, or else the embedded cluster under
+ * DATA_DIR, started here and stopped by `close()`.
  */
-function lockDataDirectory(dataDir: string): () => void {
-  const lockPath = `${resolve(dataDir)}.lock`;
-  mkdirSync(dirname(lockPath), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const descriptor = openSync(lockPath, 'wx');
-      writeSync(descriptor, String(process.pid));
-      closeSync(descriptor);
-      return () => unlinkSync(lockPath);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner)) {
-        throw new Error(
-          `The embedded database in ${dataDir} is in use by process ${owner}; stop it first (PGlite serves one process).`,
-        );
-      }
-      unlinkSync(lockPath); // left by a process that is gone
-    }
+export async function createDatabase(options: DatabaseOptions, logger: Logger = console): Promise<Database> {
+  if (options.DATABASE_URL) {
+    return createPostgresDatabase(options.DATABASE_URL, options.DATABASE_POOL_SIZE, logger, 'external');
   }
-  throw new Error(`could not lock ${dataDir}`);
-}
-
-/**
- * PGlite and its extensions are imported only when the embedded engine is used: the module costs
- * ≈ 45 MB of memory just by being loaded, which a server on PostgreSQL should not pay.
- */
-async function createPgliteDatabase(dataDir: string): Promise<Database> {
-  const [{ PGlite }, { btree_gist }, { pg_trgm }, { drizzle: drizzlePglite }, { migrate: migratePglite }] =
-    await Promise.all([
-      import('@electric-sql/pglite'),
-      import('@electric-sql/pglite/contrib/btree_gist'),
-      import('@electric-sql/pglite/contrib/pg_trgm'),
-      import('drizzle-orm/pglite'),
-      import('drizzle-orm/pglite/migrator'),
-    ]);
-  const inMemory = dataDir.startsWith('memory://');
-  let unlock = () => {};
-  if (!inMemory) {
-    unlock = lockDataDirectory(dataDir);
-    mkdirSync(dataDir, { recursive: true });
-  }
-  const client = new PGlite(dataDir, { extensions: { btree_gist, pg_trgm } });
-  const db = drizzlePglite({ client, schema });
-  let closed = false;
+  const cluster = await startEmbeddedCluster({ dataDir: options.DATA_DIR, log: logger });
+  const database = createPostgresDatabase(
+    cluster.connectionString,
+    options.DATABASE_POOL_SIZE,
+    logger,
+    'embedded',
+  );
+  const closePool = database.close;
   return {
-    db: db as unknown as Db,
-    engine: 'pglite',
-    ping: async () => {
-      await client.query('select 1');
-    },
-    // PGlite is one process by construction (the lock file above): nothing to lock against.
-    migrate: () => migratePglite(db, { migrationsFolder }),
+    ...database,
     close: async () => {
-      if (closed) return;
-      closed = true;
       try {
-        await client.close();
+        await closePool();
       } finally {
-        unlock();
+        await cluster.stop();
       }
     },
   };
 }
 
-function createPostgresDatabase(url: string, poolSize: number, logger: WarnLogger): Database {
+/**
+ * A pool that is never used: for tools that need an app but no data (writing the OpenAPI
+ * document). node-postgres connects on the first query only.
+ */
+export function createUnconnectedDatabase(): Database {
+  return createPostgresDatabase('postgresql://unused@localhost/unused', 1, console, 'external');
+}
+
+function createPostgresDatabase(
+  url: string,
+  poolSize: number,
+  logger: Logger,
+  location: Database['location'],
+): Database {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -191,7 +141,7 @@ function createPostgresDatabase(url: string, poolSize: number, logger: WarnLogge
   let closed = false;
   return {
     db: db as unknown as Db,
-    engine: 'postgres',
+    location,
     ping: async () => {
       await pool.query('select 1');
     },
@@ -221,15 +171,15 @@ function createPostgresDatabase(url: string, poolSize: number, logger: WarnLogge
   };
 }
 
-/** `count(*)` is a number on PGlite and a string on pg (STACK.md #2): cast in SQL. */
+/** `count(*)` is a bigint, which node-postgres hands over as a string: cast in SQL. */
 export const countInt = sql<number>`count(*)::int`;
 
-/** True for the database itself (the pool, or the embedded PGlite), false for a transaction. */
+/** True for the database itself (the pool), false for a transaction. */
 export function isDatabaseHandle(db: DbOrTx): db is Db {
   return '$client' in db;
 }
 
-/** Runs raw SQL and returns its rows; both drivers' results carry `rows`. */
+/** Runs raw SQL and returns its rows. */
 export async function queryRows<T>(db: DbOrTx, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown as { rows: T[] };
   return result.rows;
@@ -254,8 +204,8 @@ export const uuidArray = (ids: readonly string[]): SQL => arrayParameter(ids, 'u
 export const textArray = (values: readonly string[]): SQL => arrayParameter(values, 'text');
 
 /**
- * A timestamp from a raw query: drizzle's node-postgres session hands them over as text, PGlite as
- * Dates; services work with Dates.
+ * A timestamp from a raw query: drizzle's node-postgres session hands them over as text (prepared
+ * statements as Dates); services work with Dates.
  */
 export function asDate(value: Date | string): Date {
   return value instanceof Date ? value : new Date(value);
@@ -277,8 +227,8 @@ interface RawClient {
 /**
  * Raw SQL for hot paths, as a named (prepared) statement on PostgreSQL: the server parses and plans
  * it once per connection instead of on every request (measured: roughly double the throughput of
- * an unnamed query). The same `name` must always carry the same SQL text. Inside a transaction, or
- * on PGlite, it runs as an ordinary query. Results come with node-postgres' own type parsing
+ * an unnamed query). The same `name` must always carry the same SQL text. Inside a transaction it
+ * runs as an ordinary query. Results come with node-postgres' own type parsing
  * (timestamps as Dates).
  */
 export async function preparedRows<T>(db: DbOrTx, name: string, query: SQL): Promise<T[]> {

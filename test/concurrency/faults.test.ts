@@ -6,9 +6,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/app.ts';
-import { needsPostgres, onPostgres, testDatabaseUrl } from '../support/postgres.ts';
+import { testDatabaseUrl } from '../support/postgres.ts';
 import { killAllServers, startServer } from '../support/server-process.ts';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy, throughProxy } from '../support/tcp-proxy.ts';
 import {
   countBy,
   createShift,
@@ -23,13 +23,13 @@ import {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe.skipIf(!onPostgres)(`faults mid-rush ${needsPostgres}`, () => {
+describe('faults mid-rush', () => {
   let testDb: TestDatabase;
   let url: string;
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
-    url = testDb.url as string;
+    url = testDb.url;
   });
   afterEach(() => killAllServers());
   afterAll(() => testDb?.drop());
@@ -122,18 +122,14 @@ describe.skipIf(!onPostgres)(`faults mid-rush ${needsPostgres}`, () => {
   describe('PostgreSQL restarted mid-rush', () => {
     let proxy: TcpProxy;
     beforeAll(async () => {
-      const target = new URL(testDatabaseUrl as string);
-      proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+      proxy = await startTcpProxy(testDatabaseUrl);
     });
     afterAll(() => proxy?.close());
 
     it('the process survives, answers 503 unavailable (never 500) during the outage, recovers, and loses no 201', async () => {
       const org = await seedOrganisation(url, 800);
       const shiftId = await createShift(url, org, { capacity: 300, waitlist: true });
-      const viaProxy = new URL(url);
-      viaProxy.hostname = '127.0.0.1';
-      viaProxy.port = String(proxy.port);
-      const server = await startServer({ DATABASE_URL: viaProxy.toString() });
+      const server = await startServer({ DATABASE_URL: throughProxy(url, proxy) });
       const requests = claims(server.url, shiftId, org.volunteers);
       let acknowledgedSoFar = 0;
       const rushing = rush(requests, 20, (result) => {

@@ -6,7 +6,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, startTestApp, type TestApp, type TestDatabase } from '../support/app.ts';
-import { needsPostgres, onPostgres } from '../support/postgres.ts';
 import {
   countBy,
   createShift,
@@ -17,7 +16,7 @@ import {
   seedOrganisation,
 } from './support.ts';
 
-describe.skipIf(!onPostgres)(`claim races ${needsPostgres}`, () => {
+describe('claim races', () => {
   let testDb: TestDatabase;
   let t: TestApp;
   let url: string;

@@ -13,7 +13,6 @@ import pg from 'pg';
 import { uuidv7 } from 'uuidv7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/app.ts';
-import { needsPostgres, onPostgres } from '../support/postgres.ts';
 import { killAllServers, type ServerProcess, startServer } from '../support/server-process.ts';
 import {
   countBy,
@@ -73,7 +72,7 @@ async function naiveClaim(
   }
 }
 
-describe.skipIf(!onPostgres)(`ticket drop over two API processes ${needsPostgres}`, () => {
+describe('ticket drop over two API processes', () => {
   let testDb: TestDatabase;
   let servers: ServerProcess[] = [];
   let url: string;

@@ -1,6 +1,6 @@
 /**
- * Test harness: a real database (PGlite in memory, or a fresh PostgreSQL database per file when
- * TEST_DATABASE_URL is set) and the real app listening on an ephemeral port. No mocks.
+ * Test harness: a real database (a fresh PostgreSQL database per file, copied from the migrated
+ * template on the run's server) and the real app listening on an ephemeral port. No mocks.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -10,43 +10,35 @@ import { inject } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { type Config, configWith } from '../../src/config.ts';
 import { createDatabase, type Database } from '../../src/db/client.ts';
-import { adminUrl, databaseUrl, testDatabaseUrl } from './postgres.ts';
+import { databaseUrl, testDatabaseUrl } from './postgres.ts';
 
 export interface TestDatabase {
   database: Database;
-  /** The connection string, on PostgreSQL (for child processes and raw clients). */
-  url: string | undefined;
+  /** The connection string (for child processes and raw clients). */
+  url: string;
   drop(): Promise<void>;
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const baseUrl = testDatabaseUrl;
-  if (!baseUrl) {
-    const database = await createDatabase({ PGLITE_DATA_DIR: 'memory://', DATABASE_POOL_SIZE: 1 });
-    await database.migrate();
-    return { database, url: undefined, drop: () => database.close() };
-  }
   const name = `together_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-  const admin = new pg.Client({ connectionString: adminUrl(baseUrl) });
+  const admin = new pg.Client({ connectionString: testDatabaseUrl });
   await admin.connect();
   try {
     await admin.query(`create database ${name} template ${inject('postgresTemplate')}`);
   } finally {
     await admin.end();
   }
-  const url = databaseUrl(baseUrl, name);
+  const url = databaseUrl(testDatabaseUrl, name);
   const database = await createDatabase(
-    { DATABASE_URL: url, PGLITE_DATA_DIR: 'memory://', DATABASE_POOL_SIZE: 20 },
-    {
-      warn: () => {},
-    },
+    { DATABASE_URL: url, DATA_DIR: 'unused', DATABASE_POOL_SIZE: 20 },
+    { info: () => {}, warn: () => {} },
   );
   return {
     database,
     url,
     drop: async () => {
       await database.close();
-      const cleanup = new pg.Client({ connectionString: adminUrl(baseUrl) });
+      const cleanup = new pg.Client({ connectionString: testDatabaseUrl });
       await cleanup.connect();
       try {
         await cleanup.query(`drop database if exists ${name} with (force)`);

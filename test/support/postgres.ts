@@ -1,17 +1,13 @@
-/** Connection-string helpers for the PostgreSQL test runs. */
+/**
+ * The PostgreSQL the suites run on: the embedded cluster that the global set-up started for this
+ * run, or the server TEST_DATABASE_URL names. Either way a connection string to a database from
+ * which others can be created (the maintenance database `postgres` on the embedded cluster).
+ */
+import { inject } from 'vitest';
 
-/** The same server, any database: used to create and drop the per-file databases. */
-export function adminUrl(baseUrl: string): string {
-  return baseUrl;
-}
+export const testDatabaseUrl: string = inject('postgresUrl');
 
-export function databaseUrl(baseUrl: string, database: string): string {
-  const url = new URL(baseUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
+export { databaseUrl } from './connection-strings.ts';
 
-export const testDatabaseUrl = process.env.TEST_DATABASE_URL;
-export const onPostgres = Boolean(testDatabaseUrl);
-/** The label of tests that need PostgreSQL; they are skipped, with this reason, on PGlite. */
-export const needsPostgres = '(needs PostgreSQL: runs when TEST_DATABASE_URL is set)';
+/** Which server runs the suites, for test names. */
+export const serverLabel: string = inject('postgresLabel');

@@ -40,8 +40,7 @@ export function spawnServer(
   output: () => string;
 } {
   const baseEnv = { ...process.env };
-  for (const name of ['TEST_DATABASE_URL', 'DATABASE_URL', 'PGLITE_DATA_DIR', 'ADMIN_TOKEN'])
-    delete baseEnv[name];
+  for (const name of ['TEST_DATABASE_URL', 'DATABASE_URL', 'DATA_DIR', 'ADMIN_TOKEN']) delete baseEnv[name];
   const [entry, ...args] = script;
   // Built JavaScript runs on plain node with the flags of `npm run start:dist`; the TypeScript
   // sources through the tsx loader.

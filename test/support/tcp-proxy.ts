@@ -13,11 +13,33 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+/**
+ * Where a connection string leads, as a socket address: the Unix socket when its `host` names a
+ * folder (the embedded cluster), else host and port.
+ */
+function socketAddressOf(connectionString: string): net.NetConnectOpts {
+  const url = new URL(connectionString);
+  const port = Number(url.port || 5432);
+  const host = url.searchParams.get('host') ?? url.hostname;
+  return host.startsWith('/') ? { path: `${host}/.s.PGSQL.${port}` } : { host, port };
+}
+
+/** The same database, reached through the proxy over TCP. */
+export function throughProxy(connectionString: string, proxy: TcpProxy): string {
+  const url = new URL(connectionString);
+  url.searchParams.delete('host');
+  url.hostname = '127.0.0.1';
+  url.port = String(proxy.port);
+  return url.toString();
+}
+
+/** A proxy in front of the PostgreSQL that `connectionString` leads to. */
+export async function startTcpProxy(connectionString: string): Promise<TcpProxy> {
+  const target = socketAddressOf(connectionString);
   const sockets = new Set<net.Socket>();
   const createServer = () =>
     net.createServer((client) => {
-      const upstream = net.connect(targetPort, targetHost);
+      const upstream = net.connect(target);
       for (const socket of [client, upstream]) {
         sockets.add(socket);
         socket.on('close', () => sockets.delete(socket));
@@ -37,7 +59,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const port = await listen(0);
   const stop = () =>
     new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.resetAndDestroy();
+      // A reset, as a stopped server gives, on TCP; a Unix socket (the embedded cluster's) can only close.
+      for (const socket of sockets) socket.remoteFamily ? socket.resetAndDestroy() : socket.destroy();
       sockets.clear();
       server.close(() => resolve());
     });

@@ -7,9 +7,10 @@
  * touching signups, so that the two never wait on each other in opposite orders.
  */
 import { type SQL, sql } from 'drizzle-orm';
-import { AppError, driverErrorOf } from '../../core/errors.ts';
+import { AppError } from '../../core/errors.ts';
 import { type Actor, recordEvent } from '../../core/outbox.ts';
 import { type DbOrTx, queryRows, uuidArray } from '../../db/client.ts';
+import { driverErrorOf } from '../../db/errors.ts';
 
 // ── Cancellation and promotion ───────────────────────────────────────────────────────────────
 

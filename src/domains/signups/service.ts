@@ -11,7 +11,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
-import { AppError, driverErrorOf, notFound } from '../../core/errors.ts';
+import { AppError, notFound } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import {
@@ -30,6 +30,7 @@ import {
   preparedRows,
   queryRows,
 } from '../../db/client.ts';
+import { driverErrorOf } from '../../db/errors.ts';
 import type { Location } from '../../db/schema.ts';
 import { type Shift, shiftStatusOf } from '../shifts/service.ts';
 import {
