@@ -9,10 +9,10 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import helmet from 'helmet';
-import pino from 'pino';
 import type { Config } from './config.ts';
 import { authPlugin } from './core/auth.ts';
-import { AppError, errorsPlugin, sendNotFound, sendProblem, serializeErrorForLog } from './core/errors.ts';
+import { AppError, errorsPlugin, sendNotFound, sendProblem } from './core/errors.ts';
+import { createLogger } from './core/logger.ts';
 import { openApiPlugin } from './core/openapi.ts';
 import type { Database, Db } from './db/client.ts';
 import { eventRoutes } from './domains/events/routes.ts';
@@ -52,32 +52,6 @@ const exposedHeaders = [
   'Retry-After',
   'Idempotent-Replayed',
 ];
-
-/** The JSON log: one line per event, request id on each, secrets redacted; pretty on a terminal. */
-export function createLogger(config: Config, destination?: pino.DestinationStream): FastifyBaseLogger {
-  const options: pino.LoggerOptions = {
-    level: config.LOG_LEVEL,
-    serializers: { err: serializeErrorForLog },
-    redact: {
-      paths: [
-        'req.headers.authorization',
-        'req.headers.cookie',
-        'headers.authorization',
-        'headers.cookie',
-        '*.password',
-        '*.token',
-        '*.secret',
-        '*.passwordHash',
-        '*.tokenHash',
-      ],
-      censor: '[redacted]',
-    },
-  };
-  if (!destination && process.stdout.isTTY) {
-    return pino({ ...options, transport: { target: 'pino-pretty' } });
-  }
-  return destination ? pino(options, destination) : pino(options);
-}
 
 /**
  * Security headers from helmet, whose middleware is built once here. (@fastify/helmet rebuilt it on

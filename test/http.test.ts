@@ -2,8 +2,8 @@
 import { Writable } from 'node:stream';
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../src/app.ts';
 import { configWith } from '../src/config.ts';
+import { createLogger } from '../src/core/logger.ts';
 import { bearer, createOrg, startTestApp } from './support/app.ts';
 import { useTestApp } from './support/fixtures.ts';
 

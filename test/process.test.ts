@@ -67,9 +67,10 @@ function isAlive(pid: number): boolean {
 const isRoot = process.getuid?.() === 0;
 
 describe('npm start on the embedded engine', () => {
-  it('builds and runs the compiled server', () => {
-    const packageJson = JSON.parse(readFileSync(join(repositoryRoot, 'package.json'), 'utf8'));
-    expect(packageJson.scripts.start).toMatch(/^npm run -s build && node .*dist\/server\.js$/);
+  it("builds (the build script's own command, without a second npm) and runs the compiled server", () => {
+    const { scripts } = JSON.parse(readFileSync(join(repositoryRoot, 'package.json'), 'utf8'));
+    expect(scripts.start).toBe(`${scripts.build} && ${scripts['start:dist']}`);
+    expect(scripts['start:dist']).toMatch(/^node .*dist\/server\.js$/);
   });
 
   it('runs a cluster under the default ./data, keeps data across a restart, and stops it on SIGTERM', async () => {
@@ -116,6 +117,22 @@ describe('npm start on the embedded engine', () => {
       if (fields[3] === '0A') expect(inodes.has(`socket:[${fields[9]}]`)).toBe(false); // 0A: LISTEN
     }
     expect(await server.stop()).toBe(0);
+  });
+
+  it('SIGTERM during start-up, while the cluster is being made, stops it too', async () => {
+    const dataDir = join(privateFolder(), 'data');
+    const server = spawnServer({ DATA_DIR: dataDir });
+    const pidFile = join(dataDir, 'postgres', 'postmaster.pid');
+    await eventually(
+      async () => existsSync(pidFile) && postmasterPid(dataDir) > 0,
+      30_000,
+      'the postmaster to start',
+    );
+    const pid = postmasterPid(dataDir);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(server.output()).not.toContain('Together is serving');
+    await eventually(async () => !isAlive(pid), 10_000, 'the postmaster to stop');
   });
 
   it('after a SIGKILL, the next start stops the orphaned postmaster and loses nothing acknowledged', async () => {
@@ -249,6 +266,24 @@ describe('npm start on the embedded engine', () => {
       expect(version).toContain(`PostgreSQL) ${binaries.version}`);
     },
   );
+});
+
+describe('the binaries as npm 11 installs them (dependency install scripts blocked)', () => {
+  it("the library symlinks the platform package's postinstall would make are made at start-up", async () => {
+    const installed = (await postgresBinaries()).root.replace(/\/native$/, '');
+    const copy = join(privateFolder(), 'platform-package');
+    execFileSync('cp', ['-a', installed, copy]);
+    const links = JSON.parse(readFileSync(join(copy, 'native', 'pg-symlinks.json'), 'utf8')) as {
+      target: string;
+    }[];
+    for (const link of links) rmSync(join(copy, link.target));
+    expect(() =>
+      execFileSync(join(copy, 'native', 'bin', 'initdb'), ['--version'], { stdio: 'pipe' }),
+    ).toThrow(/error while loading shared libraries/);
+    const binaries = await postgresBinaries(undefined, copy);
+    expect(binaries.root).toBe(join(copy, 'native'));
+    expect(execFileSync(binaries.initdb, ['--version'], { encoding: 'utf8' })).toContain(binaries.version);
+  });
 });
 
 describe('graceful shutdown', () => {

