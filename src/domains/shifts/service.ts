@@ -14,14 +14,12 @@ import { type DbOrTx, queryRows } from '../../db/client.ts';
 import { events, type Location, organizations, roles, shifts, signups } from '../../db/schema.ts';
 import {
   cancelActiveSignups,
-  type Eligibility,
-  eligibilityOf,
-  loadClaimFacts,
   lockShifts,
   promoteEach,
   promoteWaitlisted,
   shiftsAwaitingFreedVolunteers,
-} from '../signups/service.ts';
+} from '../signups/places.ts';
+import { type Eligibility, eligibilityOf, loadClaimFacts } from '../signups/rules.ts';
 import { expandRecurrence, type RecurrenceInput } from './recurrence.ts';
 import { type CreateShiftInput, shiftTimeProblems, type UpdateShiftInput } from './schemas.ts';
 

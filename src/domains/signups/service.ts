@@ -42,15 +42,6 @@ import {
 } from './places.ts';
 import { claimRefusal, loadClaimFacts } from './rules.ts';
 
-export {
-  cancelActiveSignups,
-  lockShifts,
-  promoteEach,
-  promoteWaitlisted,
-  shiftsAwaitingFreedVolunteers,
-} from './places.ts';
-export { type ClaimFacts, claimRefusal, type Eligibility, eligibilityOf, loadClaimFacts } from './rules.ts';
-
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 export type SignupStatus = 'confirmed' | 'waitlisted' | 'cancelled' | 'attended' | 'no_show';
 

@@ -13,7 +13,7 @@ import { after, decodeCursor, type Page, pageOfRows } from '../../core/paginatio
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
 import { qualifications, roles, volunteers, volunteerTokens } from '../../db/schema.ts';
 import { findOrganizationBySlug } from '../organizations/service.ts';
-import { cancelActiveSignups, promoteWaitlisted } from '../signups/service.ts';
+import { cancelActiveSignups, promoteWaitlisted } from '../signups/places.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 type VolunteerPrincipal = Extract<Principal, { kind: 'volunteer' }>;
