@@ -3,9 +3,8 @@
  * `version` column; the If-Match check belongs in the `UPDATE … WHERE version = $n` of the service,
  * so this module only parses the header into the versions it allows.
  */
-import { createHash } from 'node:crypto';
 import { inArray, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { AppError } from './errors.ts';
 
 export function etagOf(version: number): string {
@@ -28,28 +27,6 @@ export function ifMatchVersions(request: FastifyRequest): number[] | null {
     if (match) versions.push(Number(match[1]));
   }
   return versions;
-}
-
-/**
- * Sends a publicly cacheable representation: a strong ETag over its bytes, `Cache-Control`, and
- * `304 Not Modified` when the client's `If-None-Match` already names it.
- */
-export function sendCacheable(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  body: unknown,
-  maxAgeSeconds = 30,
-) {
-  const payload = JSON.stringify(body);
-  const etag = `"${createHash('sha256').update(payload).digest('base64url').slice(0, 27)}"`;
-  reply.header('etag', etag).header('cache-control', `public, max-age=${maxAgeSeconds}`);
-  const ifNoneMatch = request.headers['if-none-match'];
-  // If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
-  const matches = (tag: string) => tag === '*' || tag.replace(/^W\//, '') === etag;
-  if (ifNoneMatch?.split(',').some((tag) => matches(tag.trim()))) {
-    return reply.code(304).send();
-  }
-  return reply.type('application/json; charset=utf-8').send(payload);
 }
 
 /** For writes that compare in JavaScript (no-op updates, or a row already locked): 412 on mismatch. */

@@ -13,8 +13,8 @@ export const uuid = z
 export const idParams = z.strictObject({ id: z.uuid().describe('The resource id.') });
 
 /**
- * A request timestamp: RFC 3339 with an offset, decoded to a Date (STACK.md #8: a codec keeps
- * `format: date-time` in the document, where `z.coerce.date()` would not).
+ * A request timestamp: RFC 3339 with an offset, decoded to a Date (a codec keeps `format:
+ * date-time` in the document, where `z.coerce.date()` would become `{}` and `unknown` in clients).
  */
 export const requestTimestamp = z.codec(z.iso.datetime({ offset: true }), z.date(), {
   decode: (text) => new Date(text),

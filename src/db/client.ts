@@ -171,9 +171,6 @@ function createPostgresDatabase(
   };
 }
 
-/** `count(*)` is a bigint, which node-postgres hands over as a string: cast in SQL. */
-export const countInt = sql<number>`count(*)::int`;
-
 /** True for the database itself (the pool), false for a transaction. */
 export function isDatabaseHandle(db: DbOrTx): db is Db {
   return '$client' in db;

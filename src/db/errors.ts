@@ -38,7 +38,7 @@ export interface DriverError {
   cause?: unknown;
 }
 
-/** drizzle wraps driver errors (STACK.md #6): walk the cause chain to the one with a SQLSTATE. */
+/** drizzle ≥ 0.44 wraps driver errors in DrizzleQueryError: walk the cause chain to the one with a SQLSTATE. */
 export function driverErrorOf(error: unknown): DriverError | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {

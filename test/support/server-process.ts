@@ -1,6 +1,7 @@
 /**
  * Real server processes for start-up, shutdown and fault tests: `node --import tsx src/server.ts`
- * (what `npm start` runs), started directly so that signals reach the server itself (STACK.md #10).
+ * (the sources `npm start` bundles), started directly so that signals reach the server itself
+ * (killing an `npx tsx …` wrapper would leave the real node process running).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';

@@ -169,8 +169,8 @@ export async function listEvents(db: DbOrTx, orgId: string, filters: EventFilter
   if (filters.status) conditions.push(eq(events.status, filters.status));
   if (filters.from || filters.to) {
     const { from, to } = filters;
-    // The event's span must overlap (served by the events_by_span GiST index; a missing bound is
-    // unbounded); then one of its shifts must, found on the start-ordered index of the event's shifts.
+    // The event's span must overlap (a missing bound is unbounded; the span columns filter, no
+    // index of their own); then one of its shifts must, found on the start-ordered index of the event's shifts.
     if (to) conditions.push(sql`${events.startsAt} < ${to}`);
     if (from) conditions.push(sql`${events.endsAt} > ${from}`);
     const shiftOverlap: SQL[] = [

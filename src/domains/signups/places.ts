@@ -14,10 +14,8 @@ import { driverErrorOf } from '../../db/errors.ts';
 
 // ── Cancellation and promotion ───────────────────────────────────────────────────────────────
 
-export type CancellationScope =
-  | { volunteerId: string; futureOnly: true }
-  | { shiftId: string }
-  | { eventId: string };
+/** Whose signups a cascade cancels: a volunteer's (on shifts not yet started), a shift's, an event's. */
+export type CancellationScope = { volunteerId: string } | { shiftId: string } | { eventId: string };
 
 function scopeCondition(scope: CancellationScope) {
   if ('volunteerId' in scope) return sql`s.volunteer_id = ${scope.volunteerId} and sh.starts_at > now()`;

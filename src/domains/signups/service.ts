@@ -125,10 +125,6 @@ export async function readSignup(db: DbOrTx, principal: Principal, id: string): 
   return { signup: toSignup(row), version: Number(row.version) };
 }
 
-export async function getSignup(db: DbOrTx, principal: Principal, id: string): Promise<Signup> {
-  return (await readSignup(db, principal, id)).signup;
-}
-
 // ── Claims ───────────────────────────────────────────────────────────────────────────────────
 
 export interface ClaimInput {

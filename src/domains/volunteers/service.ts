@@ -221,7 +221,6 @@ export async function eraseVolunteer(tx: DbOrTx, principal: KeyPrincipal, id: st
     .where(and(eq(qualifications.orgId, principal.orgId), eq(qualifications.volunteerId, id)));
   const { shiftsWithFreedPlaces } = await cancelActiveSignups(tx, principal.orgId, actorOf(principal), {
     volunteerId: id,
-    futureOnly: true,
   });
   // A freed place goes to the waitlist at once, as on any other cancellation (API.md §7, invariant
   // 4); cancelActiveSignups holds the row locks of these shifts.
