@@ -11,6 +11,14 @@ let flakyCalls = 0;
 let slowCalls = 0;
 /** Resolves the effect of the /test/slow route currently waiting. */
 let releaseSlow: () => void = () => {};
+/** Resolves once a /test/slow effect runs, its idempotency key held by its transaction. */
+let slowStarted: Promise<void> = Promise.resolve();
+let markSlowStarted: () => void = () => {};
+function expectSlowStart(): void {
+  slowStarted = new Promise((resolve) => {
+    markSlowStarted = resolve;
+  });
+}
 
 const suite = useTestApp(
   {},
@@ -26,6 +34,7 @@ const suite = useTestApp(
             await tx.execute(sql`select 1`);
             await new Promise<void>((resolve) => {
               releaseSlow = resolve;
+              markSlowStarted();
             });
             return { status: 201, body: { calls: slowCalls } };
           }),
@@ -278,12 +287,13 @@ describe('Idempotency-Key', () => {
 
 describe('a duplicate that arrives while the first is still running', () => {
   it('gets 409 idempotency-key-in-use with Retry-After once the wait is too long, and never a second effect', async () => {
+    expectSlowStart();
     const first = suite.http
       .post('/test/slow')
       .set('idempotency-key', 'slow-1')
       .send({ note: 'x' })
       .then((r) => r);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await slowStarted;
     const duplicate = await suite.http
       .post('/test/slow')
       .set('idempotency-key', 'slow-1')

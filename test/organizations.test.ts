@@ -160,7 +160,7 @@ describe('GET and PATCH /v1/organization', () => {
       .expect(200);
     expect(updated.body).toMatchObject({ name: 'Renamed', contactEmail: 'new@example.org', slug: org.slug });
     expect(updated.headers.etag).toBe('"v2"');
-    expect(new Date(updated.body.updatedAt).getTime()).toBeGreaterThanOrEqual(
+    expect(new Date(updated.body.updatedAt).getTime()).toBeGreaterThan(
       new Date(first.body.updatedAt).getTime(),
     );
 

@@ -3,6 +3,7 @@ import { uuidv7 } from 'uuidv7';
 import { describe, expect, it } from 'vitest';
 import {
   type Auth,
+  databaseNow,
   type Eligibility,
   expectProblem,
   fixtures,
@@ -429,7 +430,7 @@ describe('shift lists', () => {
     await insertSignup(org.id, withSignups.id, await createVolunteer(org.organiser));
     await insertSignup(org.id, withSignups.id, await createVolunteer(org.organiser), 'waitlisted');
     await sleep(20);
-    const since = new Date().toISOString();
+    const since = await databaseNow(suite.database);
     await sleep(20);
     expect(await list(org.viewer, '/v1/shifts', { updatedSince: since })).toEqual([]);
     await suite.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).expect(200);

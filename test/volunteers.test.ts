@@ -328,7 +328,7 @@ describe('PATCH /v1/volunteers/{id}', () => {
       notes: 'new note',
       createdAt: created.body.createdAt,
     });
-    expect(new Date(updated.body.updatedAt).getTime()).toBeGreaterThanOrEqual(
+    expect(new Date(updated.body.updatedAt).getTime()).toBeGreaterThan(
       new Date(created.body.updatedAt).getTime(),
     );
     expect(updated.headers.etag).toBeTruthy();

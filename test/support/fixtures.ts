@@ -143,6 +143,15 @@ export function signupInsert(row: {
 export const ids = (list: { id: string }[]) => list.map((item) => item.id);
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The database's clock, which stamps `updatedAt`: comparing with Node's would mix two clocks.
+ * Truncated to the millisecond, as the API's timestamps are.
+ */
+export async function databaseNow(database: Database): Promise<string> {
+  const [row] = await queryRows<{ now: string }>(database.db, sql`select clock_timestamp()::text as now`);
+  return new Date((row as { now: string }).now).toISOString();
+}
+
 /** A problem+json answer with this status and code (and, given a path, an error at that path). */
 export function expectProblem(response: Response, status: number, code: string, path?: string) {
   expect(response.status, JSON.stringify(response.body)).toBe(status);
