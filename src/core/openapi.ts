@@ -71,19 +71,39 @@ const headerDocs = {
 
 type HeaderName = keyof typeof headerDocs;
 
-function headersFor(method: string, status: number, operationId: string): HeaderName[] {
+/** The headers a route's successful responses carry beyond the protocol's own: it says so itself. */
+export type DeclaredHeader = 'ETag' | 'Location';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What the route's 2xx responses send (`Location` on a 201 only); the document says exactly this. */
+    sends?: DeclaredHeader[];
+  }
+}
+
+/** What one operation's route declares, as the document needs it. */
+interface Declaration {
+  sends: DeclaredHeader[];
+  rateLimited: boolean;
+}
+
+function headersFor(method: string, status: number, declared: Declaration): HeaderName[] {
   const names: HeaderName[] = ['X-Request-Id'];
-  if (status < 300) names.push('RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset');
-  if (status === 201 && !/Bulk|Token/.test(operationId)) names.push('Location');
-  if (status < 300 && /^(get|create|update|cancel)/.test(operationId) && !/Bulk/.test(operationId))
-    names.push('ETag');
-  if (method === 'post' && status < 300) names.push('Idempotent-Replayed');
+  const success = status < 300;
+  if (success && declared.rateLimited)
+    names.push('RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset');
+  if (status === 201 && declared.sends.includes('Location')) names.push('Location');
+  if (success && declared.sends.includes('ETag')) names.push('ETag');
+  if (method === 'post' && success) names.push('Idempotent-Replayed');
   if (status === 409 || status === 429 || status === 503) names.push('Retry-After');
   return names;
 }
 
-/** Adds the protocol response headers (API.md §1) to every operation, as shared components. */
-function withResponseHeaders<T>(document: T): T {
+/**
+ * Adds the protocol response headers (API.md §1) to every operation, as shared components, from
+ * what each route declared (by operationId).
+ */
+function withResponseHeaders<T>(document: T, declarations: Map<string, Declaration>): T {
   const doc = document as {
     components?: { headers?: Record<string, unknown> };
     paths?: Record<
@@ -101,7 +121,8 @@ function withResponseHeaders<T>(document: T): T {
   for (const operations of Object.values(doc.paths ?? {})) {
     for (const [method, operation] of Object.entries(operations)) {
       for (const [status, response] of Object.entries(operation.responses ?? {})) {
-        const names = headersFor(method, Number(status), operation.operationId ?? '');
+        const declared = declarations.get(operation.operationId ?? '') ?? { sends: [], rateLimited: true };
+        const names = headersFor(method, Number(status), declared);
         response.headers = Object.fromEntries(
           names.map((name) => [name, { $ref: `#/components/headers/${name}` }]),
         );
@@ -189,6 +210,7 @@ export interface OpenApiOptions {
 export const openApiPlugin = fp<OpenApiOptions>(
   async (app: FastifyInstance, options) => {
     app.addHook('onRoute', addDefaultProblems);
+    const declarations = new Map<string, Declaration>();
 
     await app.register(fastifySwagger, {
       openapi: {
@@ -234,10 +256,18 @@ export const openApiPlugin = fp<OpenApiOptions>(
         const rule = document.route?.config?.auth;
         const schema = result.schema as Record<string, unknown> | undefined;
         if (schema && !schema.hide) schema.security = securityFor(rule);
+        const operationId = schema?.operationId;
+        if (typeof operationId === 'string') {
+          const config = document.route?.config;
+          declarations.set(operationId, {
+            sends: config?.sends ?? [],
+            rateLimited: config?.rateLimit !== false,
+          });
+        }
         return result;
       },
       transformObject: (document) =>
-        withResponseHeaders(withoutUnusedComponents(jsonSchemaTransformObject(document))),
+        withResponseHeaders(withoutUnusedComponents(jsonSchemaTransformObject(document)), declarations),
     });
 
     if (options.docs) {

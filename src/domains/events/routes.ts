@@ -14,7 +14,7 @@ export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/events',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['Location', 'ETag'] },
       schema: {
         operationId: 'createEvent',
         tags,
@@ -55,7 +55,7 @@ export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/events/:id',
     {
-      config: { auth: 'viewer' },
+      config: { auth: 'viewer', sends: ['ETag'] },
       schema: {
         operationId: 'getEvent',
         tags,
@@ -74,7 +74,7 @@ export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     '/events/:id',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['ETag'] },
       schema: {
         operationId: 'updateEvent',
         tags,
@@ -96,7 +96,7 @@ export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/events/:id/cancel',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['ETag'] },
       schema: {
         operationId: 'cancelEvent',
         tags,

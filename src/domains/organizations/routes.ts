@@ -29,7 +29,7 @@ export const organizationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/organizations',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'platform', sends: ['Location', 'ETag'] },
       schema: {
         operationId: 'createOrganization',
         tags: ['organizations'],
@@ -56,7 +56,7 @@ export const organizationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/organization',
     {
-      config: { auth: 'viewer' },
+      config: { auth: 'viewer', sends: ['ETag'] },
       schema: {
         operationId: 'getOrganization',
         tags: ['organizations'],
@@ -75,7 +75,7 @@ export const organizationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     '/organization',
     {
-      config: { auth: 'admin' },
+      config: { auth: 'admin', sends: ['ETag'] },
       schema: {
         operationId: 'updateOrganization',
         tags: ['organizations'],
@@ -96,7 +96,7 @@ export const organizationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/api-keys',
     {
-      config: { auth: 'admin' },
+      config: { auth: 'admin', sends: ['Location'] },
       schema: {
         operationId: 'createApiKey',
         tags: ['api-keys'],

@@ -14,7 +14,7 @@ export const roleRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/roles',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['Location', 'ETag'] },
       schema: {
         operationId: 'createRole',
         tags,
@@ -54,7 +54,7 @@ export const roleRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/roles/:id',
     {
-      config: { auth: 'viewer' },
+      config: { auth: 'viewer', sends: ['ETag'] },
       schema: {
         operationId: 'getRole',
         tags,
@@ -73,7 +73,7 @@ export const roleRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     '/roles/:id',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['ETag'] },
       schema: {
         operationId: 'updateRole',
         tags,

@@ -34,7 +34,7 @@ export const shiftRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/events/:eventId/shifts',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['Location', 'ETag'] },
       schema: {
         operationId: 'createShift',
         tags,
@@ -134,7 +134,7 @@ export const shiftRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/shifts/:id',
     {
-      config: { auth: 'viewer-or-volunteer' },
+      config: { auth: 'viewer-or-volunteer', sends: ['ETag'] },
       schema: {
         operationId: 'getShift',
         tags,
@@ -153,7 +153,7 @@ export const shiftRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     '/shifts/:id',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['ETag'] },
       schema: {
         operationId: 'updateShift',
         tags,
@@ -184,7 +184,7 @@ export const shiftRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/shifts/:id/cancel',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['ETag'] },
       schema: {
         operationId: 'cancelShift',
         tags,

@@ -41,7 +41,7 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/shifts/:id/signups',
     {
-      config: { auth: 'viewer-or-volunteer' },
+      config: { auth: 'viewer-or-volunteer', sends: ['Location'] },
       schema: {
         operationId: 'claimShift',
         tags,
@@ -144,7 +144,7 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/signups/:id',
     {
-      config: { auth: 'viewer-or-volunteer' },
+      config: { auth: 'viewer-or-volunteer', sends: ['ETag'] },
       schema: {
         operationId: 'getSignup',
         tags,
@@ -164,7 +164,7 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/signups/:id/cancel',
     {
-      config: { auth: 'viewer-or-volunteer' },
+      config: { auth: 'viewer-or-volunteer', sends: ['ETag'] },
       schema: {
         operationId: 'cancelSignup',
         tags,
@@ -185,7 +185,7 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/signups/:id/check-in',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['ETag'] },
       schema: {
         operationId: 'checkInSignup',
         tags,
@@ -204,7 +204,7 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/signups/:id/check-out',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['ETag'] },
       schema: {
         operationId: 'checkOutSignup',
         tags,
@@ -224,7 +224,7 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     '/signups/:id',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['ETag'] },
       schema: {
         operationId: 'updateSignup',
         tags,

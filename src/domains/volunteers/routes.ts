@@ -63,7 +63,7 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/volunteers',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['Location', 'ETag'] },
       schema: {
         operationId: 'createVolunteer',
         tags,
@@ -103,7 +103,7 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/volunteers/:id',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['ETag'] },
       schema: {
         operationId: 'getVolunteer',
         tags,
@@ -126,7 +126,7 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     '/volunteers/:id',
     {
-      config: { auth: 'organiser' },
+      config: { auth: 'organiser', sends: ['ETag'] },
       schema: {
         operationId: 'updateVolunteer',
         tags,
@@ -239,7 +239,7 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/public/:orgSlug/volunteers',
     {
-      config: { auth: 'public' },
+      config: { auth: 'public', sends: ['Location'] },
       schema: {
         operationId: 'registerVolunteer',
         tags: ['volunteer-accounts'],
@@ -278,6 +278,7 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: {
         auth: 'public',
+        sends: ['Location'],
         // Per IP address (before the body is read) …
         rateLimit:
           loginLimit > 0
@@ -313,7 +314,7 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/me',
     {
-      config: { auth: 'volunteer' },
+      config: { auth: 'volunteer', sends: ['ETag'] },
       schema: {
         operationId: 'getMe',
         tags: ['volunteer-accounts'],
@@ -331,7 +332,7 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     '/me',
     {
-      config: { auth: 'volunteer' },
+      config: { auth: 'volunteer', sends: ['ETag'] },
       schema: {
         operationId: 'updateMe',
         tags: ['volunteer-accounts'],

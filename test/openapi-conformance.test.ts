@@ -1,0 +1,235 @@
+/**
+ * The document tells the truth: every operation it lists is sent once, successfully, and the
+ * status and the protocol headers (ETag, Location, X-Request-Id, RateLimit-*) it got are the ones
+ * documented for that status. A new operation fails this test until a request for it is added.
+ */
+import { sql } from 'drizzle-orm';
+import type { Response } from 'supertest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bearer, uniqueSlug } from './support/app.ts';
+import { fixtures, useTestApp } from './support/fixtures.ts';
+
+// Rate limiting on (with room), so that its headers are sent and can be compared.
+const suite = useTestApp({ RATE_LIMIT_PER_MINUTE: 100_000 });
+const { createEvent, createShift, createVolunteer, createRole, volunteerToken } = fixtures(suite);
+
+const HOUR = 3_600_000;
+const at = (inHours: number, hours = 2) => ({
+  startsAt: new Date(Date.now() + inHours * HOUR).toISOString(),
+  endsAt: new Date(Date.now() + (inHours + hours) * HOUR).toISOString(),
+});
+
+interface Operation {
+  method: string;
+  path: string;
+  operationId: string;
+  responses: Record<string, { headers?: Record<string, unknown> }>;
+}
+
+interface Call {
+  path: string;
+  auth?: Record<string, string>;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** The protocol headers this test compares with the document. */
+const compared = [
+  'etag',
+  'location',
+  'x-request-id',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+];
+
+let operations: Operation[] = [];
+let calls: Record<string, () => Promise<Call>> = {};
+
+beforeAll(async () => {
+  const document = (await suite.http.get('/openapi.json').expect(200)).body as {
+    paths: Record<string, Record<string, Omit<Operation, 'method' | 'path'>>>;
+  };
+  operations = Object.entries(document.paths).flatMap(([path, byMethod]) =>
+    Object.entries(byMethod).map(([method, operation]) => ({ ...operation, method, path })),
+  );
+
+  // The world the requests act on, made through the API.
+  const slug = uniqueSlug();
+  const created = await suite.http
+    .post('/v1/organizations')
+    .send({ name: 'Conformance', slug, timezone: 'Europe/Berlin', contactEmail: `${slug}@example.org` })
+    .expect(201);
+  const admin = bearer(created.body.apiKey.token);
+  const org = { admin, organiser: admin };
+  const spareKey = (await suite.http.post('/v1/api-keys').set(admin).send({ name: 'spare', role: 'viewer' }))
+    .body;
+  const role = await createRole(admin, true);
+  const spareRole = await createRole(admin, false);
+  const volunteerId = await createVolunteer(admin);
+  const erasable = await createVolunteer(admin);
+  const volunteer = await volunteerToken(admin, volunteerId);
+  const event = await createEvent(admin, { status: 'published' });
+  const spareEvent = await createEvent(admin);
+  const cancellableEvent = await createEvent(admin, { status: 'published' });
+  const shift = await createShift(admin, event.id, { ...at(1), capacity: 5 });
+  const spareShift = await createShift(admin, event.id, { ...at(30), capacity: 5 });
+  const cancellableShift = await createShift(admin, event.id, { ...at(60), capacity: 5 });
+  const claimable = await createShift(admin, event.id, { ...at(90), capacity: 5 });
+  const signup = (
+    await suite.http.post(`/v1/shifts/${shift.id}/signups`).set(admin).send({ volunteerId }).expect(201)
+  ).body;
+  const other = await createVolunteer(admin);
+  const cancellable = (
+    await suite.http
+      .post(`/v1/shifts/${spareShift.id}/signups`)
+      .set(admin)
+      .send({ volunteerId: other })
+      .expect(201)
+  ).body;
+  const password = 'a long enough password';
+  const email = `${uniqueSlug('self')}@example.org`;
+
+  calls = {
+    getLiveness: async () => ({ path: '/health/live' }),
+    getReadiness: async () => ({ path: '/health/ready' }),
+    createOrganization: async () => {
+      const another = uniqueSlug();
+      return {
+        path: '/v1/organizations',
+        body: { name: 'Another', slug: another, timezone: 'UTC', contactEmail: `${another}@example.org` },
+      };
+    },
+    getOrganization: async () => ({ path: '/v1/organization', auth: admin }),
+    updateOrganization: async () => ({ path: '/v1/organization', auth: admin, body: { name: 'Renamed' } }),
+    createApiKey: async () => ({ path: '/v1/api-keys', auth: admin, body: { name: 'k', role: 'viewer' } }),
+    listApiKeys: async () => ({ path: '/v1/api-keys', auth: admin }),
+    revokeApiKey: async () => ({ path: `/v1/api-keys/${spareKey.id}`, auth: admin }),
+    createVolunteer: async () => ({
+      path: '/v1/volunteers',
+      auth: admin,
+      body: { name: 'New', email: `${uniqueSlug('n')}@example.org` },
+    }),
+    listVolunteers: async () => ({ path: '/v1/volunteers', auth: admin }),
+    getVolunteer: async () => ({ path: `/v1/volunteers/${volunteerId}`, auth: admin }),
+    updateVolunteer: async () => ({
+      path: `/v1/volunteers/${volunteerId}`,
+      auth: admin,
+      body: { notes: 'n' },
+    }),
+    eraseVolunteer: async () => ({ path: `/v1/volunteers/${erasable}`, auth: admin }),
+    createVolunteerToken: async () => ({
+      path: `/v1/volunteers/${volunteerId}/tokens`,
+      auth: admin,
+      body: {},
+    }),
+    grantQualification: async () => ({
+      path: `/v1/volunteers/${volunteerId}/qualifications/${role}`,
+      auth: admin,
+    }),
+    revokeQualification: async () => ({
+      path: `/v1/volunteers/${volunteerId}/qualifications/${role}`,
+      auth: admin,
+    }),
+    registerVolunteer: async () => ({
+      path: `/v1/public/${slug}/volunteers`,
+      body: { name: 'Self', email, password },
+    }),
+    signInVolunteer: async () => ({ path: `/v1/public/${slug}/sessions`, body: { email, password } }),
+    getMe: async () => ({ path: '/v1/me', auth: volunteer }),
+    updateMe: async () => ({ path: '/v1/me', auth: volunteer, body: { name: 'Me' } }),
+    signOut: async () => ({ path: '/v1/me/session', auth: await volunteerToken(admin, volunteerId) }),
+    createRole: async () => ({
+      path: '/v1/roles',
+      auth: admin,
+      body: { name: uniqueSlug('r'), restricted: false },
+    }),
+    listRoles: async () => ({ path: '/v1/roles', auth: admin }),
+    getRole: async () => ({ path: `/v1/roles/${role}`, auth: admin }),
+    updateRole: async () => ({ path: `/v1/roles/${role}`, auth: admin, body: { description: 'd' } }),
+    deleteRole: async () => ({ path: `/v1/roles/${spareRole}`, auth: admin }),
+    createEvent: async () => ({ path: '/v1/events', auth: admin, body: { title: 'E' } }),
+    listEvents: async () => ({ path: '/v1/events', auth: admin }),
+    getEvent: async () => ({ path: `/v1/events/${event.id}`, auth: admin }),
+    updateEvent: async () => ({ path: `/v1/events/${event.id}`, auth: admin, body: { description: 'd' } }),
+    deleteEvent: async () => ({ path: `/v1/events/${spareEvent.id}`, auth: admin }),
+    cancelEvent: async () => ({ path: `/v1/events/${cancellableEvent.id}/cancel`, auth: admin, body: {} }),
+    createShift: async () => ({
+      path: `/v1/events/${event.id}/shifts`,
+      auth: admin,
+      body: { ...at(120), capacity: 2 },
+    }),
+    listEventShifts: async () => ({ path: `/v1/events/${event.id}/shifts`, auth: admin }),
+    createShiftsInBulk: async () => ({
+      path: `/v1/events/${event.id}/shifts/bulk`,
+      auth: admin,
+      body: { shifts: [{ ...at(150), capacity: 2 }] },
+    }),
+    listShifts: async () => ({ path: '/v1/shifts', auth: admin }),
+    getShift: async () => ({ path: `/v1/shifts/${shift.id}`, auth: admin }),
+    updateShift: async () => ({ path: `/v1/shifts/${shift.id}`, auth: admin, body: { capacity: 6 } }),
+    deleteShift: async () => ({
+      path: `/v1/shifts/${(await createShift(admin, event.id, { ...at(200), capacity: 1 })).id}`,
+      auth: admin,
+    }),
+    cancelShift: async () => ({ path: `/v1/shifts/${cancellableShift.id}/cancel`, auth: admin, body: {} }),
+    claimShift: async () => ({ path: `/v1/shifts/${claimable.id}/signups`, auth: volunteer, body: {} }),
+    listShiftSignups: async () => ({ path: `/v1/shifts/${shift.id}/signups`, auth: admin }),
+    listSignups: async () => ({ path: '/v1/signups', auth: admin }),
+    listMySignups: async () => ({ path: '/v1/me/signups', auth: volunteer }),
+    getSignup: async () => ({ path: `/v1/signups/${signup.id}`, auth: admin }),
+    updateSignup: async () => ({ path: `/v1/signups/${signup.id}`, auth: admin, body: { note: 'n' } }),
+    cancelSignup: async () => ({ path: `/v1/signups/${cancellable.id}/cancel`, auth: admin, body: {} }),
+    checkInSignup: async () => ({ path: `/v1/signups/${signup.id}/check-in`, auth: admin, body: {} }),
+    checkOutSignup: async () => {
+      // Check-out needs a started shift: move it into the past, as time would (the signup's copy
+      // of the period follows through its foreign key).
+      await suite.database.db.execute(
+        sql`update shifts set starts_at = now() - interval '1 hour', ends_at = now() + interval '1 hour' where id = ${shift.id}`,
+      );
+      return { path: `/v1/signups/${signup.id}/check-out`, auth: admin, body: {} };
+    },
+  };
+  void org;
+});
+
+async function send(operation: Operation, call: Call): Promise<Response> {
+  const method = operation.method as 'get' | 'post' | 'patch' | 'put' | 'delete';
+  let request = suite.http[method](call.path);
+  if (call.auth) request = request.set(call.auth);
+  if (call.headers) request = request.set(call.headers);
+  return call.body === undefined ? request : request.send(call.body as object);
+}
+
+describe('every documented operation, sent', () => {
+  it('has a request in this test, and no request names an operation the document lacks', () => {
+    expect(operations.length).toBeGreaterThan(40);
+    expect(operations.map((operation) => operation.operationId).sort()).toEqual(Object.keys(calls).sort());
+  });
+
+  it('answers a documented status, with exactly the documented protocol headers', async () => {
+    const mismatches: string[] = [];
+    for (const operation of operations) {
+      const make = calls[operation.operationId];
+      if (!make) continue; // the test above names it
+      const response = await send(operation, await make());
+      const documented = operation.responses[String(response.status)];
+      if (!documented || response.status >= 300) {
+        mismatches.push(
+          `${operation.operationId}: got ${response.status} (${JSON.stringify(response.body).slice(0, 200)}), documented ${Object.keys(operation.responses).join(', ')}`,
+        );
+        continue;
+      }
+      const promised = Object.keys(documented.headers ?? {}).map((name) => name.toLowerCase());
+      for (const name of compared) {
+        const sent = response.headers[name] !== undefined;
+        if (sent !== promised.includes(name)) {
+          mismatches.push(
+            `${operation.operationId} ${response.status}: ${name} ${sent ? 'sent, not documented' : 'documented, not sent'}`,
+          );
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+});
