@@ -89,35 +89,86 @@ export class AppError extends Error {
 
 export const notFound = (what: string) => new AppError('not-found', `${what} does not exist.`);
 
-/** Constraint name → the problem a client should see when a write trips it. */
-const constraintProblems: Record<string, [ProblemCode, string]> = {
-  organizations_slug_unique: ['slug-taken', 'Another organisation already uses this slug.'],
-  volunteers_email_unique: ['email-taken', 'Another volunteer of this organisation already uses this email.'],
-  roles_name_unique: ['name-taken', 'Another role of this organisation already has this name.'],
-  signups_one_active_per_volunteer: [
-    'already-signed-up',
-    'The volunteer already has an active signup on this shift.',
-  ],
-  signups_no_overlap: [
-    'overlapping-signup',
-    'The volunteer has a confirmed signup that overlaps this shift.',
-  ],
-  shifts_capacity_not_exceeded: ['capacity-below-confirmed', 'Capacity cannot go below the confirmed count.'],
-  // Foreign keys that a concurrent write can trip after the friendly check passed.
-  shifts_role_fk: ['invalid-state', 'Shifts use this role; change their role before deleting it.'],
-  signups_shift_fk: ['shift-has-signups', 'The shift has had signups; cancel it instead of deleting it.'],
-  shifts_waitlist_kept: [
-    'invalid-state',
-    'Volunteers are on the waitlist; cancel their signups before turning it off.',
-  ],
+/**
+ * The refusals that a friendly pre-check and a database constraint can both find. Each is built
+ * here only, so that its code, detail and extensions are the same whoever finds it: a service
+ * that can name more (the signup in the way) looks it up and passes it on either path.
+ */
+export const refusals = {
+  slugTaken: () => new AppError('slug-taken', 'Another organisation already uses this slug.'),
+  emailTaken: () =>
+    new AppError('email-taken', 'Another volunteer of this organisation already uses this email.'),
+  nameTaken: () => new AppError('name-taken', 'Another role of this organisation already has this name.'),
+  alreadySignedUp: (signup?: { id: string; status: string }) =>
+    new AppError(
+      'already-signed-up',
+      signup
+        ? `The volunteer is already ${signup.status} on this shift.`
+        : 'The volunteer already has an active signup on this shift.',
+      signup ? { extensions: { signupId: signup.id } } : {},
+    ),
+  /** A claim that would overlap one of the volunteer's confirmed signups. */
+  overlappingClaim: (conflictingSignupId?: string) =>
+    new AppError(
+      'overlapping-signup',
+      'The volunteer has a confirmed signup that overlaps this shift.',
+      conflictingSignupId ? { extensions: { conflictingSignupId } } : {},
+    ),
+  /** New shift times under which a confirmed volunteer of the shift would overlap another shift. */
+  overlappingMove: (conflictingSignupId?: string) =>
+    new AppError(
+      'overlapping-signup',
+      'A confirmed volunteer of this shift would overlap another of their shifts.',
+      conflictingSignupId ? { extensions: { conflictingSignupId } } : {},
+    ),
+  shiftFull: () => new AppError('shift-full', 'Every place is taken and the shift keeps no waitlist.'),
+  shiftCancelled: () => new AppError('shift-cancelled', 'The shift is cancelled.'),
+  capacityBelowConfirmed: (confirmed?: number) =>
+    new AppError(
+      'capacity-below-confirmed',
+      confirmed === undefined
+        ? 'Capacity cannot go below the confirmed count.'
+        : `${confirmed} volunteers are confirmed; capacity cannot go below that.`,
+    ),
+  waitlistKept: (waiting?: number) =>
+    new AppError(
+      'invalid-state',
+      `${waiting ?? 'Some'} volunteers are on the waitlist; cancel their signups before turning the waitlist off.`,
+    ),
+  roleInUse: () =>
+    new AppError('invalid-state', 'Shifts use this role; change their role before deleting it.'),
+  shiftHasSignups: () =>
+    new AppError('shift-has-signups', 'The shift has had signups; cancel it instead of deleting it.'),
+  eventHasSignups: () =>
+    new AppError('event-has-signups', 'The event has signups; cancel it instead of deleting it.'),
 };
+
+/**
+ * Constraint name → its refusal, for a write that trips it after the friendly check passed (a
+ * concurrent request won). A foreign key can stand for more than one refusal (a shift's signups
+ * block deleting the shift, and through it its event): the caller that knows which passes it.
+ */
+const constraintProblems: Record<string, () => AppError> = {
+  organizations_slug_unique: refusals.slugTaken,
+  volunteers_email_unique: refusals.emailTaken,
+  roles_name_unique: refusals.nameTaken,
+  signups_one_active_per_volunteer: () => refusals.alreadySignedUp(),
+  signups_no_overlap: () => refusals.overlappingClaim(),
+  shifts_capacity_not_exceeded: () => refusals.capacityBelowConfirmed(),
+  shifts_role_fk: refusals.roleInUse,
+  signups_shift_fk: refusals.shiftHasSignups,
+  shifts_waitlist_kept: () => refusals.waitlistKept(),
+};
+
+/** The constraint a database error names, if any. */
+export function constraintOf(error: unknown): string | undefined {
+  return driverErrorOf(error)?.constraint;
+}
 
 /** Turns a constraint violation into the AppError it stands for, or returns undefined. */
 export function problemFromConstraint(error: unknown): AppError | undefined {
-  const driverError = driverErrorOf(error);
-  if (!driverError?.constraint) return undefined;
-  const mapped = constraintProblems[driverError.constraint];
-  return mapped ? new AppError(mapped[0], mapped[1]) : undefined;
+  const constraint = constraintOf(error);
+  return constraint ? constraintProblems[constraint]?.() : undefined;
 }
 
 export function problemBody(request: FastifyRequest, error: AppError): Problem {

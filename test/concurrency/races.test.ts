@@ -53,6 +53,11 @@ describe('claim races', () => {
       expect(new Set(results.filter((r) => r.status === 409).map((r) => r.body.code))).toEqual(
         new Set(['already-signed-up']),
       );
+      // The refusal names the signup, whether the rules or the unique index found the duplicate.
+      const winner = results.find((r) => r.status === 201)?.body.id;
+      expect(new Set(results.filter((r) => r.status === 409).map((r) => r.body.signupId))).toEqual(
+        new Set([winner]),
+      );
       expect(
         await scalar<number>(
           url,
@@ -229,6 +234,70 @@ describe('claim races', () => {
         results.map((result) => result.status),
         JSON.stringify(results.map((result) => result.body)),
       ).toEqual([200, 200]);
+      expect(await invariantViolations(url, org.orgId)).toEqual([]);
+    }
+  });
+
+  /** The API, as the organiser of `org`. */
+  async function asOrganiser(
+    org: { organiserToken: string },
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, string> }> {
+    const response = await fetch(`${t.baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${org.organiserToken}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = response.status === 204 ? {} : ((await response.json()) as Record<string, string>);
+    return { status: response.status, body: json };
+  }
+
+  it('a claim racing the deletion of its shift is 201 or 404, never shift-full; the delete agrees', async () => {
+    for (let round = 0; round < 10; round++) {
+      const org = await seedOrganisation(url, 1);
+      const volunteer = org.volunteers[0] as { id: string; token: string };
+      const shiftId = await createShift(url, org, { capacity: 5, waitlist: false });
+      const [claimed, deleted] = await rush(
+        [
+          claim(shiftId, volunteer.token),
+          { base: t.baseUrl, method: 'DELETE', path: `/v1/shifts/${shiftId}`, token: org.organiserToken },
+        ],
+        2,
+      );
+      const outcome = `${claimed?.status} ${claimed?.body.code ?? ''} / ${deleted?.status} ${deleted?.body.code ?? ''}`;
+      expect(['201  / 409 shift-has-signups', '404 not-found / 204 ']).toContain(outcome);
+      expect(await invariantViolations(url, org.orgId)).toEqual([]);
+    }
+  });
+
+  it("an assignment racing the deletion of a draft event: the delete is refused as the event's, never the shift's", async () => {
+    for (let round = 0; round < 10; round++) {
+      const org = await seedOrganisation(url, 1);
+      const volunteer = org.volunteers[0] as { id: string; token: string };
+      const event = await asOrganiser(org, 'POST', '/v1/events', { title: 'Draft' });
+      const start = Date.now() + 48 * 3_600_000;
+      const shift = await asOrganiser(org, 'POST', `/v1/events/${event.body.id}/shifts`, {
+        startsAt: new Date(start).toISOString(),
+        endsAt: new Date(start + 3_600_000).toISOString(),
+        capacity: 3,
+      });
+      expect(shift.status).toBe(201);
+      const [assigned, deleted] = await rush(
+        [
+          { ...claim(String(shift.body.id), org.organiserToken), body: { volunteerId: volunteer.id } },
+          {
+            base: t.baseUrl,
+            method: 'DELETE',
+            path: `/v1/events/${event.body.id}`,
+            token: org.organiserToken,
+          },
+        ],
+        2,
+      );
+      const outcome = `${assigned?.status} ${assigned?.body.code ?? ''} / ${deleted?.status} ${deleted?.body.code ?? ''}`;
+      expect(['201  / 409 event-has-signups', '404 not-found / 204 ']).toContain(outcome);
       expect(await invariantViolations(url, org.orgId)).toEqual([]);
     }
   });

@@ -6,7 +6,7 @@
 import { and, asc, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
-import { AppError, notFound } from '../../core/errors.ts';
+import { AppError, constraintOf, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
@@ -317,9 +317,15 @@ export async function deleteEvent(tx: DbOrTx, principal: KeyPrincipal, id: strin
     .innerJoin(shifts, and(eq(shifts.orgId, signups.orgId), eq(shifts.id, signups.shiftId)))
     .where(and(eq(signups.orgId, principal.orgId), eq(shifts.eventId, id)))
     .limit(1);
-  if (signup)
-    throw new AppError('event-has-signups', 'The event has signups; cancel it instead of deleting it.');
-  await tx.delete(events).where(and(eq(events.orgId, principal.orgId), eq(events.id, id)));
+  if (signup) throw refusals.eventHasSignups();
+  try {
+    await tx.delete(events).where(and(eq(events.orgId, principal.orgId), eq(events.id, id)));
+  } catch (error) {
+    // A signup made meanwhile blocks the cascade to the event's shifts: the event's refusal, not
+    // the shift's that the foreign key alone would name.
+    if (constraintOf(error) === 'signups_shift_fk') throw refusals.eventHasSignups();
+    throw error;
+  }
   await recordEvent(tx, {
     orgId: principal.orgId,
     type: 'event.deleted',

@@ -2,7 +2,7 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
-import { AppError, notFound } from '../../core/errors.ts';
+import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
@@ -121,8 +121,7 @@ export async function deleteRole(tx: DbOrTx, principal: KeyPrincipal, id: string
     .from(shifts)
     .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.roleId, id)))
     .limit(1);
-  if (used)
-    throw new AppError('invalid-state', 'Shifts use this role; change their role before deleting it.');
+  if (used) throw refusals.roleInUse();
   // The qualifications go with the role (ON DELETE CASCADE), which changes their volunteers'
   // representation: move their version and updatedAt so that ETags and `updatedSince` syncs see it.
   await tx

@@ -6,7 +6,7 @@
 import { and, asc, eq, gt, gte, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
-import { AppError, notFound } from '../../core/errors.ts';
+import { AppError, constraintOf, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
 import { type Actor, actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
@@ -430,24 +430,18 @@ export async function updateShift(
     throw new AppError('validation-failed', `${errors[0]?.path}: ${errors[0]?.message}`, { errors });
   }
   if (changes.capacity !== undefined && changes.capacity < current.confirmedCount) {
-    throw new AppError(
-      'capacity-below-confirmed',
-      `${current.confirmedCount} volunteers are confirmed; capacity cannot go below that.`,
-    );
+    throw refusals.capacityBelowConfirmed(current.confirmedCount);
   }
   if (changes.waitlist === false && current.waitlistCount > 0) {
-    throw new AppError(
-      'invalid-state',
-      `${current.waitlistCount} volunteers are on the waitlist; cancel their signups before turning the waitlist off.`,
-    );
+    throw refusals.waitlistKept(current.waitlistCount);
   }
   if (changes.roleId) await assertRolesExist(tx, principal.orgId, [changes.roleId], () => 'body.roleId');
 
   const timesChanged =
     merged.startsAt.getTime() !== current.startsAt.getTime() ||
     merged.endsAt.getTime() !== current.endsAt.getTime();
-  if (timesChanged) {
-    // The friendly reason, naming the signup in the way; the exclusion constraint is the guard.
+  // The friendly reason, naming the signup in the way; the exclusion constraint is the guard.
+  const signupInTheWay = async () => {
     const [conflict] = await queryRows<{ id: string }>(
       tx,
       sql`select o.id from signups s
@@ -457,22 +451,31 @@ export async function updateShift(
           where s.org_id = ${principal.orgId} and s.shift_id = ${id} and s.status = 'confirmed'
           limit 1`,
     );
-    if (conflict) {
-      throw new AppError(
-        'overlapping-signup',
-        'A confirmed volunteer of this shift would overlap another of their shifts.',
-        {
-          extensions: { conflictingSignupId: conflict.id },
-        },
-      );
+    return conflict?.id;
+  };
+  if (timesChanged) {
+    const conflict = await signupInTheWay();
+    if (conflict) throw refusals.overlappingMove(conflict);
+  }
+  const update = (handle: DbOrTx) =>
+    handle
+      .update(shifts)
+      .set({ ...changes, version: sql`${shifts.version} + 1`, updatedAt: sql`now()` })
+      .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, id)));
+  if (!timesChanged) await update(tx);
+  else {
+    // Signups' copies of the interval follow through their foreign key (ON UPDATE CASCADE), and
+    // the exclusion constraint refuses an overlap that a concurrent claim made after the check
+    // above: in a savepoint, so that the signup in the way can still be named, as the check does.
+    try {
+      await tx.transaction(async (savepoint) => {
+        await update(savepoint);
+      });
+    } catch (error) {
+      if (constraintOf(error) !== 'signups_no_overlap') throw error;
+      throw refusals.overlappingMove(await signupInTheWay());
     }
   }
-  await tx
-    .update(shifts)
-    .set({ ...changes, version: sql`${shifts.version} + 1`, updatedAt: sql`now()` })
-    .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, id)));
-  // Signups' copies of the interval follow through their foreign key (ON UPDATE CASCADE), and the
-  // exclusion constraint refuses a new overlap: 409 overlapping-signup.
   if (timesChanged) {
     await recordShiftDurations(tx, principal.orgId, [merged.endsAt.getTime() - merged.startsAt.getTime()]);
     await refreshEventSpan(tx, principal.orgId, current.eventId);
@@ -547,7 +550,7 @@ export async function deleteShift(tx: DbOrTx, principal: KeyPrincipal, id: strin
     .where(and(eq(signups.orgId, principal.orgId), eq(signups.shiftId, id)))
     .limit(1);
   if (signup) {
-    throw new AppError('shift-has-signups', 'The shift has had signups; cancel it instead of deleting it.');
+    throw refusals.shiftHasSignups();
   }
   await tx.delete(shifts).where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, id)));
   await refreshEventSpan(tx, principal.orgId, current.eventId);

@@ -5,7 +5,7 @@
 
 import { type SQL, sql } from 'drizzle-orm';
 import { DateTime } from 'luxon';
-import type { ProblemCode } from '../../core/errors.ts';
+import { type AppError, type ProblemCode, refusals } from '../../core/errors.ts';
 import { batchLoader, loaderPerHandle } from '../../db/batch.ts';
 import { asDate, type Db, type DbOrTx, isDatabaseHandle, preparedRows, uuidArray } from '../../db/client.ts';
 
@@ -36,6 +36,11 @@ export interface ClaimRefusal {
   extensions?: Record<string, unknown>;
 }
 
+/** A refusal built by core/errors.ts, as the rules hand it over. */
+function refusalOf(error: AppError): ClaimRefusal {
+  return { code: error.code, detail: error.detail, extensions: error.options.extensions };
+}
+
 /** Age in whole years on the local date of `at` in `timezone`. */
 function ageAt(birthDate: string, at: Date, timezone: string): number {
   const day = DateTime.fromJSDate(at, { zone: timezone });
@@ -55,7 +60,7 @@ export function claimRefusal(
   options: { byOrganiser: boolean },
 ): ClaimRefusal | null {
   if (facts.cancelled || facts.eventStatus === 'cancelled') {
-    return { code: 'shift-cancelled', detail: 'The shift is cancelled.' };
+    return refusalOf(refusals.shiftCancelled());
   }
   if (!options.byOrganiser) {
     if (facts.eventStatus !== 'published') {
@@ -87,22 +92,12 @@ export function claimRefusal(
     }
   }
   if (facts.activeSignupId) {
-    return {
-      code: 'already-signed-up',
-      detail: `The volunteer is already ${facts.activeSignupStatus} on this shift.`,
-      extensions: { signupId: facts.activeSignupId },
-    };
+    return refusalOf(
+      refusals.alreadySignedUp({ id: facts.activeSignupId, status: String(facts.activeSignupStatus) }),
+    );
   }
-  if (facts.overlappingSignupId) {
-    return {
-      code: 'overlapping-signup',
-      detail: 'The volunteer has a confirmed signup that overlaps this shift.',
-      extensions: { conflictingSignupId: facts.overlappingSignupId },
-    };
-  }
-  if (facts.confirmedCount >= facts.capacity && !facts.waitlist) {
-    return { code: 'shift-full', detail: 'Every place is taken and the shift keeps no waitlist.' };
-  }
+  if (facts.overlappingSignupId) return refusalOf(refusals.overlappingClaim(facts.overlappingSignupId));
+  if (facts.confirmedCount >= facts.capacity && !facts.waitlist) return refusalOf(refusals.shiftFull());
   return null;
 }
 

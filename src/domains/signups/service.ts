@@ -11,7 +11,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
-import { AppError, notFound } from '../../core/errors.ts';
+import { AppError, constraintOf, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import {
@@ -216,6 +216,18 @@ async function takePlace(
 }
 
 /** The confirmed signup of `volunteerId` that overlaps the shift, if any. */
+/** The volunteer's active signup on the shift, for the already-signed-up refusal. */
+async function activeSignupOf(db: DbOrTx, orgId: string, shiftId: string, volunteerId: string) {
+  const [row] = await queryRows<{ id: string; status: string }>(
+    db,
+    sql`select id, status::text as status from signups
+        where org_id = ${orgId} and shift_id = ${shiftId} and volunteer_id = ${volunteerId}
+          and status <> 'cancelled'
+        limit 1`,
+  );
+  return row;
+}
+
 async function overlappingSignupOf(db: DbOrTx, orgId: string, shiftId: string, volunteerId: string) {
   const [row] = await queryRows<{ id: string }>(
     db,
@@ -263,28 +275,26 @@ export async function claimShift(
       placed = await takePlace(db, principal, shiftId, volunteerId, input.note ?? null);
     }
   } catch (error) {
-    if (driverErrorOf(error)?.code !== '23P01') throw error;
-    const conflictingSignupId = await overlappingSignupOf(reader, principal.orgId, shiftId, volunteerId);
-    if (!conflictingSignupId) {
-      // The exclusion constraint can fire before the unique index: a double claim of this very shift.
-      throw new AppError('already-signed-up', 'The volunteer already has an active signup on this shift.');
-    }
-    throw new AppError(
-      'overlapping-signup',
-      'The volunteer has a confirmed signup that overlaps this shift.',
-      {
-        extensions: { conflictingSignupId },
-      },
-    );
+    // A concurrent claim won after the facts were read: the same refusal the rules would have
+    // given, naming the signup in the way, looked up outside the aborted statement.
+    const constraint = constraintOf(error);
+    if (constraint !== 'signups_no_overlap' && constraint !== 'signups_one_active_per_volunteer') throw error;
+    const conflictingSignupId =
+      constraint === 'signups_no_overlap'
+        ? await overlappingSignupOf(reader, principal.orgId, shiftId, volunteerId)
+        : null;
+    if (conflictingSignupId) throw refusals.overlappingClaim(conflictingSignupId);
+    // The exclusion constraint can fire before the unique index: a double claim of this very shift.
+    throw refusals.alreadySignedUp(await activeSignupOf(reader, principal.orgId, shiftId, volunteerId));
   }
   if (!placed) {
-    // The shift changed since the facts were read: cancelled, or its last place taken.
+    // The shift changed since the facts were read: deleted, cancelled, or its last place taken.
     const [shift] = await queryRows<{ cancelled: boolean }>(
       db,
       sql`select cancelled_at is not null as cancelled from shifts where org_id = ${principal.orgId} and id = ${shiftId}`,
     );
-    if (shift?.cancelled) throw new AppError('shift-cancelled', 'The shift is cancelled.');
-    throw new AppError('shift-full', 'Every place is taken and the shift keeps no waitlist.');
+    if (!shift) throw notFound('The shift');
+    throw shift.cancelled ? refusals.shiftCancelled() : refusals.shiftFull();
   }
   return toSignup(placed);
 }
