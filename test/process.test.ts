@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import request from 'supertest';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { unprivilegedUser } from '../src/db/embedded.ts';
+import { removeUnheldCluster, unprivilegedUser } from '../src/db/embedded.ts';
 import { postgresBinaries } from '../src/db/embedded-binaries.ts';
 import { bearer, createTestDatabase } from './support/app.ts';
 import { testDatabaseUrl } from './support/postgres.ts';
@@ -154,6 +154,20 @@ describe('npm start on the embedded engine', () => {
     await request(second.url).get('/v1/organization').set(bearer(created.body.apiKey.token)).expect(200);
     expect(postmasterPid(dataDir)).not.toBe(orphan);
     expect(await second.stop()).toBe(0);
+  });
+
+  it("a cluster left by a killed process is removed only once no process holds it (the test runs' clean-up)", async () => {
+    const dataDir = join(privateFolder(), 'data');
+    const server = await startServer({ DATA_DIR: dataDir });
+    const pid = postmasterPid(dataDir);
+    expect(await removeUnheldCluster(dataDir)).toBe(false);
+    expect(isAlive(pid)).toBe(true);
+    await request(server.url).get('/health/ready').expect(200);
+    expect(await server.stop('SIGKILL')).toBeNull();
+    expect(isAlive(pid)).toBe(true);
+    expect(await removeUnheldCluster(dataDir)).toBe(true);
+    expect(isAlive(pid)).toBe(false);
+    expect(existsSync(dataDir)).toBe(false);
   });
 
   it('never signals a process that took over the pid in a stale postmaster.pid, even another postgres', async () => {

@@ -140,6 +140,29 @@ export async function startEmbeddedCluster(options: EmbeddedOptions): Promise<Em
   }
 }
 
+/**
+ * Deletes a data directory that no process holds, stopping the postmaster a killed owner left
+ * running on it first; false (and nothing touched) while a process holds it. For throw-away
+ * clusters (the test runs'), whose killed runs would otherwise leave servers behind.
+ */
+export async function removeUnheldCluster(dataDir: string): Promise<boolean> {
+  const real = realpathSync(dataDir);
+  let releaseLock: () => Promise<void>;
+  try {
+    releaseLock = await lockDataDirectory(real);
+  } catch (error) {
+    if (error instanceof DataDirectoryInUseError) return false;
+    throw error;
+  }
+  try {
+    await reapOrphanedPostmaster(join(real, 'postgres'), undefined);
+    rmSync(real, { recursive: true, force: true });
+    return true;
+  } finally {
+    await releaseLock();
+  }
+}
+
 /** Creates DATA_DIR if needed and returns its real path; a clear error when it cannot be used. */
 function prepareDataDirectory(dataDir: string): string {
   const absolute = resolve(dataDir);

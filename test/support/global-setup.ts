@@ -4,13 +4,13 @@
  * once; every test file then gets a fresh copy of it (CREATE DATABASE … TEMPLATE), which is much
  * faster than migrating per file.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createDatabase } from '../../src/db/client.ts';
-import { startEmbeddedCluster } from '../../src/db/embedded.ts';
+import { removeUnheldCluster, startEmbeddedCluster } from '../../src/db/embedded.ts';
 import { databaseUrl } from './connection-strings.ts';
 
 /**
@@ -24,11 +24,21 @@ const testClusterSettings = {
   max_connections: 400,
 };
 
+const clusterFolderPrefix = 'together-test-cluster-';
+
 export default async function setup(project: TestProject) {
   let baseUrl = process.env.TEST_DATABASE_URL;
   let stopCluster = async () => {};
   if (!baseUrl) {
-    const dataDir = mkdtempSync(join(tmpdir(), 'together-test-cluster-'));
+    // A run killed outright (SIGKILL, a CI timeout) leaves its cluster running in its folder; the
+    // next run stops and removes it (one still held belongs to a run in progress, and is left).
+    for (const name of readdirSync(tmpdir())) {
+      if (!name.startsWith(clusterFolderPrefix)) continue;
+      await removeUnheldCluster(join(tmpdir(), name)).catch((error: Error) =>
+        console.warn(`left ${name}: ${error.message}`),
+      );
+    }
+    const dataDir = mkdtempSync(join(tmpdir(), clusterFolderPrefix));
     const cluster = await startEmbeddedCluster({ dataDir, settings: testClusterSettings });
     baseUrl = cluster.adminConnectionString;
     stopCluster = async () => {
