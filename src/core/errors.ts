@@ -6,7 +6,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { driverErrorOf, isDatabaseUnavailable } from '../db/errors.ts';
+import { constraintOf, driverErrorOf, isDatabaseUnavailable } from '../db/errors.ts';
 
 export const problemCodes = {
   'validation-failed': { status: 400, title: 'The request is not valid' },
@@ -159,11 +159,6 @@ const constraintProblems: Record<string, () => AppError> = {
   signups_shift_fk: refusals.shiftHasSignups,
   shifts_waitlist_kept: () => refusals.waitlistKept(),
 };
-
-/** The constraint a database error names, if any. */
-export function constraintOf(error: unknown): string | undefined {
-  return driverErrorOf(error)?.constraint;
-}
 
 /** Turns a constraint violation into the AppError it stands for, or returns undefined. */
 export function problemFromConstraint(error: unknown): AppError | undefined {

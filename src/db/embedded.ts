@@ -85,23 +85,29 @@ const logRotateBytes = 10 * 1024 * 1024;
 
 /**
  * Defaults for one application on a small machine, written to postgresql.conf at initdb so that an
- * operator can change them there.
+ * operator can change them there (exported for bench/footprint.ts, whose bare cluster runs them too).
  */
+export const clusterSettings = {
+  shared_buffers: '64MB',
+  max_connections: '100',
+  // One synchronous I/O path instead of PostgreSQL 18's three I/O worker processes.
+  io_method: 'sync',
+  // No replication from this cluster: less WAL; back up with pg_dump or a stopped copy of DATA_DIR.
+  wal_level: 'minimal',
+  max_wal_senders: '0',
+  max_logical_replication_workers: '0',
+  // Client errors (a refused duplicate, a full shift) are the API's to report, not the log's; and
+  // no statement text, which carries volunteers' details, goes to the log.
+  log_min_messages: 'log',
+  log_min_error_statement: 'panic',
+  log_checkpoints: 'off',
+} as const;
+
 const clusterDefaults = `
 # ── Together's embedded defaults (edit freely; restart Together to apply) ──
-shared_buffers = 64MB
-max_connections = 100
-# One synchronous I/O path instead of PostgreSQL 18's three I/O worker processes.
-io_method = sync
-# No replication from this cluster: less WAL; back up with pg_dump or a stopped copy of DATA_DIR.
-wal_level = minimal
-max_wal_senders = 0
-max_logical_replication_workers = 0
-# Client errors (a refused duplicate, a full shift) are the API's to report, not the log's; and no
-# statement text, which carries volunteers' details, goes to the log.
-log_min_messages = log
-log_min_error_statement = panic
-log_checkpoints = off
+${Object.entries(clusterSettings)
+  .map(([name, value]) => `${name} = ${value}`)
+  .join('\n')}
 `;
 
 export async function startEmbeddedCluster(options: EmbeddedOptions): Promise<EmbeddedCluster> {
@@ -112,9 +118,17 @@ export async function startEmbeddedCluster(options: EmbeddedOptions): Promise<Em
     const binaries = await postgresBinaries(runAs);
     const clusterDir = join(dataDir, 'postgres');
     await reapOrphanedPostmaster(clusterDir, options.log);
-    if (!existsSync(join(clusterDir, 'PG_VERSION'))) await initialiseCluster(clusterDir, binaries, runAs);
-    else checkExistingCluster(clusterDir, binaries, runAs);
+    if (!existsSync(join(clusterDir, 'PG_VERSION'))) {
+      const begin = performance.now();
+      await initialiseCluster(clusterDir, binaries, runAs);
+      options.log?.info(
+        { clusterDir, ms: Math.round(performance.now() - begin) },
+        'created the PostgreSQL cluster',
+      );
+    } else checkExistingCluster(clusterDir, binaries, runAs);
+    const begin = performance.now();
     const server = await startPostmaster(dataDir, clusterDir, binaries, runAs, options.settings ?? {});
+    options.log?.info({ pid: server.pid, ms: Math.round(performance.now() - begin) }, 'PostgreSQL is ready');
     const host = socketHost(clusterDir, server.pid);
     const url = (database: string) =>
       `postgresql://${superuser}@localhost/${database}?host=${encodeURIComponent(host)}`;
@@ -238,15 +252,13 @@ function askLockOwner(address: string): Promise<number | undefined | 'gone'> {
 
 const createdUserName = 'postgres';
 
+/** The user's ids from one `id NAME` (`uid=101(postgres) gid=104(postgres) …`). */
 function lookUpUser(name: string): RunAs | undefined {
   try {
-    const uid = Number(
-      execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
-    );
-    const gid = Number(
-      execFileSync('id', ['-g', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
-    );
-    return Number.isInteger(uid) && uid > 0 ? { name, uid, gid } : undefined;
+    const text = execFileSync('id', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const uid = Number(/uid=(\d+)/.exec(text)?.[1]);
+    const gid = Number(/gid=(\d+)/.exec(text)?.[1]);
+    return Number.isInteger(uid) && uid > 0 && Number.isInteger(gid) ? { name, uid, gid } : undefined;
   } catch {
     return undefined;
   }

@@ -65,3 +65,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+/** The constraint a database error names, if any. */
+export function constraintOf(error: unknown): string | undefined {
+  return driverErrorOf(error)?.constraint;
+}

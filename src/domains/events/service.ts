@@ -6,11 +6,12 @@
 import { and, asc, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
-import { AppError, constraintOf, notFound, refusals } from '../../core/errors.ts';
+import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
+import { constraintOf } from '../../db/errors.ts';
 import { events, type Location, organizations, shifts, signups } from '../../db/schema.ts';
 import { cancelShiftsWhere, startsAfterBoundFor } from '../shifts/service.ts';
 

@@ -6,11 +6,12 @@
 import { and, asc, eq, gt, gte, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
-import { AppError, constraintOf, notFound, refusals } from '../../core/errors.ts';
+import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
 import { type Actor, actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { type DbOrTx, queryRows } from '../../db/client.ts';
+import { constraintOf } from '../../db/errors.ts';
 import { events, type Location, organizations, roles, shifts, signups } from '../../db/schema.ts';
 import {
   cancelActiveSignups,

@@ -5,7 +5,7 @@
 
 import { type SQL, sql } from 'drizzle-orm';
 import { DateTime } from 'luxon';
-import { type AppError, type ProblemCode, refusals } from '../../core/errors.ts';
+import { AppError, type ProblemCode, refusals } from '../../core/errors.ts';
 import { batchLoader, loaderPerHandle } from '../../db/batch.ts';
 import { asDate, type Db, type DbOrTx, isDatabaseHandle, preparedRows, uuidArray } from '../../db/client.ts';
 
@@ -30,17 +30,6 @@ export interface ClaimFacts {
   overlappingSignupId: string | null;
 }
 
-export interface ClaimRefusal {
-  code: ProblemCode;
-  detail: string;
-  extensions?: Record<string, unknown>;
-}
-
-/** A refusal built by core/errors.ts, as the rules hand it over. */
-function refusalOf(error: AppError): ClaimRefusal {
-  return { code: error.code, detail: error.detail, extensions: error.options.extensions };
-}
-
 /** Age in whole years on the local date of `at` in `timezone`. */
 function ageAt(birthDate: string, at: Date, timezone: string): number {
   const day = DateTime.fromJSDate(at, { zone: timezone });
@@ -58,46 +47,44 @@ export function claimRefusal(
   facts: ClaimFacts,
   now: Date,
   options: { byOrganiser: boolean },
-): ClaimRefusal | null {
+): AppError | null {
   if (facts.cancelled || facts.eventStatus === 'cancelled') {
-    return refusalOf(refusals.shiftCancelled());
+    return refusals.shiftCancelled();
   }
   if (!options.byOrganiser) {
     if (facts.eventStatus !== 'published') {
-      return { code: 'event-not-published', detail: 'The event is not published yet.' };
+      return new AppError('event-not-published', 'The event is not published yet.');
     }
     if ((facts.signupOpensAt && now < facts.signupOpensAt) || now >= facts.signupClosesAt) {
       const when =
         facts.signupOpensAt && now < facts.signupOpensAt
           ? `Signup opens at ${facts.signupOpensAt.toISOString()}.`
           : `Signup closed at ${facts.signupClosesAt.toISOString()}.`;
-      return { code: 'signup-closed', detail: when };
+      return new AppError('signup-closed', when);
     }
   }
   if (facts.roleRestricted && !facts.qualified) {
-    return {
-      code: 'not-qualified',
-      detail: "The shift's role needs a qualification the volunteer does not hold.",
-    };
+    return new AppError(
+      'not-qualified',
+      "The shift's role needs a qualification the volunteer does not hold.",
+    );
   }
   if (facts.minAge !== null) {
     if (facts.birthDate === null) {
-      return {
-        code: 'too-young',
-        detail: `The shift needs a minimum age of ${facts.minAge}; the birth date is unknown.`,
-      };
+      return new AppError(
+        'too-young',
+        `The shift needs a minimum age of ${facts.minAge}; the birth date is unknown.`,
+      );
     }
     if (ageAt(facts.birthDate, facts.startsAt, facts.timezone) < facts.minAge) {
-      return { code: 'too-young', detail: `The shift needs a minimum age of ${facts.minAge} at its start.` };
+      return new AppError('too-young', `The shift needs a minimum age of ${facts.minAge} at its start.`);
     }
   }
   if (facts.activeSignupId) {
-    return refusalOf(
-      refusals.alreadySignedUp({ id: facts.activeSignupId, status: String(facts.activeSignupStatus) }),
-    );
+    return refusals.alreadySignedUp({ id: facts.activeSignupId, status: String(facts.activeSignupStatus) });
   }
-  if (facts.overlappingSignupId) return refusalOf(refusals.overlappingClaim(facts.overlappingSignupId));
-  if (facts.confirmedCount >= facts.capacity && !facts.waitlist) return refusalOf(refusals.shiftFull());
+  if (facts.overlappingSignupId) return refusals.overlappingClaim(facts.overlappingSignupId);
+  if (facts.confirmedCount >= facts.capacity && !facts.waitlist) return refusals.shiftFull();
   return null;
 }
 

@@ -11,7 +11,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
-import { AppError, constraintOf, notFound, refusals } from '../../core/errors.ts';
+import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import {
@@ -30,7 +30,7 @@ import {
   preparedRows,
   queryRows,
 } from '../../db/client.ts';
-import { driverErrorOf } from '../../db/errors.ts';
+import { constraintOf, driverErrorOf } from '../../db/errors.ts';
 import type { Location } from '../../db/schema.ts';
 import { type Shift, shiftStatusOf } from '../shifts/service.ts';
 import {
@@ -260,7 +260,7 @@ export async function claimShift(
     throw notFound('The shift');
   }
   const refusal = claimRefusal(facts, new Date(), { byOrganiser });
-  if (refusal) throw new AppError(refusal.code, refusal.detail, { extensions: refusal.extensions });
+  if (refusal) throw refusal;
 
   let placed: SignupRow | undefined;
   try {
