@@ -24,16 +24,17 @@ async function main(): Promise<void> {
   // The app's modules load (≈ 0.3 s) while the embedded cluster starts in its own process.
   const appModules = Promise.all([import('./app.ts'), import('./core/idempotency.ts')]);
   // A signal before the app takes over (closeWithGrace, below) still stops the embedded cluster:
-  // Node's default would end the process at once and leave the cluster running.
-  let database: Database | undefined;
+  // Node's default would end the process at once and leave the cluster running. The handler only
+  // takes note; start-up checks after each step (a cluster half made, a migration half applied are
+  // left to finish, never cut), and nothing listens once a stop was asked for.
   let stopRequested = false;
   const stopDuringStartUp = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'stopping during start-up');
     stopRequested = true;
-    if (database) void database.close().finally(() => process.exit(0));
   };
   process.on('SIGTERM', stopDuringStartUp);
   process.on('SIGINT', stopDuringStartUp);
+  let database: Database;
   try {
     database = await createDatabase(config, logger);
   } catch (error) {
@@ -71,6 +72,11 @@ async function main(): Promise<void> {
   if (migrationError) {
     await app.close().catch(() => {});
     await giveUp('could not migrate the database', migrationError);
+  }
+  if (stopRequested) {
+    await app.close().catch(() => {});
+    await database.close();
+    process.exit(0);
   }
   process.off('SIGTERM', stopDuringStartUp);
   process.off('SIGINT', stopDuringStartUp);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATION_LOCK_KEY } from '../src/db/client.ts';
 import { bearer } from './support/app.ts';
 import { databaseUrl, testDatabaseUrl } from './support/postgres.ts';
 import {
@@ -15,6 +16,7 @@ import {
   killAllServers,
   repositoryRoot,
   type ServerProcess,
+  spawnServer,
   startServer,
 } from './support/server-process.ts';
 import { startTcpProxy, type TcpProxy, throughProxy } from './support/tcp-proxy.ts';
@@ -70,6 +72,46 @@ describe('three processes on one database', () => {
       .expect(201);
     await request(third.url).get('/v1/organization').set(bearer(org.body.apiKey.token)).expect(200);
     for (const server of servers) expect(await server.stop()).toBe(0);
+  });
+});
+
+describe('a stop asked for during start-up', () => {
+  it('SIGTERM while waiting for another process to migrate: the migration completes, nothing listens, exit 0', async () => {
+    const name = await emptyDatabase();
+    const url = databaseUrl(testDatabaseUrl, name);
+    // Another process is migrating: this one waits for the lock, after its app is built.
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      await other.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      const server = spawnServer({ DATABASE_URL: url });
+      await eventually(
+        async () =>
+          (
+            await other.query(
+              "select 1 from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())",
+            )
+          ).rowCount === 1,
+        30_000,
+        'the server to wait for the migration lock',
+      );
+      server.child.kill('SIGTERM');
+      await eventually(
+        async () => server.output().includes('stopping during start-up'),
+        10_000,
+        'the signal',
+      );
+      expect(server.child.exitCode).toBeNull(); // a migration is never cut short
+      await other.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      expect(await server.exited).toBe(0);
+      expect(server.output()).not.toContain('Server listening');
+      expect(server.output()).not.toContain('Together is serving');
+      const journal = JSON.parse(readFileSync(join(repositoryRoot, 'migrations/meta/_journal.json'), 'utf8'));
+      const applied = await other.query('select count(*)::int as n from drizzle.__drizzle_migrations');
+      expect(applied.rows[0].n).toBe(journal.entries.length);
+    } finally {
+      await other.end();
+    }
   });
 });
 

@@ -79,7 +79,7 @@ NodePgSession.prototype.transaction = async function transactionReleasingOnEvery
 export const migrationsFolder = packagePath('migrations');
 
 /** Any fixed 64-bit number works; all API processes of one database must agree on it. */
-const MIGRATION_LOCK_KEY = 7_246_221_883_117;
+export const MIGRATION_LOCK_KEY = 7_246_221_883_117;
 
 /**
  * The database the options name: the server at DATABASE_URL, or else the embedded cluster under
