@@ -201,22 +201,31 @@ export const uuidArray = (ids: readonly string[]): SQL => arrayParameter(ids, 'u
 export const textArray = (values: readonly string[]): SQL => arrayParameter(values, 'text');
 
 /**
- * A timestamp from a raw query: drizzle's node-postgres session hands them over as text (prepared
- * statements as Dates); services work with Dates.
+ * Raw rows carry timestamps as PostgreSQL's text on every path: drizzle's node-postgres session
+ * parses them so (its query builder then maps them to Dates per column), and `preparedRows` uses
+ * the same parsers, so a raw row type says `string` and is right at run time.
  */
-export function asDate(value: Date | string): Date {
-  return value instanceof Date ? value : new Date(value);
+const timestampsAsText = {
+  getTypeParser: (typeId: number, format?: 'text' | 'binary') =>
+    typeId === pg.types.builtins.TIMESTAMPTZ || typeId === pg.types.builtins.TIMESTAMP
+      ? (value: string) => value
+      : pg.types.getTypeParser(typeId, format as 'text'),
+};
+
+/** A timestamp of a raw row (text, see `timestampsAsText`) as the Date services work with. */
+export function asDate(value: string): Date {
+  return new Date(value);
 }
 
-export function asDateOrNull(value: Date | string | null): Date | null {
-  return value === null ? null : asDate(value);
+export function asDateOrNull(value: string | null): Date | null {
+  return value === null ? null : new Date(value);
 }
 
 const dialect = new PgDialect();
 
 interface RawClient {
   query(
-    config: { name?: string; text: string; values: unknown[] } | string,
+    config: { name?: string; text: string; values: unknown[]; types?: typeof timestampsAsText } | string,
     values?: unknown[],
   ): Promise<{ rows: unknown[] }>;
 }
@@ -225,14 +234,18 @@ interface RawClient {
  * Raw SQL for hot paths, as a named (prepared) statement on PostgreSQL: the server parses and plans
  * it once per connection instead of on every request (measured: roughly double the throughput of
  * an unnamed query). The same `name` must always carry the same SQL text. Inside a transaction it
- * runs as an ordinary query. Results come with node-postgres' own type parsing
- * (timestamps as Dates).
+ * runs as an ordinary query. Either way its rows decode like `queryRows`' (timestamps as text).
  */
 export async function preparedRows<T>(db: DbOrTx, name: string, query: SQL): Promise<T[]> {
   const client = (db as { $client?: unknown }).$client;
   if (client instanceof pg.Pool) {
     const { sql: text, params } = dialect.sqlToQuery(query);
-    const result = await (client as unknown as RawClient).query({ name, text, values: params });
+    const result = await (client as unknown as RawClient).query({
+      name,
+      text,
+      values: params,
+      types: timestampsAsText,
+    });
     return result.rows as T[];
   }
   return queryRows<T>(db, query);

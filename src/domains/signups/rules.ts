@@ -110,9 +110,9 @@ type FactsRow = {
   cancelled: boolean;
   event_status: ClaimFacts['eventStatus'];
   timezone: string;
-  starts_at: Date | string;
-  signup_opens_at: Date | string | null;
-  signup_closes_at: Date | string;
+  starts_at: string;
+  signup_opens_at: string | null;
+  signup_closes_at: string;
   capacity: number;
   confirmed_count: number;
   waitlist: boolean;

@@ -10,6 +10,7 @@
  */
 import { type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
+import type { z } from 'zod';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
@@ -41,25 +42,12 @@ import {
   shiftsAwaitingFreedVolunteers,
 } from './places.ts';
 import { claimRefusal, loadClaimFacts } from './rules.ts';
+import type { signup as signupSchema } from './schemas.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
-export type SignupStatus = 'confirmed' | 'waitlisted' | 'cancelled' | 'attended' | 'no_show';
-
-export interface Signup {
-  id: string;
-  shiftId: string;
-  volunteerId: string;
-  status: SignupStatus;
-  waitlistPosition: number | null;
-  note: string | null;
-  lateCancellation: boolean;
-  checkedInAt: Date | null;
-  checkedOutAt: Date | null;
-  hours: number | null;
-  createdAt: Date;
-  updatedAt: Date;
-  cancelledAt: Date | null;
-}
+/** A signup as the API describes it (its response schema, decoded: timestamps as Dates). */
+export type Signup = z.output<typeof signupSchema>;
+export type SignupStatus = Signup['status'];
 
 type SignupRow = {
   id: string;
@@ -69,12 +57,12 @@ type SignupRow = {
   waitlist_position: number | null;
   note: string | null;
   late_cancellation: boolean;
-  checked_in_at: Date | string | null;
-  checked_out_at: Date | string | null;
+  checked_in_at: string | null;
+  checked_out_at: string | null;
   hours: number | null;
-  created_at: Date | string;
-  updated_at: Date | string;
-  cancelled_at: Date | string | null;
+  created_at: string;
+  updated_at: string;
+  cancelled_at: string | null;
   version: number;
 };
 
@@ -303,18 +291,30 @@ export async function claimShift(
 
 const lateCancellationWindowMs = 24 * 60 * 60 * 1000;
 
-interface LockedSignup {
+/** A locked signup with its shift's times, as the raw query returns it (timestamps as text). */
+interface LockedSignupRow {
   id: string;
   shift_id: string;
   volunteer_id: string;
   status: SignupStatus;
+  checked_in_at: string | null;
+  checked_out_at: string | null;
+  starts_at: string;
+  ends_at: string;
+  cancel_until: string | null;
+  version: number;
+}
+
+type LockedSignup = Omit<
+  LockedSignupRow,
+  'checked_in_at' | 'checked_out_at' | 'starts_at' | 'ends_at' | 'cancel_until'
+> & {
   checked_in_at: Date | null;
   checked_out_at: Date | null;
   starts_at: Date;
   ends_at: Date;
   cancel_until: Date | null;
-  version: number;
-}
+};
 
 /**
  * Locks the signup's shift (with `alsoLock`, in one id order), then reads the signup: the order
@@ -332,7 +332,7 @@ async function lockSignup(
   );
   if (!found) throw notFound('The signup');
   await lockShifts(tx, principal.orgId, [found.shift_id, ...alsoLock]);
-  const [signup] = await queryRows<LockedSignup>(
+  const [signup] = await queryRows<LockedSignupRow>(
     tx,
     sql`select s.id, s.shift_id, s.volunteer_id, s.status, s.checked_in_at, s.checked_out_at, s.version,
                sh.starts_at, sh.ends_at, sh.cancel_until
@@ -669,19 +669,19 @@ type MySignupRow = SignupRow & {
   sh_title: string | null;
   sh_description: string | null;
   sh_location: Location | null;
-  sh_starts_at: Date;
-  sh_ends_at: Date;
+  sh_starts_at: string;
+  sh_ends_at: string;
   sh_capacity: number;
   sh_confirmed_count: number;
   sh_waitlist_count: number;
   sh_waitlist: boolean;
-  sh_signup_opens_at: Date | null;
-  sh_signup_closes_at: Date;
-  sh_cancel_until: Date | null;
+  sh_signup_opens_at: string | null;
+  sh_signup_closes_at: string;
+  sh_cancel_until: string | null;
   sh_min_age: number | null;
-  sh_cancelled_at: Date | null;
-  sh_created_at: Date;
-  sh_updated_at: Date;
+  sh_cancelled_at: string | null;
+  sh_created_at: string;
+  sh_updated_at: string;
   event_title: string;
 };
 
