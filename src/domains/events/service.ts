@@ -5,6 +5,7 @@
  */
 import { and, asc, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
+import type { z } from 'zod';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion, versionIn } from '../../core/http-cache.ts';
@@ -14,26 +15,12 @@ import { containsPattern, type DbOrTx } from '../../db/client.ts';
 import { constraintOf } from '../../db/errors.ts';
 import { events, type Location, organizations, shifts, signups } from '../../db/schema.ts';
 import { cancelShiftsWhere, startsAfterBoundFor } from '../shifts/service.ts';
+import type { event as eventSchema } from './schemas.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
-export interface Event {
-  id: string;
-  title: string;
-  description: string | null;
-  timezone: string;
-  location: Location | null;
-  visibility: 'public' | 'unlisted' | 'private';
-  status: 'draft' | 'published' | 'cancelled';
-  tags: string[];
-  startsAt: Date | null;
-  endsAt: Date | null;
-  shiftCount: number;
-  capacity: number;
-  confirmedCount: number;
-  createdAt: Date;
-  updatedAt: Date;
-}
+/** An event as the API describes it (its response schema, decoded: timestamps as Dates). */
+export type Event = z.output<typeof eventSchema>;
 
 export interface EventInput {
   title: string;

@@ -4,6 +4,7 @@
  */
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
+import type { z } from 'zod';
 import { generateToken, hashToken, type KeyRole, type Principal } from '../../core/auth.ts';
 import { AppError } from '../../core/errors.ts';
 import { assertVersion, versionIn } from '../../core/http-cache.ts';
@@ -11,24 +12,13 @@ import { type Actor, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
 import { apiKeys, organizations } from '../../db/schema.ts';
+import type { apiKey as apiKeySchema, organization as organizationSchema } from './schemas.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
-export interface Organization {
-  id: string;
-  name: string;
-  slug: string;
-  timezone: string;
-  contactEmail: string;
-  createdAt: Date;
-  updatedAt: Date;
-}
-export interface ApiKey {
-  id: string;
-  name: string;
-  role: KeyRole;
-  createdAt: Date;
-}
+/** An organisation and an API key as the API describes them (response schemas, decoded). */
+export type Organization = z.output<typeof organizationSchema>;
+export type ApiKey = z.output<typeof apiKeySchema>;
 export type ApiKeyWithToken = ApiKey & { token: string };
 
 export interface OrganizationInput {

@@ -5,6 +5,7 @@
  */
 import { and, asc, eq, gt, gte, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
+import type { z } from 'zod';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
@@ -12,7 +13,7 @@ import { type Actor, actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { type DbOrTx, queryRows } from '../../db/client.ts';
 import { constraintOf } from '../../db/errors.ts';
-import { events, type Location, organizations, roles, shifts, signups } from '../../db/schema.ts';
+import { events, organizations, roles, shifts, signups } from '../../db/schema.ts';
 import {
   cancelActiveSignups,
   lockShifts,
@@ -20,37 +21,20 @@ import {
   promoteWaitlisted,
   shiftsAwaitingFreedVolunteers,
 } from '../signups/places.ts';
-import { type Eligibility, eligibilityOf, loadClaimFacts } from '../signups/rules.ts';
+import { eligibilityOf, loadClaimFacts } from '../signups/rules.ts';
 import { expandRecurrence, type RecurrenceInput } from './recurrence.ts';
-import { type CreateShiftInput, shiftTimeProblems, type UpdateShiftInput } from './schemas.ts';
+import {
+  type CreateShiftInput,
+  type shift as shiftSchema,
+  shiftTimeProblems,
+  type UpdateShiftInput,
+} from './schemas.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
-export type ShiftStatus = 'open' | 'full' | 'closed' | 'cancelled';
-
-export interface Shift {
-  id: string;
-  eventId: string;
-  roleId: string | null;
-  title: string | null;
-  description: string | null;
-  location: Location | null;
-  startsAt: Date;
-  endsAt: Date;
-  capacity: number;
-  confirmedCount: number;
-  waitlistCount: number;
-  available: number;
-  waitlist: boolean;
-  signupOpensAt: Date | null;
-  signupClosesAt: Date;
-  cancelUntil: Date | null;
-  minAge: number | null;
-  status: ShiftStatus;
-  createdAt: Date;
-  updatedAt: Date;
-  eligibility?: Eligibility;
-}
+/** A shift as the API describes it (its response schema, decoded: timestamps as Dates). */
+export type Shift = z.output<typeof shiftSchema>;
+export type ShiftStatus = Shift['status'];
 
 export const shiftColumns = {
   id: shifts.id,

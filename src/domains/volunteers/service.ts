@@ -5,6 +5,7 @@
 import { hash, verify } from '@node-rs/argon2';
 import { and, asc, eq, gte, isNull, or, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
+import type { z } from 'zod';
 import { generateToken, hashToken, type Principal } from '../../core/auth.ts';
 import { AppError, notFound } from '../../core/errors.ts';
 import { assertVersion, versionIn } from '../../core/http-cache.ts';
@@ -14,22 +15,14 @@ import { containsPattern, type DbOrTx } from '../../db/client.ts';
 import { qualifications, roles, volunteers, volunteerTokens } from '../../db/schema.ts';
 import { findOrganizationBySlug } from '../organizations/service.ts';
 import { cancelActiveSignups, promoteWaitlisted } from '../signups/places.ts';
+import type { profile as profileSchema, volunteer as volunteerSchema } from './schemas.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 type VolunteerPrincipal = Extract<Principal, { kind: 'volunteer' }>;
 
-export interface Volunteer {
-  id: string;
-  name: string;
-  email: string;
-  phone: string | null;
-  birthDate: string | null;
-  notes: string | null;
-  qualifications: string[];
-  createdAt: Date;
-  updatedAt: Date;
-}
-export type Profile = Omit<Volunteer, 'notes'>;
+/** A volunteer as organisers see them, and as themselves (response schemas, decoded). */
+export type Volunteer = z.output<typeof volunteerSchema>;
+export type Profile = z.output<typeof profileSchema>;
 
 export interface VolunteerInput {
   name: string;
