@@ -201,15 +201,25 @@ export const uuidArray = (ids: readonly string[]): SQL => arrayParameter(ids, 'u
 export const textArray = (values: readonly string[]): SQL => arrayParameter(values, 'text');
 
 /**
- * Raw rows carry timestamps as PostgreSQL's text on every path: drizzle's node-postgres session
- * parses them so (its query builder then maps them to Dates per column), and `preparedRows` uses
- * the same parsers, so a raw row type says `string` and is right at run time.
+ * Raw rows carry dates, timestamps and intervals as PostgreSQL's text on every path: drizzle's
+ * node-postgres session parses these types so (its query builder then maps them per column), and
+ * `preparedRows` uses the same list, so a raw row type says `string` and is right at run time.
  */
+const { builtins } = pg.types;
+const keptAsText = new Set<number>([
+  builtins.TIMESTAMPTZ,
+  builtins.TIMESTAMP,
+  builtins.DATE,
+  builtins.INTERVAL,
+  1115, // timestamp[]
+  1182, // date[]
+  1185, // timestamptz[]
+  1187, // interval[]
+  1231, // numeric[]
+]);
 const timestampsAsText = {
   getTypeParser: (typeId: number, format?: 'text' | 'binary') =>
-    typeId === pg.types.builtins.TIMESTAMPTZ || typeId === pg.types.builtins.TIMESTAMP
-      ? (value: string) => value
-      : pg.types.getTypeParser(typeId, format as 'text'),
+    keptAsText.has(typeId) ? (value: string) => value : pg.types.getTypeParser(typeId, format as 'text'),
 };
 
 /** A timestamp of a raw row (text, see `timestampsAsText`) as the Date services work with. */
