@@ -222,15 +222,6 @@ const timestampsAsText = {
     keptAsText.has(typeId) ? (value: string) => value : pg.types.getTypeParser(typeId, format as 'text'),
 };
 
-/** A timestamp of a raw row (text, see `timestampsAsText`) as the Date services work with. */
-export function asDate(value: string): Date {
-  return new Date(value);
-}
-
-export function asDateOrNull(value: string | null): Date | null {
-  return value === null ? null : new Date(value);
-}
-
 const dialect = new PgDialect();
 
 interface RawClient {

@@ -325,7 +325,7 @@ export const signups = pgTable(
     lateCancellation: boolean('late_cancellation').notNull().default(false),
     checkedInAt: timestamptz('checked_in_at'),
     checkedOutAt: timestamptz('checked_out_at'),
-    hours: numeric('hours', { precision: 4, scale: 2 }),
+    hours: numeric('hours', { precision: 4, scale: 2, mode: 'number' }),
     version: version(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

@@ -14,13 +14,7 @@ import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../co
 import { type DbOrTx, queryRows } from '../../db/client.ts';
 import { constraintOf } from '../../db/errors.ts';
 import { events, organizations, roles, shifts, signups } from '../../db/schema.ts';
-import {
-  cancelActiveSignups,
-  lockShifts,
-  promoteEach,
-  promoteWaitlisted,
-  shiftsAwaitingFreedVolunteers,
-} from '../signups/places.ts';
+import { cancelSignups, lockShifts, placesFreed, shiftsAwaitingFreedVolunteers } from '../signups/places.ts';
 import { eligibilityOf, loadClaimFacts } from '../signups/rules.ts';
 import { expandRecurrence, type RecurrenceInput } from './recurrence.ts';
 import {
@@ -466,12 +460,13 @@ export async function updateShift(
     await refreshEventSpan(tx, principal.orgId, current.eventId);
   }
   const actor = actorOf(principal);
-  // More places, or new times (a waitlisted volunteer skipped for an overlap may fit now): the
-  // waitlist is offered the free places at once.
-  if ((changes.capacity !== undefined && changes.capacity > current.capacity) || timesChanged) {
-    await promoteWaitlisted(tx, principal.orgId, id, actor);
-  }
-  if (timesChanged) await promoteEach(tx, principal.orgId, awaiting, actor);
+  // More places, or new times (a waitlisted volunteer skipped for an overlap may fit now, and this
+  // shift's volunteers are free at the old ones): the waitlists are offered the free places at once.
+  const morePlaces = changes.capacity !== undefined && changes.capacity > current.capacity;
+  await placesFreed(tx, principal.orgId, actor, [
+    ...(morePlaces || timesChanged ? [id] : []),
+    ...(timesChanged ? awaiting : []),
+  ]);
   await recordEvent(tx, {
     orgId: principal.orgId,
     type: 'shift.updated',
@@ -506,7 +501,7 @@ export async function cancelShiftsWhere(
     .set({ cancelledAt: sql`now()`, version: sql`${shifts.version} + 1`, updatedAt: sql`now()` })
     .where(and(eq(shifts.orgId, orgId), scopeCondition, isNull(shifts.cancelledAt)))
     .returning({ id: shifts.id, eventId: shifts.eventId });
-  await cancelActiveSignups(tx, orgId, actor, scope);
+  await cancelSignups(tx, orgId, actor, scope, { countLate: false });
   for (const row of cancelled) {
     await recordEvent(tx, {
       orgId,

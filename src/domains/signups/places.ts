@@ -1,23 +1,97 @@
 /**
- * Places and the waitlist: cancelling active signups (freeing their places) and promoting the
- * waitlist into free places, first come first served.
+ * Places and the waitlist: the one owner of taking a place, freeing places and promotion
+ * (invariants 1 and 4 of API.md §7). Every write that frees a place, or frees a volunteer who
+ * waits elsewhere, ends in `placesFreed`; every cancellation is `cancelSignups`.
  *
- * Locking order, everywhere: the shift row first, then its signups. Claims take the shift with a
- * guarded UPDATE; cancellations and promotions lock the affected shifts (in id order) before
- * touching signups, so that the two never wait on each other in opposite orders.
+ * The locking discipline, everywhere: shift rows before their signups, and shifts in id order.
+ * Claims take the shift's lock with their guarded UPDATE. A write that frees places first locks
+ * the shifts it changes (and, when it holds no shift lock yet, the shifts where its volunteers
+ * wait: `shiftsAwaitingFreedVolunteers`, read before the change), in one id order. `placesFreed`
+ * then promotes in every shift it names that this transaction holds or can take without waiting
+ * (`SKIP LOCKED`): waiting for a lock out of id order could deadlock, and a shift that another
+ * request holds is being changed by it, which takes that place as if it came first.
  */
 import { type SQL, sql } from 'drizzle-orm';
+import { uuidv7 } from 'uuidv7';
 import { AppError } from '../../core/errors.ts';
 import { type Actor, recordEvent } from '../../core/outbox.ts';
-import { type DbOrTx, queryRows, uuidArray } from '../../db/client.ts';
+import { type DbOrTx, preparedRows, queryRows, uuidArray } from '../../db/client.ts';
+import { decodeRows, selectList } from '../../db/columns.ts';
 import { driverErrorOf } from '../../db/errors.ts';
+import { type SignupRow, signupColumns } from './columns.ts';
 
-// ── Cancellation and promotion ───────────────────────────────────────────────────────────────
+// ── Taking a place ───────────────────────────────────────────────────────────────────────────
 
-/** Whose signups a cascade cancels: a volunteer's (on shifts not yet started), a shift's, an event's. */
-export type CancellationScope = { volunteerId: string } | { shiftId: string } | { eventId: string };
+/**
+ * Takes a place (or a waitlist place), inserts the signup and writes its outbox events, all in one
+ * statement: atomic without a transaction, and one round trip. The shift's row lock, taken by the
+ * guarded UPDATE, orders concurrent claims on one shift; `clock_timestamp()` stamps each signup
+ * after that lock, so `created_at` order is the order places were taken (the waitlist is first
+ * come, first served by it), and the new waitlist count is the new signup's position. Undefined
+ * when the shift is missing, cancelled, or full without a waitlist.
+ */
+export async function takePlace(
+  db: DbOrTx,
+  orgId: string,
+  actor: Actor,
+  claim: { shiftId: string; volunteerId: string; note: string | null },
+): Promise<SignupRow | undefined> {
+  const { shiftId, volunteerId, note } = claim;
+  const actorJson = JSON.stringify(actor);
+  const rows = await preparedRows<Record<string, unknown>>(
+    db,
+    'claim-take-place',
+    sql`
+      with taken as (
+        update shifts set confirmed_count = confirmed_count + 1, updated_at = now(), version = version + 1
+        where org_id = ${orgId} and id = ${shiftId} and cancelled_at is null and confirmed_count < capacity
+        returning period, confirmed_count = capacity as filled
+      ), queued as (
+        update shifts set waitlist_count = waitlist_count + 1, updated_at = now(), version = version + 1
+        where org_id = ${orgId} and id = ${shiftId} and cancelled_at is null and waitlist
+          and not exists (select 1 from taken)
+        returning period, waitlist_count
+      ), place as (
+        select period, 'confirmed'::signup_status as status, filled, null::int as position from taken
+        union all
+        select period, 'waitlisted'::signup_status, false, waitlist_count from queued
+      ), inserted as (
+        insert into signups (org_id, id, shift_id, volunteer_id, status, period, note, created_at, updated_at)
+        select ${orgId}::uuid, ${uuidv7()}::uuid, ${shiftId}::uuid, ${volunteerId}::uuid, place.status,
+               place.period, ${note}::text, clock_timestamp(), clock_timestamp()
+        from place
+        returning *
+      ), events as (
+        insert into outbox (org_id, id, type, resource_type, resource_id, actor, payload)
+        select ${orgId}::uuid, ${uuidv7()}::uuid, 'signup.' || i.status::text, 'signup', i.id, ${actorJson}::jsonb,
+               jsonb_build_object('signupId', i.id, 'shiftId', i.shift_id, 'volunteerId', i.volunteer_id)
+        from inserted i
+        union all
+        select ${orgId}::uuid, ${uuidv7()}::uuid, 'shift.filled', 'shift', ${shiftId}::uuid, ${actorJson}::jsonb,
+               jsonb_build_object('shiftId', ${shiftId}::uuid)
+        from place where place.filled
+      )
+      select ${selectList(signupColumns, { waitlistPosition: sql`(select position from place)` })}
+      from inserted signups`,
+  );
+  return decodeRows(signupColumns, rows)[0];
+}
 
-function scopeCondition(scope: CancellationScope) {
+// ── Freeing places ───────────────────────────────────────────────────────────────────────────
+
+/**
+ * Which active signups a cancellation takes: one signup; a volunteer's on shifts not yet started
+ * (their erasure); a shift's; an event's.
+ */
+export type SignupScope =
+  | { signupId: string }
+  | { volunteerId: string }
+  | { shiftId: string }
+  | { eventId: string };
+
+/** The scope over signups `s` joined to their shifts `sh`. */
+function scopeCondition(scope: SignupScope): SQL {
+  if ('signupId' in scope) return sql`s.id = ${scope.signupId}`;
   if ('volunteerId' in scope) return sql`s.volunteer_id = ${scope.volunteerId} and sh.starts_at > now()`;
   if ('shiftId' in scope) return sql`s.shift_id = ${scope.shiftId}`;
   return sql`sh.event_id = ${scope.eventId}`;
@@ -25,9 +99,10 @@ function scopeCondition(scope: CancellationScope) {
 
 /**
  * Shifts with a free place where a volunteer whose confirmed signups (`signupCondition`, over
- * signups `s` joined to their shifts `sh`) are about to be cancelled waits on the waitlist at an
+ * signups `s` joined to their shifts `sh`) are about to stop counting waits on the waitlist at an
  * overlapping time. Such a signup may be what kept them waiting while a place stood free (they
- * were skipped, invariant 4); once it is cancelled, they can be promoted there.
+ * were skipped, invariant 4); once it no longer counts, they can be promoted there. Read it before
+ * the change: afterwards the signups no longer match.
  */
 export async function shiftsAwaitingFreedVolunteers(
   tx: DbOrTx,
@@ -47,42 +122,6 @@ export async function shiftsAwaitingFreedVolunteers(
   return rows.map((row) => row.shift_id);
 }
 
-/** Offers the free places of each shift to its waitlist, in id order; the caller holds their locks. */
-export async function promoteEach(
-  tx: DbOrTx,
-  orgId: string,
-  shiftIds: string[],
-  actor: Actor,
-): Promise<void> {
-  for (const shiftId of [...shiftIds].sort()) await promoteWaitlisted(tx, orgId, shiftId, actor);
-}
-
-/**
- * After `awaiting` (from shiftsAwaitingFreedVolunteers, read while the signups were confirmed) lost
- * what kept their volunteers waiting: offers their free places, taking only the shifts no other
- * request holds (the caller holds shift locks already; waiting out of id order could deadlock).
- * One busy now is being changed by another request, which takes its place (as if it came first).
- */
-export async function promoteWhereFreed(
-  tx: DbOrTx,
-  orgId: string,
-  awaiting: string[],
-  actor: Actor,
-): Promise<void> {
-  await promoteEach(tx, orgId, await lockShiftsIfFree(tx, orgId, awaiting), actor);
-}
-
-/** Locks those of the shifts that no other transaction holds, without waiting; returns them. */
-async function lockShiftsIfFree(tx: DbOrTx, orgId: string, shiftIds: string[]): Promise<string[]> {
-  if (shiftIds.length === 0) return [];
-  const locked = await queryRows<{ id: string }>(
-    tx,
-    sql`select id from shifts where org_id = ${orgId} and id = any(${uuidArray(shiftIds)})
-        order by id for update skip locked`,
-  );
-  return locked.map((row) => row.id);
-}
-
 /** Locks shift rows in id order: the first step of every write that touches their signups. */
 export async function lockShifts(tx: DbOrTx, orgId: string, shiftIds: string[]): Promise<void> {
   if (shiftIds.length === 0) return;
@@ -92,17 +131,20 @@ export async function lockShifts(tx: DbOrTx, orgId: string, shiftIds: string[]):
 }
 
 /**
- * Cancels every active signup in `scope`, frees their places and writes a `signup.cancelled`
- * event for each. Volunteers whose time this frees are promoted where they were waiting for a free
- * place. Returns the shifts that lost a confirmed volunteer (for promotion by the caller, where the
- * shift stays open).
+ * Cancels every active signup in `scope` (the one cancellation routine): marks them cancelled,
+ * frees their places and waitlist places, writes a `signup.cancelled` event for each, and offers
+ * what it freed through `placesFreed`. With `countLate`, giving up a confirmed place within 24 h of
+ * the start is a late cancellation (a volunteer's or an organiser's cancel); a cascade (the shift
+ * or event cancelled, the volunteer erased) is nobody's late cancellation. A caller that holds
+ * shift locks already holds them in id order. Returns the signups it cancelled.
  */
-export async function cancelActiveSignups(
+export async function cancelSignups(
   tx: DbOrTx,
   orgId: string,
   actor: Actor,
-  scope: CancellationScope,
-): Promise<{ shiftsWithFreedPlaces: string[] }> {
+  scope: SignupScope,
+  options: { countLate: boolean },
+): Promise<{ id: string; shiftId: string; previousStatus: 'confirmed' | 'waitlisted' }[]> {
   const affected = await queryRows<{ shift_id: string }>(
     tx,
     sql`select distinct s.shift_id from signups s
@@ -110,33 +152,32 @@ export async function cancelActiveSignups(
         where s.org_id = ${orgId} and s.status in ('confirmed', 'waitlisted') and ${scopeCondition(scope)}`,
   );
   const shiftIds = affected.map((row) => row.shift_id);
-  if (shiftIds.length === 0) return { shiftsWithFreedPlaces: [] };
+  if (shiftIds.length === 0) return [];
   await lockShifts(tx, orgId, shiftIds);
-  // Where a volunteer freed here waits at an overlapping time (read before their signups change).
-  // The caller may hold shift locks already (a shift's or an event's cancellation), so these are
-  // promoted only where free to lock: promoteWhereFreed.
-  const awaiting = (await shiftsAwaitingFreedVolunteers(tx, orgId, scopeCondition(scope))).filter(
-    (shiftId) => !shiftIds.includes(shiftId),
-  );
+  const awaiting = await shiftsAwaitingFreedVolunteers(tx, orgId, scopeCondition(scope));
   const cancelled = await queryRows<{
     id: string;
     shift_id: string;
     volunteer_id: string;
-    previous_status: string;
+    previous_status: 'confirmed' | 'waitlisted';
+    late_cancellation: boolean;
   }>(
     tx,
     sql`
       with target as (
-        select s.id, s.status from signups s
+        select s.id, s.status, sh.starts_at from signups s
         join shifts sh on sh.org_id = s.org_id and sh.id = s.shift_id
         where s.org_id = ${orgId} and s.shift_id = any(${uuidArray(shiftIds)})
           and s.status in ('confirmed', 'waitlisted') and ${scopeCondition(scope)}
         for update of s
       )
-      update signups set status = 'cancelled', cancelled_at = now(), updated_at = now(), version = version + 1
+      update signups set status = 'cancelled', cancelled_at = now(), updated_at = now(), version = version + 1,
+        late_cancellation = ${options.countLate}::boolean and target.status = 'confirmed'
+          and target.starts_at < now() + interval '24 hours'
       from target
       where signups.org_id = ${orgId} and signups.id = target.id
-      returning signups.id, signups.shift_id, signups.volunteer_id, target.status::text as previous_status`,
+      returning signups.id, signups.shift_id, signups.volunteer_id, target.status::text as previous_status,
+        signups.late_cancellation`,
   );
   await tx.execute(sql`
     update shifts set
@@ -159,29 +200,60 @@ export async function cancelActiveSignups(
       resourceType: 'signup',
       resourceId: signup.id,
       actor,
-      payload: { signupId: signup.id, shiftId: signup.shift_id, previousStatus: signup.previous_status },
+      payload: {
+        signupId: signup.id,
+        shiftId: signup.shift_id,
+        volunteerId: signup.volunteer_id,
+        previousStatus: signup.previous_status,
+        lateCancellation: signup.late_cancellation,
+      },
     });
   }
-  await promoteWhereFreed(tx, orgId, awaiting, actor);
-  const freed = new Set(
-    cancelled.filter((signup) => signup.previous_status === 'confirmed').map((s) => s.shift_id),
+  const freedShifts = cancelled
+    .filter((signup) => signup.previous_status === 'confirmed')
+    .map((s) => s.shift_id);
+  await placesFreed(tx, orgId, actor, [...new Set([...freedShifts, ...awaiting])]);
+  return cancelled.map((signup) => ({
+    id: signup.id,
+    shiftId: signup.shift_id,
+    previousStatus: signup.previous_status,
+  }));
+}
+
+// ── Promotion ────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * The one entry point for "places may have been freed in these shifts": a cancellation, a larger
+ * capacity, a shift's new times, attendance recorded (a volunteer's confirmed signup stops
+ * counting for overlaps). Offers the free places of each shift to its waitlist, in id order,
+ * taking only the shifts this transaction holds already or can lock without waiting (see the
+ * discipline above). Cancelled, started, full shifts and empty waitlists are passed over in the
+ * same statement, so a cascade over many shifts costs one query here.
+ */
+export async function placesFreed(
+  tx: DbOrTx,
+  orgId: string,
+  actor: Actor,
+  shiftIds: string[],
+): Promise<void> {
+  if (shiftIds.length === 0) return;
+  const open = await queryRows<{ id: string }>(
+    tx,
+    sql`select id from shifts
+        where org_id = ${orgId} and id = any(${uuidArray(shiftIds)}) and cancelled_at is null
+          and starts_at > now() and confirmed_count < capacity and waitlist_count > 0
+        order by id for update skip locked`,
   );
-  return { shiftsWithFreedPlaces: [...freed] };
+  for (const { id } of open) await promoteWaitlisted(tx, orgId, id, actor);
 }
 
 /**
  * Fills free places from the waitlist, first come first served (invariant 4): each candidate is
  * confirmed inside a savepoint, and one whose confirmation would overlap another of their
  * confirmed signups (the exclusion constraint says so) is skipped and stays waitlisted. The caller
- * holds the shift's row lock. Returns the promoted signup ids.
+ * holds the shift's row lock.
  */
-export async function promoteWaitlisted(
-  tx: DbOrTx,
-  orgId: string,
-  shiftId: string,
-  actor: Actor,
-): Promise<string[]> {
-  const promoted: string[] = [];
+async function promoteWaitlisted(tx: DbOrTx, orgId: string, shiftId: string, actor: Actor): Promise<void> {
   const skipped: string[] = [];
   for (;;) {
     const [shift] = await queryRows<{ free: number; cancelled: boolean; started: boolean }>(
@@ -190,24 +262,22 @@ export async function promoteWaitlisted(
           from shifts where org_id = ${orgId} and id = ${shiftId}`,
     );
     // Nobody is promoted into a shift that is cancelled, full, or already under way.
-    if (!shift || shift.cancelled || shift.started || shift.free <= 0) break;
-    const candidates = await queryRows<{ id: string; volunteer_id: string }>(
+    if (!shift || shift.cancelled || shift.started || shift.free <= 0) return;
+    const candidates = await queryRows<{ id: string }>(
       tx,
-      sql`select s.id, s.volunteer_id from signups s
+      sql`select s.id from signups s
           join volunteers v on v.org_id = s.org_id and v.id = s.volunteer_id and v.erased_at is null
           where s.org_id = ${orgId} and s.shift_id = ${shiftId} and s.status = 'waitlisted'
             and not (s.id = any(${uuidArray(skipped)}))
           order by s.created_at, s.id
           limit ${Math.min(shift.free + 10, 100)}`,
     );
-    if (candidates.length === 0) break;
+    if (candidates.length === 0) return;
     for (const candidate of candidates) {
-      const confirmed = await confirmWaitlisted(tx, orgId, shiftId, candidate.id);
-      if (!confirmed) {
+      if (!(await confirmWaitlisted(tx, orgId, shiftId, candidate.id))) {
         skipped.push(candidate.id);
         continue;
       }
-      promoted.push(candidate.id);
       await recordEvent(tx, {
         orgId,
         type: 'signup.promoted',
@@ -220,7 +290,6 @@ export async function promoteWaitlisted(
     }
     // When every candidate of this batch was skipped, the next batch (after them) is read.
   }
-  return promoted;
 }
 
 /** One promotion in a savepoint: false when the database refuses it (overlap or capacity). */

@@ -7,28 +7,43 @@ import { type SQL, sql } from 'drizzle-orm';
 import { DateTime } from 'luxon';
 import { AppError, type ProblemCode, refusals } from '../../core/errors.ts';
 import { batchLoader, loaderPerHandle } from '../../db/batch.ts';
-import { asDate, type Db, type DbOrTx, isDatabaseHandle, preparedRows, uuidArray } from '../../db/client.ts';
+import { type Db, type DbOrTx, isDatabaseHandle, preparedRows, uuidArray } from '../../db/client.ts';
+import { decodeRows, type RowOf, selectList } from '../../db/columns.ts';
+import { shifts } from '../../db/schema.ts';
 
-/** What the claim rules need to know about one shift, from one volunteer's point of view. */
-export interface ClaimFacts {
-  shiftId: string;
-  cancelled: boolean;
-  eventStatus: 'draft' | 'published' | 'cancelled';
-  timezone: string;
-  startsAt: Date;
-  signupOpensAt: Date | null;
-  signupClosesAt: Date;
-  capacity: number;
-  confirmedCount: number;
-  waitlist: boolean;
-  minAge: number | null;
-  roleRestricted: boolean;
-  qualified: boolean;
-  birthDate: string | null;
-  activeSignupId: string | null;
-  activeSignupStatus: 'confirmed' | 'waitlisted' | 'attended' | 'no_show' | null;
-  overlappingSignupId: string | null;
+/**
+ * What the claim rules need to know about one shift `sh`, from one volunteer's point of view: the
+ * column object of `factsQuery` (its event `e`, the volunteer `v`, the shift's role `r`, the
+ * volunteer's active signup there `a`). `volunteer` is SQL: a parameter for one volunteer, a
+ * batch's column for many.
+ */
+function factsColumns(volunteer: SQL) {
+  return {
+    shiftId: sql<string>`sh.id`,
+    cancelled: sql<boolean>`sh.cancelled_at is not null`,
+    eventStatus: sql<'draft' | 'published' | 'cancelled'>`e.status`,
+    timezone: sql<string>`e.timezone`,
+    startsAt: sql`sh.starts_at`.mapWith(shifts.startsAt),
+    signupOpensAt: sql`sh.signup_opens_at`.mapWith(shifts.signupOpensAt) as SQL<Date | null>,
+    signupClosesAt: sql`coalesce(sh.signup_closes_at, sh.starts_at)`.mapWith(shifts.startsAt),
+    capacity: sql<number>`sh.capacity`,
+    confirmedCount: sql<number>`sh.confirmed_count`,
+    waitlist: sql<boolean>`sh.waitlist`,
+    minAge: sql<number | null>`sh.min_age`,
+    roleRestricted: sql<boolean>`coalesce(r.restricted, false)`,
+    qualified: sql<boolean>`exists (select 1 from qualifications q
+      where q.org_id = sh.org_id and q.volunteer_id = ${volunteer} and q.role_id = sh.role_id)`,
+    birthDate: sql<string | null>`v.birth_date::text`,
+    activeSignupId: sql<string | null>`a.id`,
+    activeSignupStatus: sql<'confirmed' | 'waitlisted' | 'attended' | 'no_show' | null>`a.status`,
+    overlappingSignupId: sql<string | null>`(select o.id from signups o
+      where o.org_id = sh.org_id and o.volunteer_id = ${volunteer} and o.status = 'confirmed'
+        and o.shift_id <> sh.id and o.period && sh.period
+      limit 1)`,
+  };
 }
+
+export type ClaimFacts = RowOf<ReturnType<typeof factsColumns>>;
 
 /** Age in whole years on the local date of `at` in `timezone`. */
 function ageAt(birthDate: string, at: Date, timezone: string): number {
@@ -105,53 +120,13 @@ export function eligibilityOf(facts: ClaimFacts, now: Date): Eligibility {
   };
 }
 
-type FactsRow = {
-  shift_id: string;
-  cancelled: boolean;
-  event_status: ClaimFacts['eventStatus'];
-  timezone: string;
-  starts_at: string;
-  signup_opens_at: string | null;
-  signup_closes_at: string;
-  capacity: number;
-  confirmed_count: number;
-  waitlist: boolean;
-  min_age: number | null;
-  role_restricted: boolean | null;
-  qualified: boolean;
-  birth_date: string | null;
-  active_signup_id: string | null;
-  active_signup_status: ClaimFacts['activeSignupStatus'];
-  overlapping_signup_id: string | null;
-};
-
 /**
  * The facts of the shifts matching `shiftCondition` (on `sh`), for one volunteer. The organisation
  * and volunteer are SQL too: parameters for one volunteer, the columns of a batch for many.
  */
 function factsQuery(org: SQL, volunteer: SQL, shiftCondition: SQL): SQL {
   return sql`
-    select sh.id as shift_id,
-      sh.cancelled_at is not null as cancelled,
-      e.status as event_status,
-      e.timezone,
-      sh.starts_at,
-      sh.signup_opens_at,
-      coalesce(sh.signup_closes_at, sh.starts_at) as signup_closes_at,
-      sh.capacity,
-      sh.confirmed_count,
-      sh.waitlist,
-      sh.min_age,
-      r.restricted as role_restricted,
-      exists (select 1 from qualifications q
-              where q.org_id = sh.org_id and q.volunteer_id = ${volunteer} and q.role_id = sh.role_id) as qualified,
-      v.birth_date::text as birth_date,
-      a.id as active_signup_id,
-      a.status as active_signup_status,
-      (select o.id from signups o
-        where o.org_id = sh.org_id and o.volunteer_id = ${volunteer} and o.status = 'confirmed'
-          and o.shift_id <> sh.id and o.period && sh.period
-        limit 1) as overlapping_signup_id
+    select ${selectList(factsColumns(volunteer))}
     from shifts sh
     join events e on e.org_id = sh.org_id and e.id = sh.event_id
     join volunteers v on v.org_id = sh.org_id and v.id = ${volunteer} and v.erased_at is null
@@ -160,6 +135,9 @@ function factsQuery(org: SQL, volunteer: SQL, shiftCondition: SQL): SQL {
       and a.status <> 'cancelled'
     where sh.org_id = ${org} and ${shiftCondition}`;
 }
+
+/** The shape of every facts row, whichever volunteer SQL selected it. */
+const factsDecoding = factsColumns(sql`null`);
 
 /** One (organisation, volunteer, shift) whose facts a request needs. */
 interface FactsKey {
@@ -174,8 +152,8 @@ interface FactsKey {
  * or volunteer gives no row, hence undefined.
  */
 const factsLoader = loaderPerHandle((handle) =>
-  batchLoader<FactsKey, FactsRow | undefined>(async (keys) => {
-    const rows = await preparedRows<FactsRow & { request_index: number }>(
+  batchLoader<FactsKey, ClaimFacts | undefined>(async (keys) => {
+    const rows = await preparedRows<{ request_index: number }>(
       handle as Db,
       'claim-facts-batch',
       sql`
@@ -184,7 +162,8 @@ const factsLoader = loaderPerHandle((handle) =>
                     ${uuidArray(keys.map((key) => key.shiftId))}) with ordinality as q(org_id, volunteer_id, shift_id, i)
         cross join lateral (${factsQuery(sql`q.org_id`, sql`q.volunteer_id`, sql`sh.id = q.shift_id`)}) f`,
     );
-    const byIndex = new Map(rows.map((row) => [row.request_index, row]));
+    const facts = decodeRows(factsDecoding, rows);
+    const byIndex = new Map(rows.map((row, index) => [row.request_index, facts[index]]));
     return keys.map((_, index) => byIndex.get(index + 1));
   }),
 );
@@ -206,50 +185,26 @@ export async function loadClaimFacts(
 ): Promise<Map<string, ClaimFacts>> {
   if (shiftIds.length === 0) return new Map();
   const [onlyShift] = shiftIds;
-  let rows: (FactsRow | undefined)[];
+  let found: (ClaimFacts | undefined)[];
   if (isDatabaseHandle(db)) {
     const results = await factsLoader(db).loadMany(
       shiftIds.map((shiftId) => ({ orgId, volunteerId, shiftId })),
     );
     for (const result of results) if (result instanceof Error) throw result;
-    rows = results as (FactsRow | undefined)[];
-  } else if (shiftIds.length === 1 && onlyShift !== undefined) {
-    rows = await preparedRows<FactsRow>(
-      db,
-      'claim-facts-one',
-      factsQuery(sql`${orgId}`, sql`${volunteerId}`, sql`sh.id = ${onlyShift}`),
-    );
+    found = results as (ClaimFacts | undefined)[];
   } else {
-    rows = await preparedRows<FactsRow>(
+    // One shift has its own statement: see above.
+    const shiftCondition =
+      shiftIds.length === 1 && onlyShift !== undefined
+        ? sql`sh.id = ${onlyShift}`
+        : sql`sh.id = any(${uuidArray(shiftIds)})`;
+    const name = shiftIds.length === 1 ? 'claim-facts-one' : 'claim-facts';
+    const rows = await preparedRows<Record<string, unknown>>(
       db,
-      'claim-facts',
-      factsQuery(sql`${orgId}`, sql`${volunteerId}`, sql`sh.id = any(${uuidArray(shiftIds)})`),
+      name,
+      factsQuery(sql`${orgId}`, sql`${volunteerId}`, shiftCondition),
     );
+    found = decodeRows(factsDecoding, rows);
   }
-  return new Map(
-    rows
-      .flatMap((row) => (row ? [row] : []))
-      .map((row) => [
-        row.shift_id,
-        {
-          shiftId: row.shift_id,
-          cancelled: row.cancelled,
-          eventStatus: row.event_status,
-          timezone: row.timezone,
-          startsAt: asDate(row.starts_at),
-          signupOpensAt: row.signup_opens_at === null ? null : asDate(row.signup_opens_at),
-          signupClosesAt: asDate(row.signup_closes_at),
-          capacity: row.capacity,
-          confirmedCount: row.confirmed_count,
-          waitlist: row.waitlist,
-          minAge: row.min_age,
-          roleRestricted: row.role_restricted === true,
-          qualified: row.qualified,
-          birthDate: row.birth_date,
-          activeSignupId: row.active_signup_id,
-          activeSignupStatus: row.active_signup_status,
-          overlappingSignupId: row.overlapping_signup_id,
-        },
-      ]),
-  );
+  return new Map(found.flatMap((facts) => (facts ? [[facts.shiftId, facts] as const] : [])));
 }

@@ -14,7 +14,7 @@ import { after, decodeCursor, type Page, pageOfRows } from '../../core/paginatio
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
 import { qualifications, roles, volunteers, volunteerTokens } from '../../db/schema.ts';
 import { findOrganizationBySlug } from '../organizations/service.ts';
-import { cancelActiveSignups, promoteWaitlisted } from '../signups/places.ts';
+import { cancelSignups } from '../signups/places.ts';
 import type { profile as profileSchema, volunteer as volunteerSchema } from './schemas.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
@@ -212,14 +212,8 @@ export async function eraseVolunteer(tx: DbOrTx, principal: KeyPrincipal, id: st
   await tx
     .delete(qualifications)
     .where(and(eq(qualifications.orgId, principal.orgId), eq(qualifications.volunteerId, id)));
-  const { shiftsWithFreedPlaces } = await cancelActiveSignups(tx, principal.orgId, actorOf(principal), {
-    volunteerId: id,
-  });
-  // A freed place goes to the waitlist at once, as on any other cancellation (API.md §7, invariant
-  // 4); cancelActiveSignups holds the row locks of these shifts.
-  for (const shiftId of [...shiftsWithFreedPlaces].sort()) {
-    await promoteWaitlisted(tx, principal.orgId, shiftId, actorOf(principal));
-  }
+  // Their places go to the waitlists at once, as on any other cancellation (API.md §7, invariant 4).
+  await cancelSignups(tx, principal.orgId, actorOf(principal), { volunteerId: id }, { countLate: false });
   await recordEvent(tx, {
     orgId: principal.orgId,
     type: 'volunteer.erased',
