@@ -9,6 +9,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { batchLoader, loaderPerHandle } from '../db/batch.ts';
 import { type Db, preparedRows, textArray } from '../db/client.ts';
+import { type ColumnObject, decodeRows, type RowOf, selectList } from '../db/columns.ts';
+import { apiKeys, volunteers, volunteerTokens } from '../db/schema.ts';
 import { AppError } from './errors.ts';
 
 export type KeyRole = 'admin' | 'organiser' | 'viewer';
@@ -49,12 +51,23 @@ export function hashToken(token: string): string {
 
 const tokenPattern = /^tg_(key|vol)_[A-Za-z0-9_-]{43}$/;
 
-type ApiKeyRow = { token_hash: string; org_id: string; id: string; role: KeyRole };
-type VolunteerTokenRow = { token_hash: string; org_id: string; id: string; volunteer_id: string };
+/** What a token lookup reads: the columns that make the principal, and the hash it matched. */
+const apiKeyTokenColumns = {
+  tokenHash: apiKeys.tokenHash,
+  orgId: apiKeys.orgId,
+  id: apiKeys.id,
+  role: apiKeys.role,
+};
+const volunteerTokenColumns = {
+  tokenHash: volunteerTokens.tokenHash,
+  orgId: volunteerTokens.orgId,
+  id: volunteerTokens.id,
+  volunteerId: volunteerTokens.volunteerId,
+};
 
 /** Rows by token hash, one per asked hash (undefined when unknown or revoked). */
-function inRequestOrder<T extends { token_hash: string }>(hashes: readonly string[], rows: T[]) {
-  const byHash = new Map(rows.map((row) => [row.token_hash, row]));
+function inRequestOrder<T extends { tokenHash: string }>(hashes: readonly string[], rows: T[]) {
+  const byHash = new Map(rows.map((row) => [row.tokenHash, row]));
   return hashes.map((hash) => byHash.get(hash));
 }
 
@@ -63,25 +76,30 @@ function inRequestOrder<T extends { token_hash: string }>(hashes: readonly strin
  * out as one prepared statement (db/batch.ts). No cache: a revoked key fails on the next request,
  * in every process.
  */
-function tokenLoader<T extends { token_hash: string }>(name: string, rowsFor: (hashes: SQL) => SQL) {
+function tokenLoader<C extends ColumnObject>(name: string, columns: C, rowsFor: (hashes: SQL) => SQL) {
   return loaderPerHandle((db) =>
-    batchLoader<string, T | undefined>(async (hashes) =>
-      inRequestOrder(hashes, await preparedRows<T>(db as Db, name, rowsFor(textArray(hashes)))),
-    ),
+    batchLoader<string, RowOf<C> | undefined>(async (hashes) => {
+      const rows = await preparedRows<Record<string, unknown>>(db as Db, name, rowsFor(textArray(hashes)));
+      return inRequestOrder(hashes, decodeRows(columns, rows) as (RowOf<C> & { tokenHash: string })[]);
+    }),
   );
 }
 
-const apiKeyLoader = tokenLoader<ApiKeyRow>(
+const apiKeyLoader = tokenLoader(
   'auth-api-keys',
-  (hashes) => sql`select token_hash, org_id, id, role from api_keys
-                  where token_hash = any(${hashes}) and revoked_at is null`,
+  apiKeyTokenColumns,
+  (hashes) => sql`select ${selectList(apiKeyTokenColumns)} from ${apiKeys}
+                  where ${apiKeys.tokenHash} = any(${hashes}) and ${apiKeys.revokedAt} is null`,
 );
 
-const volunteerTokenLoader = tokenLoader<VolunteerTokenRow>(
+const volunteerTokenLoader = tokenLoader(
   'auth-volunteer-tokens',
-  (hashes) => sql`select t.token_hash, t.org_id, t.id, t.volunteer_id from volunteer_tokens t
-                  join volunteers v on v.org_id = t.org_id and v.id = t.volunteer_id
-                  where t.token_hash = any(${hashes}) and t.revoked_at is null and v.erased_at is null`,
+  volunteerTokenColumns,
+  (hashes) => sql`select ${selectList(volunteerTokenColumns)} from ${volunteerTokens}
+                  join ${volunteers} on ${volunteers.orgId} = ${volunteerTokens.orgId}
+                    and ${volunteers.id} = ${volunteerTokens.volunteerId}
+                  where ${volunteerTokens.tokenHash} = any(${hashes}) and ${volunteerTokens.revokedAt} is null
+                    and ${volunteers.erasedAt} is null`,
 );
 
 /** Looks a bearer token up; null when it is unknown, revoked or malformed. */
@@ -91,14 +109,14 @@ export async function principalForToken(db: Db, token: string): Promise<Principa
   const tokenHash = hashToken(token);
   if (match[1] === 'key') {
     const key = await apiKeyLoader(db).load(tokenHash);
-    return key ? { kind: 'key', orgId: key.org_id, role: key.role, keyId: key.id } : null;
+    return key ? { kind: 'key', orgId: key.orgId, role: key.role, keyId: key.id } : null;
   }
   const volunteerToken = await volunteerTokenLoader(db).load(tokenHash);
   return volunteerToken
     ? {
         kind: 'volunteer',
-        orgId: volunteerToken.org_id,
-        volunteerId: volunteerToken.volunteer_id,
+        orgId: volunteerToken.orgId,
+        volunteerId: volunteerToken.volunteerId,
         tokenId: volunteerToken.id,
       }
     : null;

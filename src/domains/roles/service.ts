@@ -7,6 +7,7 @@ import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
+import type { RowOf } from '../../db/columns.ts';
 import { qualifications, roles, shifts, volunteers } from '../../db/schema.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
@@ -21,7 +22,7 @@ const roleColumns = {
   version: roles.version,
 };
 
-type RoleRow = { [K in keyof typeof roleColumns]: (typeof roles.$inferSelect)[K] };
+type RoleRow = RowOf<typeof roleColumns>;
 export type Role = Omit<RoleRow, 'version'>;
 
 function toRole({ version: _, ...role }: RoleRow): Role {

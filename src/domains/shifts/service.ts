@@ -12,6 +12,7 @@ import { assertVersion } from '../../core/http-cache.ts';
 import { type Actor, actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { type DbOrTx, queryRows } from '../../db/client.ts';
+import type { RowOf } from '../../db/columns.ts';
 import { constraintOf } from '../../db/errors.ts';
 import { events, organizations, roles, shifts, signups } from '../../db/schema.ts';
 import { cancelSignups, lockShifts, placesFreed, shiftsAwaitingFreedVolunteers } from '../signups/places.ts';
@@ -55,11 +56,7 @@ export const shiftColumns = {
   startsAtText: cursorTime(shifts.startsAt),
 };
 
-type ShiftRow = {
-  [K in keyof typeof shiftColumns]: K extends 'startsAtText'
-    ? string
-    : (typeof shifts.$inferSelect)[K & keyof typeof shifts.$inferSelect];
-};
+type ShiftRow = RowOf<typeof shiftColumns>;
 
 export function shiftStatusOf(
   row: Pick<ShiftRow, 'cancelledAt' | 'signupOpensAt' | 'confirmedCount' | 'capacity'> & {

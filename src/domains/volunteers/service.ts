@@ -12,6 +12,7 @@ import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
+import type { RowOf } from '../../db/columns.ts';
 import { qualifications, roles, volunteers, volunteerTokens } from '../../db/schema.ts';
 import { findOrganizationBySlug } from '../organizations/service.ts';
 import { cancelSignups } from '../signups/places.ts';
@@ -49,18 +50,7 @@ const volunteerColumns = {
   ), '{}'::text[])`,
 };
 
-type VolunteerRow = {
-  id: string;
-  name: string | null;
-  email: string | null;
-  phone: string | null;
-  birthDate: string | null;
-  notes: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-  version: number;
-  qualifications: string[];
-};
+type VolunteerRow = RowOf<typeof volunteerColumns>;
 
 function toVolunteer(row: VolunteerRow): Volunteer {
   return {
