@@ -17,15 +17,27 @@ export function actorOf(principal: Principal | null): Actor {
     : { kind: 'volunteer', id: principal.volunteerId };
 }
 
-export interface DomainEvent {
-  orgId: string;
-  type: string;
-  resourceType: string;
-  resourceId: string;
-  actor: Actor;
-  payload: Record<string, unknown>;
+/**
+ * The resource an event is about is named by its type's prefix (`shift.created` → `shift`), but
+ * for the events about a volunteer's qualifications and tokens, which are the volunteer's.
+ */
+const resourceOfPrefix: Record<string, string> = { qualification: 'volunteer', volunteer_token: 'volunteer' };
+
+function resourceTypeOf(type: string): string {
+  const prefix = type.slice(0, type.indexOf('.'));
+  return resourceOfPrefix[prefix] ?? prefix;
 }
 
-export async function recordEvent(tx: DbOrTx, event: DomainEvent): Promise<void> {
-  await tx.insert(outbox).values({ id: uuidv7(), ...event });
+/** Writes the event `type` about `resourceId` (of the type's resource), done by `actor`. */
+export async function recordEvent(
+  tx: DbOrTx,
+  orgId: string,
+  actor: Actor,
+  type: string,
+  resourceId: string,
+  payload: Record<string, unknown>,
+): Promise<void> {
+  await tx
+    .insert(outbox)
+    .values({ id: uuidv7(), orgId, type, resourceType: resourceTypeOf(type), resourceId, actor, payload });
 }

@@ -5,10 +5,23 @@
  * statements that stay raw SQL select it with `selectList` and decode with `decodeRows`, so both
  * paths give the same row type, `RowOf<typeof columns>`, and one mapper serves both.
  */
-import { Column, type DriverValueDecoder, is, type SQL, sql } from 'drizzle-orm';
+import { Column, type DriverValueDecoder, getTableColumns, is, type SQL, sql, type Table } from 'drizzle-orm';
 import type { SelectResultFields } from 'drizzle-orm/query-builders/select.types';
 
 export type ColumnObject = Record<string, Column | SQL>;
+
+/**
+ * A table's columns but those named: where a resource's column object starts, so that a column
+ * added to the table is read without a second list to keep in step.
+ */
+export function columnsExcept<T extends Table, K extends keyof T['_']['columns'] & string>(
+  table: T,
+  except: readonly K[],
+): Omit<T['_']['columns'], K> {
+  const columns: Record<string, unknown> = { ...getTableColumns(table) };
+  for (const key of except) delete columns[key];
+  return columns as Omit<T['_']['columns'], K>;
+}
 
 /** The row a column object selects, exactly as the query builder returns it. */
 export type RowOf<C extends ColumnObject> = SelectResultFields<C>;

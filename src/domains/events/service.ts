@@ -13,24 +13,16 @@ import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
 import { constraintOf } from '../../db/errors.ts';
-import { events, type Location, organizations, shifts, signups } from '../../db/schema.ts';
+import { events, organizations, shifts, signups } from '../../db/schema.ts';
 import { cancelShiftsWhere, startsAfterBoundFor } from '../shifts/service.ts';
-import type { event as eventSchema } from './schemas.ts';
+import type { createEventBody, event as eventSchema, updateEventBody } from './schemas.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
 /** An event as the API describes it (its response schema, decoded: timestamps as Dates). */
 export type Event = z.output<typeof eventSchema>;
 
-export interface EventInput {
-  title: string;
-  description?: string | null | undefined;
-  timezone?: string | undefined;
-  location?: Location | null | undefined;
-  visibility?: Event['visibility'] | undefined;
-  status?: 'draft' | 'published' | undefined;
-  tags?: string[] | undefined;
-}
+export type EventInput = z.output<typeof createEventBody>;
 
 /** The sort key of event lists: events without shifts come last. */
 const startKey = sql<Date>`coalesce(${events.startsAt}, 'infinity'::timestamptz)`;
@@ -117,23 +109,9 @@ export async function createEvent(tx: DbOrTx, principal: KeyPrincipal, input: Ev
     publishedAt: status === 'published' ? sql`now()` : null,
   });
   const actor = actorOf(principal);
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'event.created',
-    resourceType: 'event',
-    resourceId: id,
-    actor,
-    payload: { eventId: id },
-  });
+  await recordEvent(tx, principal.orgId, actor, 'event.created', id, { eventId: id });
   if (status === 'published') {
-    await recordEvent(tx, {
-      orgId: principal.orgId,
-      type: 'event.published',
-      resourceType: 'event',
-      resourceId: id,
-      actor,
-      payload: { eventId: id },
-    });
+    await recordEvent(tx, principal.orgId, actor, 'event.published', id, { eventId: id });
   }
   return getEvent(tx, principal.orgId, id);
 }
@@ -202,7 +180,7 @@ export async function updateEvent(
   tx: DbOrTx,
   principal: KeyPrincipal,
   id: string,
-  changes: Partial<EventInput>,
+  changes: z.output<typeof updateEventBody>,
   expectedVersions: number[] | null,
 ) {
   const { event: current, version } = await getEvent(tx, principal.orgId, id);
@@ -233,35 +211,30 @@ export async function updateEvent(
   if (!updated)
     throw new AppError('precondition-failed', 'The event has changed since you read it; read it again.');
   const actor = actorOf(principal);
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'event.updated',
-    resourceType: 'event',
-    resourceId: id,
-    actor,
-    payload: { eventId: id, changed: Object.keys(changes) },
+  await recordEvent(tx, principal.orgId, actor, 'event.updated', id, {
+    eventId: id,
+    changed: Object.keys(changes),
   });
   if (publishing) {
-    await recordEvent(tx, {
-      orgId: principal.orgId,
-      type: 'event.published',
-      resourceType: 'event',
-      resourceId: id,
-      actor,
-      payload: { eventId: id },
-    });
+    await recordEvent(tx, principal.orgId, actor, 'event.published', id, { eventId: id });
   }
   return getEvent(tx, principal.orgId, id);
 }
 
-/** Cancels the event, all its shifts and all their active signups, in one transaction. */
-export async function cancelEvent(tx: DbOrTx, principal: KeyPrincipal, id: string) {
+/** Locks the event for a write that depends on its status; 404 when it does not exist. */
+async function lockEvent(tx: DbOrTx, orgId: string, id: string) {
   const [locked] = await tx
     .select({ status: events.status })
     .from(events)
-    .where(and(eq(events.orgId, principal.orgId), eq(events.id, id)))
+    .where(and(eq(events.orgId, orgId), eq(events.id, id)))
     .for('update');
   if (!locked) throw notFound('The event');
+  return locked;
+}
+
+/** Cancels the event, all its shifts and all their active signups, in one transaction. */
+export async function cancelEvent(tx: DbOrTx, principal: KeyPrincipal, id: string) {
+  const locked = await lockEvent(tx, principal.orgId, id);
   if (locked.status === 'cancelled') throw new AppError('invalid-state', 'The event is already cancelled.');
   const actor = actorOf(principal);
   await cancelShiftsWhere(tx, principal.orgId, actor, { eventId: id });
@@ -274,25 +247,13 @@ export async function cancelEvent(tx: DbOrTx, principal: KeyPrincipal, id: strin
       updatedAt: sql`now()`,
     })
     .where(and(eq(events.orgId, principal.orgId), eq(events.id, id)));
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'event.cancelled',
-    resourceType: 'event',
-    resourceId: id,
-    actor,
-    payload: { eventId: id },
-  });
+  await recordEvent(tx, principal.orgId, actor, 'event.cancelled', id, { eventId: id });
   return getEvent(tx, principal.orgId, id);
 }
 
 /** Deletes a draft that never had a signup; anything else is cancelled instead. */
 export async function deleteEvent(tx: DbOrTx, principal: KeyPrincipal, id: string): Promise<void> {
-  const [locked] = await tx
-    .select({ status: events.status })
-    .from(events)
-    .where(and(eq(events.orgId, principal.orgId), eq(events.id, id)))
-    .for('update');
-  if (!locked) throw notFound('The event');
+  const locked = await lockEvent(tx, principal.orgId, id);
   if (locked.status !== 'draft') {
     throw new AppError(
       'invalid-state',
@@ -314,12 +275,5 @@ export async function deleteEvent(tx: DbOrTx, principal: KeyPrincipal, id: strin
     if (constraintOf(error) === 'signups_shift_fk') throw refusals.eventHasSignups();
     throw error;
   }
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'event.deleted',
-    resourceType: 'event',
-    resourceId: id,
-    actor: actorOf(principal),
-    payload: { eventId: id },
-  });
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'event.deleted', id, { eventId: id });
 }

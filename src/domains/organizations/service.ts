@@ -11,8 +11,13 @@ import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { type Actor, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
+import { columnsExcept } from '../../db/columns.ts';
 import { apiKeys, organizations } from '../../db/schema.ts';
-import type { apiKey as apiKeySchema, organization as organizationSchema } from './schemas.ts';
+import type {
+  apiKey as apiKeySchema,
+  createOrganizationBody,
+  organization as organizationSchema,
+} from './schemas.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
@@ -21,29 +26,14 @@ export type Organization = z.output<typeof organizationSchema>;
 export type ApiKey = z.output<typeof apiKeySchema>;
 export type ApiKeyWithToken = ApiKey & { token: string };
 
-export interface OrganizationInput {
-  name: string;
-  slug: string;
-  timezone: string;
-  contactEmail: string;
-}
+export type OrganizationInput = z.output<typeof createOrganizationBody>;
 
-const organizationColumns = {
-  id: organizations.id,
-  name: organizations.name,
-  slug: organizations.slug,
-  timezone: organizations.timezone,
-  contactEmail: organizations.contactEmail,
-  createdAt: organizations.createdAt,
-  updatedAt: organizations.updatedAt,
-};
+/** `longestShift` is bookkeeping for the shift lists' overlap bound (shifts service). */
+const organizationColumns = columnsExcept(organizations, ['longestShift', 'version']);
 
-const apiKeyColumns = {
-  id: apiKeys.id,
-  name: apiKeys.name,
-  role: apiKeys.role,
-  createdAt: apiKeys.createdAt,
-};
+/** A key as it is listed: never its token's hash. */
+const apiKeyColumns = columnsExcept(apiKeys, ['orgId', 'tokenHash', 'revokedAt']);
+//};
 
 /** Creates an organisation with its first admin key; the only moment that key's token is known. */
 export async function createOrganization(
@@ -58,13 +48,8 @@ export async function createOrganization(
   if (!created) throw new Error('insert returned no organisation');
   const { version, ...organization } = created;
   const apiKey = await insertApiKey(tx, organization.id, { name: 'Initial admin key', role: 'admin' });
-  await recordEvent(tx, {
-    orgId: organization.id,
-    type: 'organization.created',
-    resourceType: 'organization',
-    resourceId: organization.id,
-    actor,
-    payload: { slug: organization.slug },
+  await recordEvent(tx, organization.id, actor, 'organization.created', organization.id, {
+    slug: organization.slug,
   });
   return { organization, version, apiKey };
 }
@@ -106,14 +91,14 @@ export async function updateOrganization(
       'The organisation has changed since you read it; read it again.',
     );
   }
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'organization.updated',
-    resourceType: 'organization',
-    resourceId: principal.orgId,
-    actor: { kind: 'key', id: principal.keyId },
-    payload: { changed: Object.keys(changes) },
-  });
+  await recordEvent(
+    tx,
+    principal.orgId,
+    { kind: 'key', id: principal.keyId },
+    'organization.updated',
+    principal.orgId,
+    { changed: Object.keys(changes) },
+  );
   const { version, ...organization } = row;
   return { organization, version };
 }
@@ -191,14 +176,7 @@ export async function revokeApiKey(tx: DbOrTx, principal: KeyPrincipal, keyId: s
       'This is the last admin key; create another admin key before revoking it.',
     );
   }
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'api_key.revoked',
-    resourceType: 'api_key',
-    resourceId: keyId,
-    actor: { kind: 'key', id: principal.keyId },
-    payload: {},
-  });
+  await recordEvent(tx, principal.orgId, { kind: 'key', id: principal.keyId }, 'api_key.revoked', keyId, {});
 }
 
 /** For the operator's CLI (`npm run keys:create`), which acts outside any organisation's key. */
@@ -214,13 +192,6 @@ export async function createApiKeyAs(
   input: { name: string; role: KeyRole },
 ): Promise<ApiKeyWithToken> {
   const key = await insertApiKey(tx, orgId, input);
-  await recordEvent(tx, {
-    orgId,
-    type: 'api_key.created',
-    resourceType: 'api_key',
-    resourceId: key.id,
-    actor,
-    payload: { name: key.name, role: key.role },
-  });
+  await recordEvent(tx, orgId, actor, 'api_key.created', key.id, { name: key.name, role: key.role });
   return key;
 }

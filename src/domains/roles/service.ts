@@ -7,20 +7,13 @@ import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
-import type { RowOf } from '../../db/columns.ts';
+import { columnsExcept, type RowOf } from '../../db/columns.ts';
 import { qualifications, roles, shifts, volunteers } from '../../db/schema.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
-const roleColumns = {
-  id: roles.id,
-  name: roles.name,
-  description: roles.description,
-  restricted: roles.restricted,
-  createdAt: roles.createdAt,
-  updatedAt: roles.updatedAt,
-  version: roles.version,
-};
+const roleColumns = columnsExcept(roles, ['orgId']);
+//};
 
 type RoleRow = RowOf<typeof roleColumns>;
 export type Role = Omit<RoleRow, 'version'>;
@@ -45,14 +38,7 @@ export async function createRole(
 ) {
   const id = uuidv7();
   await tx.insert(roles).values({ orgId: principal.orgId, id, ...input });
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'role.created',
-    resourceType: 'role',
-    resourceId: id,
-    actor: actorOf(principal),
-    payload: { roleId: id },
-  });
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'role.created', id, { roleId: id });
   return getRole(tx, principal.orgId, id);
 }
 
@@ -103,13 +89,9 @@ export async function updateRole(
     .returning({ id: roles.id });
   if (!updated)
     throw new AppError('precondition-failed', 'The role has changed since you read it; read it again.');
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'role.updated',
-    resourceType: 'role',
-    resourceId: id,
-    actor: actorOf(principal),
-    payload: { roleId: id, changed: Object.keys(changes) },
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'role.updated', id, {
+    roleId: id,
+    changed: Object.keys(changes),
   });
   return getRole(tx, principal.orgId, id);
 }
@@ -136,12 +118,5 @@ export async function deleteRole(tx: DbOrTx, principal: KeyPrincipal, id: string
       ),
     );
   await tx.delete(roles).where(and(eq(roles.orgId, principal.orgId), eq(roles.id, id)));
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'role.deleted',
-    resourceType: 'role',
-    resourceId: id,
-    actor: actorOf(principal),
-    payload: { roleId: id },
-  });
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'role.deleted', id, { roleId: id });
 }

@@ -12,7 +12,7 @@ import { assertVersion } from '../../core/http-cache.ts';
 import { type Actor, actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { type DbOrTx, queryRows } from '../../db/client.ts';
-import type { RowOf } from '../../db/columns.ts';
+import { columnsExcept, type RowOf } from '../../db/columns.ts';
 import { constraintOf } from '../../db/errors.ts';
 import { events, organizations, roles, shifts, signups } from '../../db/schema.ts';
 import { cancelSignups, lockShifts, placesFreed, shiftsAwaitingFreedVolunteers } from '../signups/places.ts';
@@ -32,27 +32,8 @@ export type Shift = z.output<typeof shiftSchema>;
 export type ShiftStatus = Shift['status'];
 
 export const shiftColumns = {
-  id: shifts.id,
-  eventId: shifts.eventId,
-  roleId: shifts.roleId,
-  title: shifts.title,
-  description: shifts.description,
-  location: shifts.location,
-  startsAt: shifts.startsAt,
-  endsAt: shifts.endsAt,
-  capacity: shifts.capacity,
-  confirmedCount: shifts.confirmedCount,
-  waitlistCount: shifts.waitlistCount,
-  waitlist: shifts.waitlist,
-  signupOpensAt: shifts.signupOpensAt,
-  /** As stored: null means "until the start" (toShift gives the effective time). */
-  signupClosesAt: shifts.signupClosesAt,
-  cancelUntil: shifts.cancelUntil,
-  minAge: shifts.minAge,
-  cancelledAt: shifts.cancelledAt,
-  version: shifts.version,
-  createdAt: shifts.createdAt,
-  updatedAt: shifts.updatedAt,
+  // `signupClosesAt` as stored: null means "until the start" (toShift gives the effective time).
+  ...columnsExcept(shifts, ['orgId', 'period']),
   startsAtText: cursorTime(shifts.startsAt),
 };
 
@@ -307,14 +288,7 @@ export async function createShifts(
   await refreshEventSpan(tx, principal.orgId, eventId);
   const actor = actorOf(principal);
   for (const row of rows) {
-    await recordEvent(tx, {
-      orgId: principal.orgId,
-      type: 'shift.created',
-      resourceType: 'shift',
-      resourceId: row.id,
-      actor,
-      payload: { shiftId: row.id, eventId },
-    });
+    await recordEvent(tx, principal.orgId, actor, 'shift.created', row.id, { shiftId: row.id, eventId });
   }
   const now = new Date();
   return rows
@@ -464,13 +438,10 @@ export async function updateShift(
     ...(morePlaces || timesChanged ? [id] : []),
     ...(timesChanged ? awaiting : []),
   ]);
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'shift.updated',
-    resourceType: 'shift',
-    resourceId: id,
-    actor,
-    payload: { shiftId: id, eventId: current.eventId, changed: Object.keys(changes) },
+  await recordEvent(tx, principal.orgId, actor, 'shift.updated', id, {
+    shiftId: id,
+    eventId: current.eventId,
+    changed: Object.keys(changes),
   });
   return getShift(tx, principal, id);
 }
@@ -500,14 +471,7 @@ export async function cancelShiftsWhere(
     .returning({ id: shifts.id, eventId: shifts.eventId });
   await cancelSignups(tx, orgId, actor, scope, { countLate: false });
   for (const row of cancelled) {
-    await recordEvent(tx, {
-      orgId,
-      type: 'shift.cancelled',
-      resourceType: 'shift',
-      resourceId: row.id,
-      actor,
-      payload: { shiftId: row.id, eventId: row.eventId },
-    });
+    await recordEvent(tx, orgId, actor, 'shift.cancelled', row.id, { shiftId: row.id, eventId: row.eventId });
   }
   return cancelled.map((row) => row.id);
 }
@@ -531,12 +495,8 @@ export async function deleteShift(tx: DbOrTx, principal: KeyPrincipal, id: strin
   }
   await tx.delete(shifts).where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, id)));
   await refreshEventSpan(tx, principal.orgId, current.eventId);
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'shift.deleted',
-    resourceType: 'shift',
-    resourceId: id,
-    actor: actorOf(principal),
-    payload: { shiftId: id, eventId: current.eventId },
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'shift.deleted', id, {
+    shiftId: id,
+    eventId: current.eventId,
   });
 }

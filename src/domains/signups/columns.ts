@@ -5,7 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 import type { z } from 'zod';
-import type { RowOf } from '../../db/columns.ts';
+import { columnsExcept, type RowOf } from '../../db/columns.ts';
 import { signups } from '../../db/schema.ts';
 import type { signup as signupSchema } from './schemas.ts';
 
@@ -14,19 +14,8 @@ export type Signup = z.output<typeof signupSchema>;
 export type SignupStatus = Signup['status'];
 
 export const signupColumns = {
-  id: signups.id,
-  shiftId: signups.shiftId,
-  volunteerId: signups.volunteerId,
-  status: signups.status,
-  note: signups.note,
-  lateCancellation: signups.lateCancellation,
-  checkedInAt: signups.checkedInAt,
-  checkedOutAt: signups.checkedOutAt,
-  hours: signups.hours,
-  createdAt: signups.createdAt,
-  updatedAt: signups.updatedAt,
-  cancelledAt: signups.cancelledAt,
-  version: signups.version,
+  // `period` is the shift's interval, copied for the exclusion constraint: not part of a signup.
+  ...columnsExcept(signups, ['orgId', 'period']),
   /** The 1-based rank among the shift's waitlisted signups (API.md §7); null when not waitlisted. */
   waitlistPosition: sql<number | null>`case when signups.status = 'waitlisted' then (
     select count(*)::int from signups w

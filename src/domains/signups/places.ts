@@ -194,19 +194,12 @@ export async function cancelSignups(
     ) counts
     where shifts.org_id = ${orgId} and shifts.id = counts.shift_id`);
   for (const signup of cancelled) {
-    await recordEvent(tx, {
-      orgId,
-      type: 'signup.cancelled',
-      resourceType: 'signup',
-      resourceId: signup.id,
-      actor,
-      payload: {
-        signupId: signup.id,
-        shiftId: signup.shift_id,
-        volunteerId: signup.volunteer_id,
-        previousStatus: signup.previous_status,
-        lateCancellation: signup.late_cancellation,
-      },
+    await recordEvent(tx, orgId, actor, 'signup.cancelled', signup.id, {
+      signupId: signup.id,
+      shiftId: signup.shift_id,
+      volunteerId: signup.volunteer_id,
+      previousStatus: signup.previous_status,
+      lateCancellation: signup.late_cancellation,
     });
   }
   const freedShifts = cancelled
@@ -278,13 +271,9 @@ async function promoteWaitlisted(tx: DbOrTx, orgId: string, shiftId: string, act
         skipped.push(candidate.id);
         continue;
       }
-      await recordEvent(tx, {
-        orgId,
-        type: 'signup.promoted',
-        resourceType: 'signup',
-        resourceId: candidate.id,
-        actor,
-        payload: { signupId: candidate.id, shiftId },
+      await recordEvent(tx, orgId, actor, 'signup.promoted', candidate.id, {
+        signupId: candidate.id,
+        shiftId,
       });
       break; // re-read the free places before the next one
     }

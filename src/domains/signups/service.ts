@@ -289,13 +289,9 @@ export async function checkIn(tx: DbOrTx, principal: KeyPrincipal, id: string): 
   }
   await tx.execute(sql`update signups set checked_in_at = now(), updated_at = now(), version = version + 1
     where org_id = ${principal.orgId} and id = ${id}`);
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'signup.checked_in',
-    resourceType: 'signup',
-    resourceId: id,
-    actor: actorOf(principal),
-    payload: { signupId: id, shiftId: signup.shiftId },
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'signup.checked_in', id, {
+    signupId: id,
+    shiftId: signup.shiftId,
   });
   return readSignup(tx, principal, id);
 }
@@ -343,13 +339,9 @@ async function markAttendance(
       checked_out_at = coalesce(${changes.checkedOutAt ?? null}::timestamptz, checked_out_at),
       updated_at = now(), version = version + 1
     where org_id = ${principal.orgId} and id = ${signup.id}`);
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: `signup.${status}`,
-    resourceType: 'signup',
-    resourceId: signup.id,
-    actor: actorOf(principal),
-    payload: { signupId: signup.id, shiftId: signup.shiftId },
+  await recordEvent(tx, principal.orgId, actorOf(principal), `signup.${status}`, signup.id, {
+    signupId: signup.id,
+    shiftId: signup.shiftId,
   });
   await placesFreed(tx, principal.orgId, actorOf(principal), awaiting);
 }

@@ -71,13 +71,9 @@ export const updateVolunteerBody = z
   })
   .meta({ examples: [{ phone: null, notes: 'Has a van.' }] });
 
-export const updateProfileBody = z
-  .strictObject({
-    name: name.optional(),
-    email: email.optional(),
-    phone: phone.nullable().optional(),
-    birthDate: birthDate.nullable().optional(),
-  })
+/** A volunteer's own changes: those of an organiser but the organisers' notes. */
+export const updateProfileBody = updateVolunteerBody
+  .omit({ notes: true })
   .meta({ examples: [{ phone: '+49 30 7654321' }] });
 
 export const listVolunteersQuery = z.strictObject({

@@ -12,11 +12,17 @@ import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
 import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
-import type { RowOf } from '../../db/columns.ts';
+import { columnsExcept, type RowOf } from '../../db/columns.ts';
 import { qualifications, roles, volunteers, volunteerTokens } from '../../db/schema.ts';
 import { findOrganizationBySlug } from '../organizations/service.ts';
 import { cancelSignups } from '../signups/places.ts';
-import type { profile as profileSchema, volunteer as volunteerSchema } from './schemas.ts';
+import type {
+  createVolunteerBody,
+  profile as profileSchema,
+  updateProfileBody,
+  updateVolunteerBody,
+  volunteer as volunteerSchema,
+} from './schemas.ts';
 
 type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 type VolunteerPrincipal = Extract<Principal, { kind: 'volunteer' }>;
@@ -25,24 +31,12 @@ type VolunteerPrincipal = Extract<Principal, { kind: 'volunteer' }>;
 export type Volunteer = z.output<typeof volunteerSchema>;
 export type Profile = z.output<typeof profileSchema>;
 
-export interface VolunteerInput {
-  name: string;
-  email: string;
-  phone?: string | null | undefined;
-  birthDate?: string | null | undefined;
-  notes?: string | null | undefined;
-}
+export type VolunteerInput = z.output<typeof createVolunteerBody>;
+type VolunteerChanges = z.output<typeof updateVolunteerBody>;
 
+/** A volunteer's own data (never their secrets' hashes), with the roles they are qualified for. */
 const volunteerColumns = {
-  id: volunteers.id,
-  name: volunteers.name,
-  email: volunteers.email,
-  phone: volunteers.phone,
-  birthDate: volunteers.birthDate,
-  notes: volunteers.notes,
-  createdAt: volunteers.createdAt,
-  updatedAt: volunteers.updatedAt,
-  version: volunteers.version,
+  ...columnsExcept(volunteers, ['orgId', 'passwordHash', 'calendarTokenHash', 'erasedAt']),
   qualifications: sql<string[]>`coalesce((
     select array_agg(${qualifications.roleId}::text order by ${qualifications.roleId})
     from ${qualifications}
@@ -83,14 +77,7 @@ export async function getVolunteer(db: DbOrTx, orgId: string, id: string) {
 export async function createVolunteer(tx: DbOrTx, principal: KeyPrincipal, input: VolunteerInput) {
   const id = uuidv7();
   await tx.insert(volunteers).values({ orgId: principal.orgId, id, ...input });
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'volunteer.created',
-    resourceType: 'volunteer',
-    resourceId: id,
-    actor: actorOf(principal),
-    payload: {},
-  });
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'volunteer.created', id, {});
   return getVolunteer(tx, principal.orgId, id);
 }
 
@@ -133,7 +120,7 @@ async function applyVolunteerUpdate(
   tx: DbOrTx,
   orgId: string,
   id: string,
-  changes: Partial<VolunteerInput>,
+  changes: VolunteerChanges,
   expectedVersions: number[] | null,
 ) {
   if (Object.keys(changes).length === 0) {
@@ -157,18 +144,13 @@ export async function updateVolunteer(
   tx: DbOrTx,
   principal: KeyPrincipal,
   id: string,
-  changes: Partial<VolunteerInput>,
+  changes: VolunteerChanges,
   expectedVersions: number[] | null,
 ) {
   const result = await applyVolunteerUpdate(tx, principal.orgId, id, changes, expectedVersions);
   if (Object.keys(changes).length === 0) return result;
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'volunteer.updated',
-    resourceType: 'volunteer',
-    resourceId: id,
-    actor: actorOf(principal),
-    payload: { changed: Object.keys(changes) },
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'volunteer.updated', id, {
+    changed: Object.keys(changes),
   });
   return result;
 }
@@ -204,14 +186,7 @@ export async function eraseVolunteer(tx: DbOrTx, principal: KeyPrincipal, id: st
     .where(and(eq(qualifications.orgId, principal.orgId), eq(qualifications.volunteerId, id)));
   // Their places go to the waitlists at once, as on any other cancellation (API.md §7, invariant 4).
   await cancelSignups(tx, principal.orgId, actorOf(principal), { volunteerId: id }, { countLate: false });
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'volunteer.erased',
-    resourceType: 'volunteer',
-    resourceId: id,
-    actor: actorOf(principal),
-    payload: {},
-  });
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'volunteer.erased', id, {});
 }
 
 async function insertToken(tx: DbOrTx, orgId: string, volunteerId: string, kind: 'app' | 'session') {
@@ -228,13 +203,8 @@ async function insertToken(tx: DbOrTx, orgId: string, volunteerId: string, kind:
 export async function issueVolunteerToken(tx: DbOrTx, principal: KeyPrincipal, volunteerId: string) {
   await getVolunteer(tx, principal.orgId, volunteerId);
   const issued = await insertToken(tx, principal.orgId, volunteerId, 'app');
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'volunteer_token.created',
-    resourceType: 'volunteer',
-    resourceId: volunteerId,
-    actor: actorOf(principal),
-    payload: { tokenId: issued.id },
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'volunteer_token.created', volunteerId, {
+    tokenId: issued.id,
   });
   return issued;
 }
@@ -281,14 +251,7 @@ export async function registerVolunteer(
     passwordHash: await hashPassword(input.password),
   });
   const issued = await insertToken(tx, orgId, id, 'session');
-  await recordEvent(tx, {
-    orgId,
-    type: 'volunteer.registered',
-    resourceType: 'volunteer',
-    resourceId: id,
-    actor: { kind: 'volunteer', id },
-    payload: {},
-  });
+  await recordEvent(tx, orgId, { kind: 'volunteer', id }, 'volunteer.registered', id, {});
   const { volunteer } = await getVolunteer(tx, orgId, id);
   return { volunteer: toProfile(volunteer), token: issued.token };
 }
@@ -321,7 +284,7 @@ export async function getProfile(db: DbOrTx, principal: VolunteerPrincipal) {
 export async function updateProfile(
   tx: DbOrTx,
   principal: VolunteerPrincipal,
-  changes: Partial<Omit<VolunteerInput, 'notes'>>,
+  changes: z.output<typeof updateProfileBody>,
   expectedVersions: number[] | null,
 ) {
   const { volunteer, version } = await applyVolunteerUpdate(
@@ -373,13 +336,8 @@ export async function grantQualification(
     .returning({ roleId: qualifications.roleId });
   if (inserted.length === 0) return; // already held: PUT is idempotent
   await touchVolunteer(tx, principal.orgId, volunteerId);
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'qualification.granted',
-    resourceType: 'volunteer',
-    resourceId: volunteerId,
-    actor: actorOf(principal),
-    payload: { roleId },
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'qualification.granted', volunteerId, {
+    roleId,
   });
 }
 
@@ -402,12 +360,7 @@ export async function revokeQualification(
     .returning({ roleId: qualifications.roleId });
   if (deleted.length === 0) throw notFound('The qualification');
   await touchVolunteer(tx, principal.orgId, volunteerId);
-  await recordEvent(tx, {
-    orgId: principal.orgId,
-    type: 'qualification.revoked',
-    resourceType: 'volunteer',
-    resourceId: volunteerId,
-    actor: actorOf(principal),
-    payload: { roleId },
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'qualification.revoked', volunteerId, {
+    roleId,
   });
 }
