@@ -18,6 +18,8 @@ import type { Database, Db } from './db/client.ts';
 import { eventRoutes } from './domains/events/routes.ts';
 import { healthRoutes } from './domains/health/routes.ts';
 import { organizationRoutes } from './domains/organizations/routes.ts';
+import { AnswerCache, forgetAnswersOnWrite } from './domains/public/answers.ts';
+import { publicRoutes } from './domains/public/routes.ts';
 import { roleRoutes } from './domains/roles/routes.ts';
 import { shiftRoutes } from './domains/shifts/routes.ts';
 import { signupRoutes } from './domains/signups/routes.ts';
@@ -91,7 +93,14 @@ function isPublicUrl(url: string): boolean {
 }
 
 /** The CORS policy of public paths, over the authenticated one: any origin, never credentials. */
-const publicCors = { origin: '*', credentials: false, maxAge: null };
+const publicCors = { origin: '*', credentials: false, maxAge: 7200 };
+
+/**
+ * Public answers are recomputed at most twice a second per process: a change made through any
+ * process shows in every process's answers within 1 s (API.md §8), whatever the load.
+ */
+const publicAnswersFreshForMs = 500;
+const publicAnswersKept = 2_000;
 
 export async function buildApp(options: BuildOptions): Promise<FastifyInstance> {
   const { config, database } = options;
@@ -223,6 +232,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     sendNotFound,
   );
 
+  // Before the routes: a hook applies to the routes declared after it.
+  const answers = new AnswerCache(publicAnswersFreshForMs, publicAnswersKept);
+  app.addHook('onSend', forgetAnswersOnWrite(answers));
+
   await app.register(healthRoutes);
   await app.register(organizationRoutes, { prefix: '/v1' });
   await app.register(volunteerRoutes, { prefix: '/v1' });
@@ -230,6 +243,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(eventRoutes, { prefix: '/v1' });
   await app.register(shiftRoutes, { prefix: '/v1' });
   await app.register(signupRoutes, { prefix: '/v1' });
+  await app.register(publicRoutes, { prefix: '/v1', answers });
 
   return app;
 }

@@ -36,6 +36,7 @@ interface Call {
 /** The protocol headers this test compares with the document. */
 const compared = [
   'etag',
+  'cache-control',
   'location',
   'x-request-id',
   'ratelimit-limit',
@@ -131,6 +132,10 @@ beforeAll(async () => {
       path: `/v1/volunteers/${volunteerId}/qualifications/${role}`,
       auth: admin,
     }),
+    getPublicOrganization: async () => ({ path: `/v1/public/${slug}` }),
+    listPublicEvents: async () => ({ path: `/v1/public/${slug}/events` }),
+    getPublicEvent: async () => ({ path: `/v1/public/${slug}/events/${event.id}` }),
+    listPublicShifts: async () => ({ path: `/v1/public/${slug}/events/${event.id}/shifts` }),
     registerVolunteer: async () => ({
       path: `/v1/public/${slug}/volunteers`,
       body: { name: 'Self', email, password },
@@ -202,6 +207,33 @@ async function send(operation: Operation, call: Call): Promise<Response> {
 }
 
 describe('every documented operation, sent', () => {
+  it('answers a revalidation with its documented 304 and headers, where it documents one', async () => {
+    const revalidated = operations.filter((operation) => operation.responses['304']);
+    expect(revalidated.length).toBeGreaterThan(0);
+    const mismatches: string[] = [];
+    for (const operation of revalidated) {
+      const call = await (calls[operation.operationId] as () => Promise<Call>)();
+      const first = await send(operation, call);
+      const again = await send(operation, {
+        ...call,
+        headers: { 'if-none-match': String(first.headers.etag) },
+      });
+      const promised = Object.keys(operation.responses['304']?.headers ?? {}).map((name) =>
+        name.toLowerCase(),
+      );
+      if (again.status !== 304) mismatches.push(`${operation.operationId}: got ${again.status}, not 304`);
+      for (const name of compared) {
+        const sent = again.headers[name] !== undefined;
+        if (sent !== promised.includes(name)) {
+          mismatches.push(
+            `${operation.operationId} 304: ${name} ${sent ? 'sent, not documented' : 'documented, not sent'}`,
+          );
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+
   it('has a request in this test, and no request names an operation the document lacks', () => {
     expect(operations.length).toBeGreaterThan(40);
     expect(operations.map((operation) => operation.operationId).sort()).toEqual(Object.keys(calls).sort());

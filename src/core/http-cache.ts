@@ -42,3 +42,17 @@ export function versionIn(column: SQLWrapper, expectedVersions: number[] | null)
   if (expectedVersions.length === 0) return sql`false`;
   return inArray(column as Parameters<typeof inArray>[0], expectedVersions);
 }
+
+/**
+ * True when the request's `If-None-Match` names `etag` or is `*` (RFC 9110 §13.1.2): a `GET`
+ * then answers `304`. Weak comparison: `W/"x"` and `"x"` match, as a compressing proxy weakens tags.
+ */
+export function noneMatch(request: FastifyRequest, etag: string): boolean {
+  const header = request.headers['if-none-match'];
+  if (header === undefined) return false;
+  const text = Array.isArray(header) ? header.join(',') : header;
+  if (text.trim() === '*') return true;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  const wanted = opaque(etag);
+  return text.split(',').some((tag) => opaque(tag) === wanted);
+}

@@ -63,7 +63,8 @@ const headerDocs = {
   'RateLimit-Remaining': 'Requests left in this window.',
   'RateLimit-Reset': 'Seconds until the window resets.',
   Location: 'The path of the resource this request created.',
-  ETag: 'The version of this resource: send it as If-Match to update it.',
+  ETag: 'The version of this answer: send it as If-Match to update the resource, or as If-None-Match to revalidate a public read (304 when unchanged).',
+  'Cache-Control': 'How long shared caches and browsers may keep the answer.',
   'Idempotent-Replayed':
     '`true` when this is the stored response of an earlier request with the same Idempotency-Key.',
   'Retry-After': 'Seconds to wait before retrying.',
@@ -72,7 +73,7 @@ const headerDocs = {
 type HeaderName = keyof typeof headerDocs;
 
 /** The headers a route's successful responses carry beyond the protocol's own: it says so itself. */
-export type DeclaredHeader = 'ETag' | 'Location';
+export type DeclaredHeader = 'ETag' | 'Location' | 'Cache-Control';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -90,10 +91,13 @@ interface Declaration {
 function headersFor(method: string, status: number, declared: Declaration): HeaderName[] {
   const names: HeaderName[] = ['X-Request-Id'];
   const success = status < 300;
-  if (success && declared.rateLimited)
+  // A 304 repeats the validators and the caching rule of the 200 it stands for (RFC 9110 §15.4.5).
+  const answered = success || status === 304;
+  if (answered && declared.rateLimited)
     names.push('RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset');
   if (status === 201 && declared.sends.includes('Location')) names.push('Location');
-  if (success && declared.sends.includes('ETag')) names.push('ETag');
+  if (answered && declared.sends.includes('ETag')) names.push('ETag');
+  if (answered && declared.sends.includes('Cache-Control')) names.push('Cache-Control');
   if (method === 'post' && success) names.push('Idempotent-Replayed');
   if (status === 409 || status === 429 || status === 503) names.push('Retry-After');
   return names;
@@ -238,6 +242,10 @@ export const openApiPlugin = fp<OpenApiOptions>(
           { name: 'events', description: 'Events and their schedules.' },
           { name: 'shifts', description: 'Time slots of an event with a number of places.' },
           { name: 'signups', description: 'Claims of places, the waitlist, cancellations and attendance.' },
+          {
+            name: 'public',
+            description: 'Schedules any website may read without a token: cached, no personal data.',
+          },
           { name: 'health', description: 'Liveness and readiness probes.' },
         ],
         components: {

@@ -231,6 +231,11 @@ export const events = pgTable(
     primaryKey({ name: 'events_pkey', columns: [t.orgId, t.id] }),
     // Lists sort on startsAt with events that have no shift yet last: the key is coalesce(…, infinity).
     index('events_by_start').on(t.orgId, sql`coalesce(${t.startsAt}, 'infinity'::timestamptz)`, t.id),
+    // The public list (API.md §8) reads only published, public events: its own index, so that an
+    // organisation's drafts and private events are never scanned to find them.
+    index('events_public_by_start')
+      .on(t.orgId, sql`coalesce(${t.startsAt}, 'infinity'::timestamptz)`, t.id)
+      .where(sql`${t.status} = 'published' and ${t.visibility} = 'public'`),
     index('events_title_trgm').using('gin', t.title.op('gin_trgm_ops')),
     index('events_by_update').on(t.orgId, t.updatedAt, t.id),
     index('events_by_tag').using('gin', t.tags),

@@ -120,6 +120,7 @@ export interface EventFilters {
   limit: number;
   cursor?: string | undefined;
   status?: Event['status'] | undefined;
+  visibility?: Event['visibility'] | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
   q?: string | undefined;
@@ -133,6 +134,7 @@ export async function listEvents(db: DbOrTx, orgId: string, filters: EventFilter
   const position = decodeCursor(filters.cursor, [...fields]);
   const conditions: (SQL | undefined)[] = [eq(events.orgId, orgId)];
   if (filters.status) conditions.push(eq(events.status, filters.status));
+  if (filters.visibility) conditions.push(eq(events.visibility, filters.visibility));
   if (filters.from || filters.to) {
     const { from, to } = filters;
     // The event's span must overlap (a missing bound is unbounded; the span columns filter, no

@@ -151,19 +151,34 @@ async function recordShiftDurations(tx: DbOrTx, orgId: string, durationsMs: numb
     where id = ${orgId} and longest_shift < make_interval(secs => ${longestSeconds})`);
 }
 
-/** Shifts ordered by startsAt, then id; with `eventId`, one event's. */
+/** Shifts ordered by startsAt, then id, as the caller sees them; with `eventId`, one event's. */
 export async function listShifts(
   db: DbOrTx,
   principal: Principal,
   filters: ShiftFilters,
 ): Promise<Page<Shift>> {
+  const now = new Date();
+  const page = await shiftPage(db, principal.orgId, filters, { visible: visibleTo(principal), now });
+  return { ...page, data: await withEligibility(db, principal, page.data, now) };
+}
+
+/**
+ * A page of the organisation's shifts ordered by startsAt, then id, their status as of `now`:
+ * the list every reader of shifts uses (the caller's view adds to it; the public domain too).
+ */
+export async function shiftPage(
+  db: DbOrTx,
+  orgId: string,
+  filters: ShiftFilters,
+  view: { visible?: SQL | undefined; now: Date },
+): Promise<Page<Shift>> {
   const fields = ['timestamptz', 'uuid'] as const;
   const position = decodeCursor(filters.cursor, [...fields]);
-  const conditions: (SQL | undefined)[] = [eq(shifts.orgId, principal.orgId), visibleTo(principal)];
+  const conditions: (SQL | undefined)[] = [eq(shifts.orgId, orgId), view.visible];
   if (filters.eventId) conditions.push(eq(shifts.eventId, filters.eventId));
   if (filters.to) conditions.push(lt(shifts.startsAt, filters.to));
   if (filters.from)
-    conditions.push(gt(shifts.endsAt, filters.from), startsAfterBoundFor(principal.orgId, filters.from));
+    conditions.push(gt(shifts.endsAt, filters.from), startsAfterBoundFor(orgId, filters.from));
   if (filters.roleId) conditions.push(eq(shifts.roleId, filters.roleId));
   if (filters.available === true) {
     conditions.push(isNull(shifts.cancelledAt), sql`${shifts.confirmedCount} < ${shifts.capacity}`);
@@ -180,14 +195,12 @@ export async function listShifts(
     .where(and(...conditions))
     .orderBy(asc(shifts.startsAt), asc(shifts.id))
     .limit(filters.limit + 1);
-  const now = new Date();
-  const page = pageOfRows(
+  return pageOfRows(
     rows,
     filters.limit,
     (row) => [row.startsAtText, row.id],
-    (row) => toShift(row, now),
+    (row) => toShift(row, view.now),
   );
-  return { ...page, data: await withEligibility(db, principal, page.data, now) };
 }
 
 // ── Writes ───────────────────────────────────────────────────────────────────────────────────

@@ -1,0 +1,1 @@
+CREATE INDEX "events_public_by_start" ON "events" USING btree ("org_id",coalesce("starts_at", 'infinity'::timestamptz),"id") WHERE "events"."status" = 'published' and "events"."visibility" = 'public';

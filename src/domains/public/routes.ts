@@ -1,0 +1,150 @@
+import type { FastifyContextConfig, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { noneMatch } from '../../core/http-cache.ts';
+import type { AnswerCache } from './answers.ts';
+import {
+  listPublicEventsQuery,
+  listPublicShiftsQuery,
+  orgSlugParams,
+  publicEvent,
+  publicEventPage,
+  publicEventParams,
+  publicOrganization,
+  publicShiftPage,
+} from './schemas.ts';
+import {
+  getPublicEvent,
+  listPublicEvents,
+  listPublicShifts,
+  publicOrganization as readOrganization,
+} from './service.ts';
+
+const notModified = z.undefined().describe('Not modified: the `ETag` you sent is current; use your copy.');
+const cacheControl = 'public, max-age=30';
+
+/**
+ * API.md §8: public schedules, for any website without a token. Every answer is cached bytes with
+ * a hash as its ETag (answers.ts); `If-None-Match` gets `304` with the same ETag and Cache-Control.
+ */
+export const publicRoutes: FastifyPluginAsyncZod<{ answers: AnswerCache }> = async (app, { answers }) => {
+  const tags = ['public'];
+  const config: FastifyContextConfig = { auth: 'public', sends: ['ETag', 'Cache-Control'] };
+
+  /** Sends the answer under `key` (computed by `compute`), or 304 when the client has it. */
+  async function reply(
+    request: FastifyRequest,
+    response: FastifyReply,
+    key: string,
+    compute: () => Promise<{ orgId: string; body: string }>,
+  ) {
+    const answer = await answers.get(key, compute);
+    response.header('etag', answer.etag).header('cache-control', cacheControl);
+    if (noneMatch(request, answer.etag)) return response.code(304).send();
+    return response.type('application/json; charset=utf-8').send(answer.body);
+  }
+
+  /** The JSON of `data` as its response schema encodes it (timestamps as RFC 3339 text). */
+  const encoded = <T extends z.ZodType>(schema: T, data: z.output<T>) =>
+    JSON.stringify(z.encode(schema, data));
+
+  app.get(
+    '/public/:orgSlug',
+    {
+      config,
+      schema: {
+        operationId: 'getPublicOrganization',
+        tags,
+        summary: 'An organisation, publicly',
+        description: 'Its name, slug and time zone. No token needed.',
+        params: orgSlugParams,
+        response: { 200: publicOrganization, 304: notModified },
+      },
+    },
+    (request, response) =>
+      reply(request, response, `org:${request.params.orgSlug}`, async () => {
+        const { id, ...organization } = await readOrganization(app.db, request.params.orgSlug);
+        return { orgId: id, body: encoded(publicOrganization, organization) };
+      }),
+  );
+
+  app.get(
+    '/public/:orgSlug/events',
+    {
+      config,
+      schema: {
+        operationId: 'listPublicEvents',
+        tags,
+        summary: "An organisation's listed events",
+        description:
+          'Published events with visibility `public`, ordered by `startsAt` (events without shifts last), then id. ' +
+          '`from`/`to` select events with a shift overlapping [from, to).',
+        params: orgSlugParams,
+        querystring: listPublicEventsQuery,
+        response: { 200: publicEventPage, 304: notModified },
+      },
+    },
+    (request, response) =>
+      reply(
+        request,
+        response,
+        `events:${request.params.orgSlug}:${JSON.stringify(request.query)}`,
+        async () => {
+          const { id } = await readOrganization(app.db, request.params.orgSlug);
+          return {
+            orgId: id,
+            body: encoded(publicEventPage, await listPublicEvents(app.db, id, request.query)),
+          };
+        },
+      ),
+  );
+
+  app.get(
+    '/public/:orgSlug/events/:eventId',
+    {
+      config,
+      schema: {
+        operationId: 'getPublicEvent',
+        tags,
+        summary: 'One event, publicly',
+        description: 'A published event that is `public` or `unlisted`; any other is 404.',
+        params: publicEventParams,
+        response: { 200: publicEvent, 304: notModified },
+      },
+    },
+    (request, response) => {
+      const { orgSlug, eventId } = request.params;
+      return reply(request, response, `event:${orgSlug}:${eventId}`, async () => {
+        const { id } = await readOrganization(app.db, orgSlug);
+        return { orgId: id, body: encoded(publicEvent, await getPublicEvent(app.db, id, eventId)) };
+      });
+    },
+  );
+
+  app.get(
+    '/public/:orgSlug/events/:eventId/shifts',
+    {
+      config,
+      schema: {
+        operationId: 'listPublicShifts',
+        tags,
+        summary: "An event's shifts, publicly",
+        description:
+          'Ordered by `startsAt`, then id; up to 1,000 in one page (the default), so that a page gets a whole event. ' +
+          '`status` is derived as for organisers; `available=true` keeps the shifts with a free place.',
+        params: publicEventParams,
+        querystring: listPublicShiftsQuery,
+        response: { 200: publicShiftPage, 304: notModified },
+      },
+    },
+    (request, response) => {
+      const { orgSlug, eventId } = request.params;
+      const key = `shifts:${orgSlug}:${eventId}:${JSON.stringify(request.query)}`;
+      return reply(request, response, key, async () => {
+        const { id } = await readOrganization(app.db, orgSlug);
+        const page = await listPublicShifts(app.db, id, eventId, request.query);
+        return { orgId: id, body: encoded(publicShiftPage, page) };
+      });
+    },
+  );
+};

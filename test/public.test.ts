@@ -1,0 +1,360 @@
+/**
+ * Public schedules (API.md §8): what any website reads without a token, how it is cached, and
+ * that it never carries anyone's personal data.
+ */
+import request from 'supertest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bearer, createOrg, uniqueSlug } from './support/app.ts';
+import { type Auth, expectProblem, fixtures, ids, sleep, useTestApp } from './support/fixtures.ts';
+import { killAllServers, type ServerProcess, startServer } from './support/server-process.ts';
+
+const suite = useTestApp({ RATE_LIMIT_PER_MINUTE: 0 });
+const { createEvent, createShift, createVolunteer, volunteerToken, createRole, pageThrough } =
+  fixtures(suite);
+
+/** `[start, start + hours)` on 2033-06-<day> (UTC), as request fields. */
+function at(day: number, startHour: number, hours = 2) {
+  const start = Date.UTC(2033, 5, day) + startHour * 3_600_000;
+  return {
+    startsAt: new Date(start).toISOString(),
+    endsAt: new Date(start + hours * 3_600_000).toISOString(),
+  };
+}
+
+async function publicOrg() {
+  const org = await createOrg(suite.http);
+  return { id: org.id, slug: org.slug, admin: bearer(org.adminToken) as Auth };
+}
+
+async function publishedEvent(auth: Auth, body: Record<string, unknown> = {}) {
+  return createEvent(auth, { status: 'published', visibility: 'public', ...body });
+}
+
+const publicShiftFields = [
+  'available',
+  'capacity',
+  'confirmedCount',
+  'description',
+  'endsAt',
+  'id',
+  'location',
+  'role',
+  'startsAt',
+  'status',
+  'title',
+  'waitlist',
+];
+
+describe('GET /v1/public/{orgSlug}', () => {
+  it('is the name, slug and time zone, without a token; an unknown slug is 404', async () => {
+    const org = await publicOrg();
+    const response = await suite.http.get(`/v1/public/${org.slug}`).expect(200);
+    expect(response.body).toEqual({ name: `Org ${org.slug}`, slug: org.slug, timezone: 'Europe/Berlin' });
+    expectProblem(await suite.http.get(`/v1/public/${uniqueSlug('nobody')}`), 404, 'not-found');
+    expectProblem(await suite.http.get('/v1/public/NOT_A_SLUG'), 400, 'validation-failed');
+  });
+});
+
+describe('public events', () => {
+  it('lists only published public events, by start then id, filtered by from/to and tag, paged', async () => {
+    const org = await publicOrg();
+    const listed: string[] = [];
+    for (const day of [3, 1, 2]) {
+      const event = await publishedEvent(org.admin, { title: `Day ${day}`, tags: day === 2 ? ['kids'] : [] });
+      await createShift(org.admin, event.id, at(day, 9));
+      listed.push(event.id);
+    }
+    const hidden = [
+      await createEvent(org.admin, { visibility: 'public' }),
+      await publishedEvent(org.admin, { visibility: 'unlisted' }),
+      await publishedEvent(org.admin, { visibility: 'private' }),
+    ];
+    const cancelled = await publishedEvent(org.admin);
+    await suite.http.post(`/v1/events/${cancelled.id}/cancel`).set(org.admin).expect(200);
+    for (const event of hidden) await createShift(org.admin, event.id, at(1, 12));
+
+    const response = await suite.http.get(`/v1/public/${org.slug}/events`).expect(200);
+    expect(response.body.data.map((event: { title: string }) => event.title)).toEqual([
+      'Day 1',
+      'Day 2',
+      'Day 3',
+    ]);
+    expect(Object.keys(response.body.data[0]).sort()).toEqual(
+      [
+        'capacity',
+        'confirmedCount',
+        'description',
+        'endsAt',
+        'id',
+        'location',
+        'shiftCount',
+        'startsAt',
+        'tags',
+        'timezone',
+        'title',
+      ].sort(),
+    );
+    const paged = await pageThrough({}, `/v1/public/${org.slug}/events`);
+    expect(paged.seen).toEqual(ids(response.body.data));
+    expect(paged.pages).toBe(2);
+    const tagged = await suite.http.get(`/v1/public/${org.slug}/events`).query({ tag: 'kids' }).expect(200);
+    expect(tagged.body.data.map((event: { title: string }) => event.title)).toEqual(['Day 2']);
+    const ranged = await suite.http
+      .get(`/v1/public/${org.slug}/events`)
+      .query({ from: at(2, 10).startsAt, to: at(3, 10).startsAt })
+      .expect(200);
+    expect(ranged.body.data.map((event: { title: string }) => event.title)).toEqual(['Day 2', 'Day 3']);
+  });
+
+  it('reads a public or unlisted event by id; private, draft, cancelled, unknown and other organisations are 404', async () => {
+    const org = await publicOrg();
+    const other = await publicOrg();
+    const unlisted = await publishedEvent(org.admin, { visibility: 'unlisted', title: 'By link' });
+    const read = await suite.http.get(`/v1/public/${org.slug}/events/${unlisted.id}`).expect(200);
+    expect(read.body).toMatchObject({ id: unlisted.id, title: 'By link' });
+    expect(read.body.visibility).toBeUndefined();
+    const cancelled = await publishedEvent(org.admin);
+    await suite.http.post(`/v1/events/${cancelled.id}/cancel`).set(org.admin).expect(200);
+    const refused = [
+      (await publishedEvent(org.admin, { visibility: 'private' })).id,
+      (await createEvent(org.admin, { visibility: 'public' })).id,
+      cancelled.id,
+      '0192f1c4-5b7e-7cc1-9a4e-1f2a3b4c5d6e',
+    ];
+    for (const id of refused) {
+      expectProblem(await suite.http.get(`/v1/public/${org.slug}/events/${id}`), 404, 'not-found');
+      expectProblem(await suite.http.get(`/v1/public/${org.slug}/events/${id}/shifts`), 404, 'not-found');
+    }
+    expectProblem(await suite.http.get(`/v1/public/${other.slug}/events/${unlisted.id}`), 404, 'not-found');
+  });
+});
+
+describe('public shifts', () => {
+  it('have exactly the public fields, the derived status and the role; available=true and from/to filter', async () => {
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin);
+    const roleId = await createRole(org.admin, false);
+    const open = await createShift(org.admin, event.id, { ...at(1, 9), capacity: 1, roleId });
+    const later = await createShift(org.admin, event.id, { ...at(2, 9), capacity: 3, title: 'Later' });
+    const cancelled = await createShift(org.admin, event.id, { ...at(3, 9), title: 'Off' });
+    await suite.http.post(`/v1/shifts/${cancelled.id}/cancel`).set(org.admin).expect(200);
+    const volunteer = await createVolunteer(org.admin);
+    await suite.http
+      .post(`/v1/shifts/${open.id}/signups`)
+      .set(org.admin)
+      .send({ volunteerId: volunteer })
+      .expect(201);
+
+    const response = await suite.http.get(`/v1/public/${org.slug}/events/${event.id}/shifts`).expect(200);
+    expect(ids(response.body.data)).toEqual([open.id, later.id, cancelled.id]);
+    for (const shift of response.body.data) expect(Object.keys(shift).sort()).toEqual(publicShiftFields);
+    const [first, second, third] = response.body.data;
+    expect(first).toMatchObject({ status: 'full', available: 0, confirmedCount: 1, role: { id: roleId } });
+    expect(typeof first.role.name).toBe('string');
+    expect(second).toMatchObject({ status: 'open', available: 3, role: null, title: 'Later' });
+    expect(third.status).toBe('cancelled');
+    // The organisers' view derives the same status: one rule.
+    const organisers = await suite.http.get(`/v1/events/${event.id}/shifts`).set(org.admin).expect(200);
+    expect(organisers.body.data.map((shift: { status: string }) => shift.status)).toEqual(
+      response.body.data.map((shift: { status: string }) => shift.status),
+    );
+
+    const available = await suite.http
+      .get(`/v1/public/${org.slug}/events/${event.id}/shifts`)
+      .query({ available: 'true' })
+      .expect(200);
+    expect(ids(available.body.data)).toEqual([later.id]);
+    const ranged = await suite.http
+      .get(`/v1/public/${org.slug}/events/${event.id}/shifts`)
+      .query({ from: at(2, 0).startsAt, to: at(3, 0).startsAt })
+      .expect(200);
+    expect(ids(ranged.body.data)).toEqual([later.id]);
+  });
+
+  it('come in one page of up to 1,000 by default; a larger limit is 400', async () => {
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin);
+    const shifts = Array.from({ length: 260 }, (_, index) => ({
+      startsAt: new Date(Date.UTC(2033, 0, 1) + index * 3_600_000).toISOString(),
+      endsAt: new Date(Date.UTC(2033, 0, 1) + (index + 1) * 3_600_000).toISOString(),
+      capacity: 2,
+    }));
+    await suite.http.post(`/v1/events/${event.id}/shifts/bulk`).set(org.admin).send({ shifts }).expect(201);
+    const response = await suite.http.get(`/v1/public/${org.slug}/events/${event.id}/shifts`).expect(200);
+    expect(response.body.data).toHaveLength(260);
+    expect(response.body.nextCursor).toBeNull();
+    const paged = await pageThrough({}, `/v1/public/${org.slug}/events/${event.id}/shifts`);
+    expect(paged.pages).toBe(20); // pageThrough stops at 20 pages of 2: keyset pages go on
+    expectProblem(
+      await suite.http.get(`/v1/public/${org.slug}/events/${event.id}/shifts`).query({ limit: 1001 }),
+      400,
+      'validation-failed',
+      'querystring.limit',
+    );
+  });
+});
+
+describe('HTTP caching of public answers', () => {
+  it('ETag and Cache-Control; If-None-Match (one tag, a list, weak, *) is 304 with both headers again', async () => {
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin);
+    await createShift(org.admin, event.id, at(1, 9));
+    const path = `/v1/public/${org.slug}/events/${event.id}/shifts`;
+    const first = await suite.http.get(path).expect(200);
+    const etag = first.headers.etag as string;
+    expect(etag).toMatch(/^"[\w-]+"$/);
+    expect(first.headers['cache-control']).toBe('public, max-age=30');
+    for (const header of [etag, `"other", ${etag}`, `W/${etag}`, '*']) {
+      const revalidated = await suite.http.get(path).set('if-none-match', header).expect(304);
+      expect(revalidated.headers.etag).toBe(etag);
+      expect(revalidated.headers['cache-control']).toBe('public, max-age=30');
+      expect(revalidated.text).toBe('');
+    }
+    await suite.http.get(path).set('if-none-match', '"other"').expect(200);
+  });
+
+  it('the ETag comes from the data: the same while nothing changes, new after a write', async () => {
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin);
+    const shift = await createShift(org.admin, event.id, at(1, 9));
+    const paths = [
+      `/v1/public/${org.slug}/events/${event.id}/shifts`,
+      `/v1/public/${org.slug}/events/${event.id}`,
+      `/v1/public/${org.slug}/events`,
+    ];
+    const before = await Promise.all(paths.map(async (path) => (await suite.http.get(path)).headers.etag));
+    await sleep(700); // past the process's freshness: computed again, from unchanged data
+    const again = await Promise.all(paths.map(async (path) => (await suite.http.get(path)).headers.etag));
+    expect(again).toEqual(before);
+    const volunteer = await createVolunteer(org.admin);
+    await suite.http
+      .post(`/v1/shifts/${shift.id}/signups`)
+      .set(org.admin)
+      .send({ volunteerId: volunteer })
+      .expect(201);
+    const after = await Promise.all(paths.map(async (path) => (await suite.http.get(path)).headers.etag));
+    for (const [index, etag] of after.entries()) expect(etag).not.toBe(before[index]);
+    const shifts = await suite.http
+      .get(paths[0] as string)
+      .set('if-none-match', before[0] as string)
+      .expect(200);
+    expect(shifts.body.data[0].confirmedCount).toBe(1);
+  });
+
+  it('the ETag changes when a signup window opens with the clock, without any write', async () => {
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin);
+    const opensAt = new Date(Date.now() + 2_000);
+    await createShift(org.admin, event.id, { ...at(1, 9), signupOpensAt: opensAt.toISOString() });
+    const path = `/v1/public/${org.slug}/events/${event.id}/shifts`;
+    const closed = await suite.http.get(path).expect(200);
+    expect(closed.body.data[0].status).toBe('closed');
+    await sleep(opensAt.getTime() - Date.now() + 700);
+    const open = await suite.http
+      .get(path)
+      .set('if-none-match', closed.headers.etag as string)
+      .expect(200);
+    expect(open.body.data[0].status).toBe('open');
+    expect(open.headers.etag).not.toBe(closed.headers.etag);
+  });
+
+  it('CORS: any origin without credentials, the exposed headers, preflights cached for 2 h', async () => {
+    const org = await publicOrg();
+    const response = await suite.http
+      .get(`/v1/public/${org.slug}`)
+      .set('origin', 'https://partner.example')
+      .expect(200);
+    expect(response.headers['access-control-allow-origin']).toBe('*');
+    expect(response.headers['access-control-allow-credentials']).toBeUndefined();
+    expect(response.headers['access-control-expose-headers']).toContain('ETag');
+    const preflight = await suite.http
+      .options(`/v1/public/${org.slug}/events`)
+      .set('origin', 'https://partner.example')
+      .set('access-control-request-method', 'GET')
+      .set('access-control-request-headers', 'if-none-match');
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe('*');
+    expect(preflight.headers['access-control-max-age']).toBe('7200');
+  });
+});
+
+describe('no personal data in public answers', () => {
+  it('walks every public route and finds no volunteer name, email or phone; the roster has them all', async () => {
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin, { visibility: 'unlisted' });
+    const listed = await publishedEvent(org.admin);
+    const roleId = await createRole(org.admin, false);
+    const secrets: string[] = [];
+    const shiftIds: string[] = [];
+    for (const [index, target] of [event, listed, event].entries()) {
+      const shift = await createShift(org.admin, target.id, { ...at(index + 1, 9), capacity: 1, roleId });
+      shiftIds.push(shift.id);
+      for (const person of [0, 1]) {
+        const marker = `Zq${index}${person}${uniqueSlug('x').replaceAll('-', '')}`;
+        const volunteerId = await createVolunteer(org.admin, {
+          name: `${marker} Name`,
+          email: `${marker.toLowerCase()}@private.example`,
+          phone: `+49 30 ${100000 + index * 10 + person}${index}${person}`,
+        });
+        secrets.push(`${marker} Name`, `${marker.toLowerCase()}@private.example`);
+        secrets.push(`+49 30 ${100000 + index * 10 + person}${index}${person}`);
+        const token = await volunteerToken(org.admin, volunteerId);
+        await suite.http.post(`/v1/shifts/${shift.id}/signups`).set(token).send({}).expect(201);
+      }
+    }
+    const routes = [
+      `/v1/public/${org.slug}`,
+      `/v1/public/${org.slug}/events`,
+      `/v1/public/${org.slug}/events/${event.id}`,
+      `/v1/public/${org.slug}/events/${event.id}/shifts`,
+      `/v1/public/${org.slug}/events/${listed.id}`,
+      `/v1/public/${org.slug}/events/${listed.id}/shifts`,
+    ];
+    for (const route of routes) {
+      const response = await suite.http.get(route).expect(200);
+      for (const secret of secrets) expect(response.text, `${route} shows ${secret}`).not.toContain(secret);
+    }
+    // The positive control: the same people are in the organisers' rosters, so the search above can find them.
+    let roster = '';
+    for (const shiftId of shiftIds) {
+      roster += (await suite.http.get(`/v1/shifts/${shiftId}/signups`).set(org.admin).expect(200)).text;
+    }
+    for (const secret of secrets) expect(roster).toContain(secret);
+  });
+});
+
+describe('several API processes', () => {
+  let other: ServerProcess | undefined;
+  afterAll(async () => {
+    await other?.stop();
+    killAllServers();
+  });
+
+  it('a change made through one process shows in the public answers of another within 1 s', async () => {
+    const url = suite.url;
+    if (!url) throw new Error('the suite runs on PostgreSQL');
+    const server = await startServer({ DATABASE_URL: url, RATE_LIMIT_PER_MINUTE: '0' });
+    other = server;
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin);
+    const shift = await createShift(org.admin, event.id, { ...at(1, 9), capacity: 4 });
+    const path = `/v1/public/${org.slug}/events/${event.id}/shifts`;
+    const seenThere = async () =>
+      (await request(server.url).get(path).expect(200)).body.data[0].confirmedCount;
+    expect(await seenThere()).toBe(0); // cached there now
+    const volunteer = await createVolunteer(org.admin);
+    await suite.http
+      .post(`/v1/shifts/${shift.id}/signups`)
+      .set(org.admin)
+      .send({ volunteerId: volunteer })
+      .expect(201);
+    const written = Date.now();
+    let count = await seenThere();
+    while (count !== 1 && Date.now() - written < 3_000) {
+      await sleep(50);
+      count = await seenThere();
+    }
+    expect(count).toBe(1);
+    expect(Date.now() - written).toBeLessThan(1_000);
+  });
+});
