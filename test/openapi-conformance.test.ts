@@ -136,6 +136,8 @@ beforeAll(async () => {
     listPublicEvents: async () => ({ path: `/v1/public/${slug}/events` }),
     getPublicEvent: async () => ({ path: `/v1/public/${slug}/events/${event.id}` }),
     listPublicShifts: async () => ({ path: `/v1/public/${slug}/events/${event.id}/shifts` }),
+    getOrganizationCalendar: async () => ({ path: `/v1/public/${slug}/calendar.ics` }),
+    getEventCalendar: async () => ({ path: `/v1/public/${slug}/events/${event.id}/calendar.ics` }),
     registerVolunteer: async () => ({
       path: `/v1/public/${slug}/volunteers`,
       body: { name: 'Self', email, password },

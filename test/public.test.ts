@@ -2,6 +2,7 @@
  * Public schedules (API.md §8): what any website reads without a token, how it is cached, and
  * that it never carries anyone's personal data.
  */
+import ICAL from 'ical.js';
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bearer, createOrg, uniqueSlug } from './support/app.ts';
@@ -309,6 +310,9 @@ describe('no personal data in public answers', () => {
       `/v1/public/${org.slug}/events/${event.id}/shifts`,
       `/v1/public/${org.slug}/events/${listed.id}`,
       `/v1/public/${org.slug}/events/${listed.id}/shifts`,
+      `/v1/public/${org.slug}/calendar.ics`,
+      `/v1/public/${org.slug}/events/${event.id}/calendar.ics`,
+      `/v1/public/${org.slug}/events/${listed.id}/calendar.ics`,
     ];
     for (const route of routes) {
       const response = await suite.http.get(route).expect(200);
@@ -356,5 +360,157 @@ describe('several API processes', () => {
     }
     expect(count).toBe(1);
     expect(Date.now() - written).toBeLessThan(1_000);
+  });
+});
+
+/** A feed parsed with ical.js, its times resolved only through the VTIMEZONEs the feed itself carries. */
+function parseFeed(text: string) {
+  const calendar = new ICAL.Component(ICAL.parse(text));
+  ICAL.TimezoneService.reset();
+  const zones = calendar
+    .getAllSubcomponents('vtimezone')
+    .map((zone) => String(zone.getFirstPropertyValue('tzid')));
+  for (const zone of calendar.getAllSubcomponents('vtimezone')) ICAL.TimezoneService.register(zone);
+  const events = calendar.getAllSubcomponents('vevent').map((vevent) => {
+    const start = vevent.getFirstProperty('dtstart');
+    const end = vevent.getFirstProperty('dtend');
+    return {
+      uid: String(vevent.getFirstPropertyValue('uid')),
+      sequence: Number(vevent.getFirstPropertyValue('sequence') ?? 0),
+      summary: String(vevent.getFirstPropertyValue('summary')),
+      tzids: [start?.getParameter('tzid'), end?.getParameter('tzid')],
+      start: (vevent.getFirstPropertyValue('dtstart') as ICAL.Time).toJSDate().toISOString(),
+      end: (vevent.getFirstPropertyValue('dtend') as ICAL.Time).toJSDate().toISOString(),
+      alarms: vevent
+        .getAllSubcomponents('valarm')
+        .map((alarm) => String(alarm.getFirstPropertyValue('trigger'))),
+    };
+  });
+  return {
+    method: calendar.getFirstPropertyValue('method'),
+    name: calendar.getFirstPropertyValue('x-wr-calname'),
+    refresh: calendar.getFirstPropertyValue('refresh-interval'),
+    ttl: calendar.getFirstPropertyValue('x-published-ttl'),
+    zones,
+    events,
+  };
+}
+
+/** Shifts across the spring and autumn DST changes of Europe/Berlin and America/New_York (2033). */
+const acrossDst = {
+  'Europe/Berlin': [
+    { startsAt: '2033-03-27T00:30:00.000Z', endsAt: '2033-03-27T02:30:00.000Z' },
+    { startsAt: '2033-10-30T00:30:00.000Z', endsAt: '2033-10-30T02:30:00.000Z' },
+  ],
+  'America/New_York': [
+    { startsAt: '2033-03-13T06:30:00.000Z', endsAt: '2033-03-13T07:30:00.000Z' },
+    { startsAt: '2033-11-06T05:30:00.000Z', endsAt: '2033-11-06T07:30:00.000Z' },
+  ],
+};
+
+describe('calendar feeds', () => {
+  it("the organisation's and an event's feeds: their shifts at the right instants across DST, each TZID with its VTIMEZONE", async () => {
+    const org = await publicOrg();
+    const created: { id: string; startsAt: string; endsAt: string; eventId: string }[] = [];
+    const eventIds: string[] = [];
+    for (const [timezone, times] of Object.entries(acrossDst)) {
+      const event = await publishedEvent(org.admin, { timezone, title: `In ${timezone}` });
+      eventIds.push(event.id);
+      for (const time of times) {
+        const shift = await createShift(org.admin, event.id, { ...time, title: `Shift ${time.startsAt}` });
+        created.push({ id: shift.id, ...time, eventId: event.id });
+      }
+    }
+    const hidden = await publishedEvent(org.admin, { visibility: 'private' });
+    const hiddenShift = await createShift(org.admin, hidden.id, at(1, 9));
+
+    const feed = await suite.http.get(`/v1/public/${org.slug}/calendar.ics`).expect(200);
+    expect(feed.headers['content-type']).toBe('text/calendar; charset=utf-8');
+    expect(feed.headers['cache-control']).toBe('public, max-age=30');
+    const parsed = parseFeed(feed.text);
+    expect(parsed.method).toBe('PUBLISH');
+    expect(parsed.name).toBe(`Org ${org.slug}`);
+    expect(String(parsed.refresh)).toBe('PT1H');
+    expect(String(parsed.ttl)).toBe('PT1H');
+    expect(parsed.zones.sort()).toEqual(['America/New_York', 'Europe/Berlin']);
+    expect(parsed.events.map((event) => event.uid).sort()).toEqual(
+      created.map((shift) => `shift-${shift.id}@together`).sort(),
+    );
+    expect(feed.text).not.toContain(hiddenShift.id);
+    for (const shift of created) {
+      const event = parsed.events.find((candidate) => candidate.uid === `shift-${shift.id}@together`);
+      expect(event, shift.id).toMatchObject({
+        start: shift.startsAt,
+        end: shift.endsAt,
+        summary: `Shift ${shift.startsAt}`,
+      });
+      for (const tzid of event?.tzids.filter(Boolean) ?? []) expect(parsed.zones).toContain(tzid);
+    }
+    // The same bytes and UIDs in a second fetch; 304 on revalidation.
+    const again = await suite.http.get(`/v1/public/${org.slug}/calendar.ics`).expect(200);
+    expect(again.text).toBe(feed.text);
+    await suite.http
+      .get(`/v1/public/${org.slug}/calendar.ics`)
+      .set('if-none-match', feed.headers.etag as string)
+      .expect(304);
+
+    const eventFeed = await suite.http
+      .get(`/v1/public/${org.slug}/events/${eventIds[0]}/calendar.ics`)
+      .expect(200);
+    const eventParsed = parseFeed(eventFeed.text);
+    expect(eventParsed.name).toBe('In Europe/Berlin');
+    expect(eventParsed.zones).toEqual(['Europe/Berlin']);
+    expect(eventParsed.events.map((event) => event.start).sort()).toEqual(
+      acrossDst['Europe/Berlin'].map((time) => time.startsAt),
+    );
+    expectProblem(
+      await suite.http.get(`/v1/public/${org.slug}/events/${hidden.id}/calendar.ics`),
+      404,
+      'not-found',
+    );
+  });
+
+  it('UIDs stay across an update, SEQUENCE grows when the times change, a cancelled shift leaves every feed', async () => {
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin, { timezone: 'Europe/Berlin' });
+    const shift = await createShift(org.admin, event.id, at(1, 9));
+    const other = await createShift(org.admin, event.id, at(2, 9));
+    const feeds = [
+      `/v1/public/${org.slug}/calendar.ics`,
+      `/v1/public/${org.slug}/events/${event.id}/calendar.ics`,
+    ];
+    const read = async (path: string) => parseFeed((await suite.http.get(path).expect(200)).text);
+    const uid = `shift-${shift.id}@together`;
+    const sequenceIn = async (path: string) =>
+      (await read(path)).events.find((item) => item.uid === uid)?.sequence;
+    for (const path of feeds) expect(await sequenceIn(path)).toBe(0);
+
+    const update = async (body: Record<string, unknown>) => {
+      const current = await suite.http.get(`/v1/shifts/${shift.id}`).set(org.admin).expect(200);
+      await suite.http
+        .patch(`/v1/shifts/${shift.id}`)
+        .set(org.admin)
+        .set('if-match', current.headers.etag as string)
+        .send(body)
+        .expect(200);
+    };
+    await update({ title: 'Renamed' });
+    for (const path of feeds) {
+      const parsed = await read(path);
+      expect(parsed.events.find((item) => item.uid === uid)).toMatchObject({
+        sequence: 0,
+        summary: 'Renamed',
+      });
+    }
+    await update(at(1, 10));
+    for (const path of feeds) {
+      const moved = (await read(path)).events.find((item) => item.uid === uid);
+      expect(moved).toMatchObject({ sequence: 1, start: at(1, 10).startsAt });
+    }
+    await suite.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.admin).expect(200);
+    for (const path of feeds) {
+      const uids = (await read(path)).events.map((item) => item.uid);
+      expect(uids).toEqual([`shift-${other.id}@together`]);
+    }
   });
 });

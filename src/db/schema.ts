@@ -271,6 +271,8 @@ export const shifts = pgTable(
     cancelUntil: timestamptz('cancel_until'),
     minAge: integer('min_age'),
     cancelledAt: timestamptz('cancelled_at'),
+    /** The iCalendar SEQUENCE of the shift's VEVENT: bumped whenever its times change (RFC 5545). */
+    timesRevision: integer('times_revision').notNull().default(0),
     version: version(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

@@ -14,14 +14,25 @@ import {
   publicShiftPage,
 } from './schemas.ts';
 import {
+  eventCalendar,
   getPublicEvent,
   listPublicEvents,
   listPublicShifts,
+  organizationCalendar,
   publicOrganization as readOrganization,
 } from './service.ts';
 
 const notModified = z.undefined().describe('Not modified: the `ETag` you sent is current; use your copy.');
 const cacheControl = 'public, max-age=30';
+const calendarType = 'text/calendar; charset=utf-8';
+const calendarAnswer = {
+  description: 'An iCalendar feed (RFC 5545).',
+  content: {
+    'text/calendar': {
+      schema: z.string().describe('RFC 5545 text: VCALENDAR with VTIMEZONE and VEVENT components.'),
+    },
+  },
+};
 
 /**
  * API.md §8: public schedules, for any website without a token. Every answer is cached bytes with
@@ -37,11 +48,12 @@ export const publicRoutes: FastifyPluginAsyncZod<{ answers: AnswerCache }> = asy
     response: FastifyReply,
     key: string,
     compute: () => Promise<{ orgId: string; body: string }>,
+    type = 'application/json; charset=utf-8',
   ) {
     const answer = await answers.get(key, compute);
     response.header('etag', answer.etag).header('cache-control', cacheControl);
     if (noneMatch(request, answer.etag)) return response.code(304).send();
-    return response.type('application/json; charset=utf-8').send(answer.body);
+    return response.type(type).send(answer.body);
   }
 
   /** The JSON of `data` as its response schema encodes it (timestamps as RFC 3339 text). */
@@ -145,6 +157,57 @@ export const publicRoutes: FastifyPluginAsyncZod<{ answers: AnswerCache }> = asy
         const page = await listPublicShifts(app.db, id, eventId, request.query);
         return { orgId: id, body: encoded(publicShiftPage, page) };
       });
+    },
+  );
+
+  app.get(
+    '/public/:orgSlug/calendar.ics',
+    {
+      config,
+      schema: {
+        operationId: 'getOrganizationCalendar',
+        tags,
+        summary: "An organisation's calendar feed",
+        description:
+          'iCalendar (RFC 5545): one VEVENT per shift of its listed events that is not cancelled, from 30 days ago on; ' +
+          'UIDs stable, SEQUENCE growing when times change, a VTIMEZONE for every zone used.',
+        params: orgSlugParams,
+        response: { 200: calendarAnswer, 304: notModified },
+      },
+    },
+    (request, response) =>
+      reply(
+        request,
+        response,
+        `calendar:${request.params.orgSlug}`,
+        () => organizationCalendar(app.db, request.params.orgSlug),
+        calendarType,
+      ),
+  );
+
+  app.get(
+    '/public/:orgSlug/events/:eventId/calendar.ics',
+    {
+      config,
+      schema: {
+        operationId: 'getEventCalendar',
+        tags,
+        summary: "An event's calendar feed",
+        description:
+          'iCalendar (RFC 5545) of the shifts of a public or unlisted event that are not cancelled.',
+        params: publicEventParams,
+        response: { 200: calendarAnswer, 304: notModified },
+      },
+    },
+    (request, response) => {
+      const { orgSlug, eventId } = request.params;
+      return reply(
+        request,
+        response,
+        `calendar:${orgSlug}:${eventId}`,
+        () => eventCalendar(app.db, orgSlug, eventId),
+        calendarType,
+      );
     },
   );
 };

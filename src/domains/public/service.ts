@@ -4,15 +4,16 @@
  * and cancelled events are 404 like unknown ones. The rules are the events' and shifts' own
  * (their services list and derive); this module only narrows what they answer to public fields.
  */
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { z } from 'zod';
 import { notFound } from '../../core/errors.ts';
 import type { Page } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
-import { roles } from '../../db/schema.ts';
+import { events, roles, shifts, signups } from '../../db/schema.ts';
 import { type Event, getEvent, listEvents } from '../events/service.ts';
 import { findOrganizationBySlug } from '../organizations/service.ts';
 import { shiftPage } from '../shifts/service.ts';
+import { calendarText, type FeedShift } from './calendar.ts';
 import type { listPublicEventsQuery, listPublicShiftsQuery, publicEvent, publicShift } from './schemas.ts';
 
 type PublicEvent = z.output<typeof publicEvent>;
@@ -109,4 +110,65 @@ export async function listPublicShifts(
       };
     }),
   };
+}
+
+/** The shifts a feed holds: from 30 days ago on, in start order, the feed's size bounded. */
+const feedFrom = sql`now() - interval '30 days'`;
+const feedMaxShifts = 5_000;
+
+/** Whose shifts a feed shows: the organisation's listed events, one readable event, or a volunteer's confirmed shifts. */
+export type FeedScope = { listed: true } | { eventId: string } | { volunteerId: string };
+
+/** The non-cancelled shifts of a feed, with what a VEVENT needs of their event and role. */
+export async function feedShifts(db: DbOrTx, orgId: string, scope: FeedScope): Promise<FeedShift[]> {
+  const scopeCondition =
+    'listed' in scope
+      ? and(eq(events.status, 'published'), eq(events.visibility, 'public'))
+      : 'eventId' in scope
+        ? eq(shifts.eventId, scope.eventId)
+        : sql`exists (select 1 from ${signups} where ${signups.orgId} = ${shifts.orgId}
+            and ${signups.shiftId} = ${shifts.id} and ${signups.volunteerId} = ${scope.volunteerId}
+            and ${signups.status} = 'confirmed')`;
+  const rows = await db
+    .select({
+      id: shifts.id,
+      title: shifts.title,
+      description: shifts.description,
+      location: shifts.location,
+      startsAt: shifts.startsAt,
+      endsAt: shifts.endsAt,
+      updatedAt: shifts.updatedAt,
+      timesRevision: shifts.timesRevision,
+      roleName: roles.name,
+      event: { title: events.title, timezone: events.timezone, location: events.location },
+    })
+    .from(shifts)
+    .innerJoin(events, and(eq(events.orgId, shifts.orgId), eq(events.id, shifts.eventId)))
+    .leftJoin(roles, and(eq(roles.orgId, shifts.orgId), eq(roles.id, shifts.roleId)))
+    .where(
+      and(
+        eq(shifts.orgId, orgId),
+        isNull(shifts.cancelledAt),
+        sql`${shifts.endsAt} > ${feedFrom}`,
+        scopeCondition,
+      ),
+    )
+    .orderBy(asc(shifts.startsAt), asc(shifts.id))
+    .limit(feedMaxShifts);
+  return rows;
+}
+
+/** The calendar of an organisation's listed events. */
+export async function organizationCalendar(db: DbOrTx, orgSlug: string) {
+  const organization = await publicOrganization(db, orgSlug);
+  const shiftsOfFeed = await feedShifts(db, organization.id, { listed: true });
+  return { orgId: organization.id, body: calendarText(organization.name, shiftsOfFeed) };
+}
+
+/** The calendar of one readable event. */
+export async function eventCalendar(db: DbOrTx, orgSlug: string, eventId: string) {
+  const organization = await publicOrganization(db, orgSlug);
+  const event = await readableEvent(db, organization.id, eventId);
+  const shiftsOfFeed = await feedShifts(db, organization.id, { eventId });
+  return { orgId: organization.id, body: calendarText(event.title, shiftsOfFeed) };
 }

@@ -423,7 +423,12 @@ export async function updateShift(
   const update = (handle: DbOrTx) =>
     handle
       .update(shifts)
-      .set({ ...changes, version: sql`${shifts.version} + 1`, updatedAt: sql`now()` })
+      .set({
+        ...changes,
+        ...(timesChanged ? { timesRevision: sql`${shifts.timesRevision} + 1` } : {}),
+        version: sql`${shifts.version} + 1`,
+        updatedAt: sql`now()`,
+      })
       .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, id)));
   if (!timesChanged) await update(tx);
   else {

@@ -1,0 +1,1 @@
+ALTER TABLE "shifts" ADD COLUMN "times_revision" integer DEFAULT 0 NOT NULL;
