@@ -2,9 +2,12 @@
  * Public schedules (API.md §8): what any website reads without a token, how it is cached, and
  * that it never carries anyone's personal data.
  */
+import { createHash } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import ICAL from 'ical.js';
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
+import { queryRows } from '../src/db/client.ts';
 import { bearer, createOrg, uniqueSlug } from './support/app.ts';
 import { type Auth, expectProblem, fixtures, ids, sleep, useTestApp } from './support/fixtures.ts';
 import { killAllServers, type ServerProcess, startServer } from './support/server-process.ts';
@@ -514,3 +517,76 @@ describe('calendar feeds', () => {
     }
   });
 });
+
+describe("the volunteer's calendar feed", () => {
+  it('GET /v1/me carries its URL; the feed holds their confirmed shifts with a reminder; only a hash is stored', async () => {
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin, { timezone: 'Europe/Berlin', visibility: 'private' });
+    const volunteerId = await createVolunteer(org.admin);
+    const someoneElse = await createVolunteer(org.admin);
+    const token = await volunteerToken(org.admin, volunteerId);
+    const mine = await createShift(org.admin, event.id, { ...at(1, 9), title: 'Mine' });
+    const full = await createShift(org.admin, event.id, { ...at(2, 9), capacity: 1, title: 'Waitlisted' });
+    const dropped = await createShift(org.admin, event.id, { ...at(3, 9), title: 'Dropped' });
+    const theirs = await createShift(org.admin, event.id, { ...at(4, 9), title: 'Theirs' });
+    const claim = (shiftId: string, volunteer: string) =>
+      suite.http
+        .post(`/v1/shifts/${shiftId}/signups`)
+        .set(org.admin)
+        .send({ volunteerId: volunteer })
+        .expect(201);
+    await claim(mine.id, volunteerId);
+    await claim(full.id, someoneElse);
+    await claim(full.id, volunteerId); // waitlisted
+    const cancelled = await claim(dropped.id, volunteerId);
+    await suite.http.post(`/v1/signups/${cancelled.body.id}/cancel`).set(org.admin).expect(200);
+    await claim(theirs.id, someoneElse);
+
+    const me = await suite.http.get('/v1/me').set(token).expect(200);
+    const calendarUrl = me.body.calendarUrl as string;
+    expect(calendarUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/calendar\/[A-Za-z0-9_-]{43}\.ics$/);
+    expect((await suite.http.get('/v1/me').set(token).expect(200)).body.calendarUrl).toBe(calendarUrl);
+    const path = new URL(calendarUrl).pathname;
+    const feed = await suite.http.get(path).expect(200);
+    expect(feed.headers['content-type']).toBe('text/calendar; charset=utf-8');
+    expect(feed.headers['cache-control']).toBe('private, max-age=30');
+    const parsed = parseFeed(feed.text);
+    expect(parsed.events.map((item) => item.summary)).toEqual(['Mine']);
+    expect(parsed.events[0]).toMatchObject({ uid: `shift-${mine.id}@together`, start: at(1, 9).startsAt });
+    expect(parsed.events[0]?.alarms).toEqual(['-P1D']);
+    await suite.http
+      .get(path)
+      .set('if-none-match', feed.headers.etag as string)
+      .expect(304);
+
+    const secret = path.slice('/v1/calendar/'.length, -'.ics'.length);
+    const [row] = await rowsOf(volunteerId);
+    expect(row?.calendar_token_hash).toBe(createHash('sha256').update(secret).digest('hex'));
+    expect(JSON.stringify(row)).not.toContain(secret);
+  });
+
+  it('POST /v1/me/calendar-token replaces the URL: the old one is 404 at once, as is an erased volunteer’s', async () => {
+    const org = await publicOrg();
+    const volunteerId = await createVolunteer(org.admin);
+    const token = await volunteerToken(org.admin, volunteerId);
+    const before = (await suite.http.get('/v1/me').set(token).expect(200)).body.calendarUrl as string;
+    await suite.http.get(new URL(before).pathname).expect(200);
+    const rotated = await suite.http.post('/v1/me/calendar-token').set(token).expect(201);
+    const after = rotated.body.calendarUrl as string;
+    expect(after).not.toBe(before);
+    expect(rotated.headers.location).toBe(new URL(after).pathname);
+    expectProblem(await suite.http.get(new URL(before).pathname), 404, 'not-found');
+    await suite.http.get(new URL(after).pathname).expect(200);
+    expect((await suite.http.get('/v1/me').set(token).expect(200)).body.calendarUrl).toBe(after);
+    expectProblem(await suite.http.get('/v1/calendar/not-a-token.ics'), 404, 'not-found');
+    await suite.http.delete(`/v1/volunteers/${volunteerId}`).set(org.admin).expect(204);
+    expectProblem(await suite.http.get(new URL(after).pathname), 404, 'not-found');
+  });
+});
+
+async function rowsOf(volunteerId: string) {
+  return queryRows<Record<string, unknown>>(
+    suite.database.db,
+    sql`select * from volunteers where id = ${volunteerId}`,
+  );
+}

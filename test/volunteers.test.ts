@@ -7,6 +7,8 @@ import { queryRows } from '../src/db/client.ts';
 import { bearer, type CreatedOrg, createKey, createOrg, startTestApp } from './support/app.ts';
 import { signupInsert, useTestApp } from './support/fixtures.ts';
 
+/** The volunteer's private feed, as GET /v1/me shows it (public.test.ts reads the feed). */
+const calendarUrlPattern = /^http:\/\/127\.0\.0\.1:\d+\/v1\/calendar\/[\w-]{43}\.ics$/;
 const suite = useTestApp();
 
 // ── Helpers ──────────────────────────────────────────────────────────────────────────────────
@@ -1008,7 +1010,10 @@ describe('POST /v1/public/{orgSlug}/volunteers', () => {
     );
     expect(tokenRows).toEqual([{ token_hash: sha256(response.body.token) }]);
     const me = await suite.http.get('/v1/me').set(bearer(response.body.token)).expect(200);
-    expect(me.body).toEqual(response.body.volunteer);
+    expect(me.body).toEqual({
+      ...response.body.volunteer,
+      calendarUrl: expect.stringMatching(calendarUrlPattern),
+    });
     // The organisation sees them.
     const listed = await listAll(organiser);
     expect(ids(listed)).toEqual([id]);
@@ -1227,6 +1232,7 @@ describe('GET/PATCH /v1/me, DELETE /v1/me/session', () => {
     const me = await suite.http.get('/v1/me').set(bearer(token)).expect(200);
     expect(me.headers.etag).toBeTruthy();
     expect(me.body).toEqual({
+      calendarUrl: expect.stringMatching(calendarUrlPattern),
       id: created.id,
       name: 'Me Myself',
       email: 'me@example.org',

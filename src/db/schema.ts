@@ -115,8 +115,14 @@ export const volunteers = pgTable(
     notes: text('notes'),
     /** argon2id hash, set by self-registration. */
     passwordHash: text('password_hash'),
-    /** SHA-256 of the secret in the volunteer's calendar feed URL. */
+    /**
+     * SHA-256 of the token in the volunteer's calendar feed URL. The token itself is derived, never
+     * stored: an HMAC of the volunteer and `calendarTokenRevision` under the installation's key
+     * (instance_secrets), so `GET /v1/me` can show the URL again and a rotation (revision + 1)
+     * makes the old one unknown at once.
+     */
     calendarTokenHash: text('calendar_token_hash'),
+    calendarTokenRevision: integer('calendar_token_revision').notNull().default(0),
     erasedAt: timestamptz('erased_at'),
     version: version(),
     createdAt: createdAt(),
@@ -435,3 +441,14 @@ export const outbox = pgTable(
     index('outbox_by_creation').on(t.orgId, t.createdAt, t.id),
   ],
 );
+
+/**
+ * Random keys of this installation, made once by whichever process needs one first, so that every
+ * process derives the same values from them (the volunteers' calendar feed tokens).
+ */
+export const instanceSecrets = pgTable('instance_secrets', {
+  name: text('name').primaryKey(),
+  /** base64url of 32 random bytes. */
+  secret: text('secret').notNull(),
+  createdAt: createdAt(),
+});

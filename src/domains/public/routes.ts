@@ -2,7 +2,7 @@ import type { FastifyContextConfig, FastifyReply, FastifyRequest } from 'fastify
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { noneMatch } from '../../core/http-cache.ts';
-import type { AnswerCache } from './answers.ts';
+import { type AnswerCache, answerOf } from './answers.ts';
 import {
   listPublicEventsQuery,
   listPublicShiftsQuery,
@@ -20,6 +20,7 @@ import {
   listPublicShifts,
   organizationCalendar,
   publicOrganization as readOrganization,
+  volunteerCalendar,
 } from './service.ts';
 
 const notModified = z.undefined().describe('Not modified: the `ETag` you sent is current; use your copy.');
@@ -208,6 +209,30 @@ export const publicRoutes: FastifyPluginAsyncZod<{ answers: AnswerCache }> = asy
         () => eventCalendar(app.db, orgSlug, eventId),
         calendarType,
       );
+    },
+  );
+
+  app.get(
+    '/calendar/:feedToken.ics',
+    {
+      config: { auth: 'public', sends: ['ETag', 'Cache-Control'] },
+      schema: {
+        operationId: 'getVolunteerCalendar',
+        tags: ['volunteer-accounts'],
+        summary: "A volunteer's own calendar feed",
+        description:
+          'The URL is `calendarUrl` of GET /v1/me: your confirmed shifts from 30 days ago on, each with a reminder 24 h before. ' +
+          'A rotated URL is 404.',
+        params: z.strictObject({ feedToken: z.string().max(64).describe('The secret of the feed URL.') }),
+        response: { 200: calendarAnswer, 304: notModified },
+      },
+    },
+    async (request, response) => {
+      // Not in the shared cache: a rotated URL must be 404 at once in every process.
+      const answer = answerOf(await volunteerCalendar(app.db, request.params.feedToken));
+      response.header('etag', answer.etag).header('cache-control', 'private, max-age=30');
+      if (noneMatch(request, answer.etag)) return response.code(304).send();
+      return response.type(calendarType).send(answer.body);
     },
   );
 };

@@ -9,10 +9,11 @@ import type { z } from 'zod';
 import { notFound } from '../../core/errors.ts';
 import type { Page } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
-import { events, roles, shifts, signups } from '../../db/schema.ts';
+import { events, organizations, roles, shifts, signups } from '../../db/schema.ts';
 import { type Event, getEvent, listEvents } from '../events/service.ts';
 import { findOrganizationBySlug } from '../organizations/service.ts';
 import { shiftPage } from '../shifts/service.ts';
+import { volunteerOfCalendarToken } from '../volunteers/calendar-token.ts';
 import { calendarText, type FeedShift } from './calendar.ts';
 import type { listPublicEventsQuery, listPublicShiftsQuery, publicEvent, publicShift } from './schemas.ts';
 
@@ -171,4 +172,21 @@ export async function eventCalendar(db: DbOrTx, orgSlug: string, eventId: string
   const event = await readableEvent(db, organization.id, eventId);
   const shiftsOfFeed = await feedShifts(db, organization.id, { eventId });
   return { orgId: organization.id, body: calendarText(event.title, shiftsOfFeed) };
+}
+
+/**
+ * A volunteer's own calendar: their confirmed shifts from 30 days ago on, each with a reminder a
+ * day before. 404 for an unknown or rotated token, as for an erased volunteer.
+ */
+export async function volunteerCalendar(db: DbOrTx, token: string): Promise<string> {
+  const owner = await volunteerOfCalendarToken(db, token);
+  if (!owner) throw notFound('The calendar');
+  const [organization] = await db
+    .select({ name: organizations.name })
+    .from(organizations)
+    .where(eq(organizations.id, owner.orgId));
+  const shiftsOfFeed = await feedShifts(db, owner.orgId, { volunteerId: owner.volunteerId });
+  return calendarText(`My shifts, ${organization?.name ?? 'Together'}`, shiftsOfFeed, {
+    alarmBeforeStart: true,
+  });
 }

@@ -4,14 +4,17 @@ import { keyPrincipalOf, volunteerPrincipalOf } from '../../core/auth.ts';
 import { AppError } from '../../core/errors.ts';
 import { etagOf, ifMatchVersions } from '../../core/http-cache.ts';
 import { respondToWrite } from '../../core/idempotency.ts';
+import { instanceSecret } from '../../core/instance-secrets.ts';
 import { problems } from '../../core/openapi.ts';
 import { idParams, noContent } from '../../core/schemas.ts';
+import { calendarKeyName, calendarTokenOf, rotateCalendarToken } from './calendar-token.ts';
 import {
+  calendarFeed,
   createVolunteerBody,
   issuedToken,
   listVolunteersQuery,
+  me,
   orgSlugParams,
-  profile,
   qualificationParams,
   registerBody,
   session,
@@ -57,7 +60,22 @@ async function limitSignInsPerEmail(limiter: SignInLimiter, request: FastifyRequ
 }
 
 /** API.md §3: volunteers, their tokens, self-registration and sign-in, and /v1/me. */
+/** The API's own origin as the client reached it (behind a proxy: as TRUST_PROXY allows). */
+function originOf(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
+}
+
+const calendarPath = (token: string) => `/v1/calendar/${token}.ics`;
+
 export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
+  /** The volunteer's private feed URL, as this request reached the API. */
+  const calendarUrlOf = async (request: FastifyRequest) => {
+    const principal = volunteerPrincipalOf(request);
+    const key = await instanceSecret(app.db, calendarKeyName);
+    const token = await calendarTokenOf(app.db, key, principal.orgId, principal.volunteerId);
+    return `${originOf(request)}${calendarPath(token)}`;
+  };
+
   const tags = ['volunteers'];
 
   app.post(
@@ -320,12 +338,14 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['volunteer-accounts'],
         summary: 'Read your own profile',
         description: 'For volunteer tokens. The `ETag` header is the `If-Match` value for PATCH.',
-        response: { 200: profile },
+        response: { 200: me },
       },
     },
     async (request, reply) => {
       const own = await getProfile(app.db, volunteerPrincipalOf(request));
-      return reply.header('etag', etagOf(own.version)).send(own.profile);
+      return reply
+        .header('etag', etagOf(own.version))
+        .send({ ...own.profile, calendarUrl: await calendarUrlOf(request) });
     },
   );
 
@@ -339,15 +359,43 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Update your own profile',
         description: 'For volunteer tokens; send `If-Match` with the ETag you read.',
         body: updateProfileBody,
-        response: { 200: profile, ...problems({ 409: 'email-taken', 412: 'precondition-failed' }) },
+        response: { 200: me, ...problems({ 409: 'email-taken', 412: 'precondition-failed' }) },
       },
     },
     async (request, reply) => {
       const own = await app.db.transaction((tx) =>
         updateProfile(tx, volunteerPrincipalOf(request), request.body, ifMatchVersions(request)),
       );
-      return reply.header('etag', etagOf(own.version)).send(own.profile);
+      return reply
+        .header('etag', etagOf(own.version))
+        .send({ ...own.profile, calendarUrl: await calendarUrlOf(request) });
     },
+  );
+
+  app.post(
+    '/me/calendar-token',
+    {
+      config: { auth: 'volunteer', sends: ['Location'] },
+      schema: {
+        operationId: 'rotateCalendarToken',
+        tags: ['volunteer-accounts'],
+        summary: 'Replace your calendar feed URL',
+        description: 'A new private feed URL; the old one is 404 from now on (a leaked URL is thus revoked).',
+        response: { 201: calendarFeed },
+      },
+    },
+    (request, reply) =>
+      respondToWrite(request, reply, app.db, async (tx) => {
+        const principal = volunteerPrincipalOf(request);
+        const key = await instanceSecret(app.db, calendarKeyName);
+        const token = await rotateCalendarToken(tx, key, principal.orgId, principal.volunteerId);
+        const path = calendarPath(token);
+        return {
+          status: 201,
+          body: { calendarUrl: `${originOf(request)}${path}` },
+          headers: { location: path },
+        };
+      }),
   );
 
   app.delete(

@@ -46,6 +46,28 @@ export const profile = z
   })
   .meta({ id: 'VolunteerProfile', examples: [volunteerExample] });
 
+const calendarUrl = z
+  .url()
+  .describe(
+    'Your private calendar feed (iCalendar): your confirmed shifts. Keep it secret; rotate it with POST /v1/me/calendar-token.',
+  )
+  .meta({
+    example: 'https://api.together.example/v1/calendar/3q2-7wH0ZL8sY5dJ0rA1mE6xVbN4cT9uPkG2hFjW_oQ.ics',
+  });
+
+/** What a volunteer reads of themself: the profile and their calendar feed's URL. */
+export const me = profile.extend({ calendarUrl }).meta({
+  id: 'Me',
+  examples: [
+    {
+      ...volunteerExample,
+      calendarUrl: 'https://api.together.example/v1/calendar/3q2-7wH0ZL8sY5dJ0rA1mE6xVbN4cT9uPkG2hFjW_oQ.ics',
+    },
+  ],
+});
+
+export const calendarFeed = z.object({ calendarUrl }).meta({ id: 'CalendarFeed' });
+
 /** A volunteer as organisers see them: the profile plus notes. */
 export const volunteer = profile
   .extend({ notes: z.string().nullable() })

@@ -36,7 +36,13 @@ type VolunteerChanges = z.output<typeof updateVolunteerBody>;
 
 /** A volunteer's own data (never their secrets' hashes), with the roles they are qualified for. */
 const volunteerColumns = {
-  ...columnsExcept(volunteers, ['orgId', 'passwordHash', 'calendarTokenHash', 'erasedAt']),
+  ...columnsExcept(volunteers, [
+    'orgId',
+    'passwordHash',
+    'calendarTokenHash',
+    'calendarTokenRevision',
+    'erasedAt',
+  ]),
   qualifications: sql<string[]>`coalesce((
     select array_agg(${qualifications.roleId}::text order by ${qualifications.roleId})
     from ${qualifications}
