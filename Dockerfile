@@ -42,6 +42,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY migrations ./migrations
 COPY openapi ./openapi
+# The embed script is served as it is written (GET /embed.js).
+COPY src/domains/public/embed.js ./src/domains/public/embed.js
 RUN mkdir -p /app/data && chown node:node /app/data
 
 USER node

@@ -137,6 +137,7 @@ beforeAll(async () => {
     getPublicEvent: async () => ({ path: `/v1/public/${slug}/events/${event.id}` }),
     listPublicShifts: async () => ({ path: `/v1/public/${slug}/events/${event.id}/shifts` }),
     getOrganizationCalendar: async () => ({ path: `/v1/public/${slug}/calendar.ics` }),
+    getEmbedScript: async () => ({ path: '/embed.js' }),
     rotateCalendarToken: async () => ({ path: '/v1/me/calendar-token', auth: volunteer }),
     getVolunteerCalendar: async () => ({
       path: new URL((await suite.http.get('/v1/me').set(volunteer).expect(200)).body.calendarUrl).pathname,

@@ -3,6 +3,7 @@
  * that it never carries anyone's personal data.
  */
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { sql } from 'drizzle-orm';
 import ICAL from 'ical.js';
 import request from 'supertest';
@@ -590,3 +591,31 @@ async function rowsOf(volunteerId: string) {
     sql`select * from volunteers where id = ${volunteerId}`,
   );
 }
+
+describe('GET /embed.js', () => {
+  it('is one script under 12 KB gzipped, cached a day with an ETag, for any origin, with no eval, storage, cookie or inline style', async () => {
+    const response = await suite.http.get('/embed.js').set('origin', 'https://partner.example').expect(200);
+    expect(response.headers['content-type']).toBe('application/javascript; charset=utf-8');
+    expect(response.headers['cache-control']).toBe('public, max-age=86400');
+    expect(response.headers['access-control-allow-origin']).toBe('*');
+    const source = response.text;
+    expect(gzipSync(source).length).toBeLessThan(12 * 1024);
+    for (const forbidden of [
+      /\beval\s*\(/,
+      /new\s+Function\b/,
+      /document\.cookie/,
+      /localStorage|sessionStorage|indexedDB/,
+      /\.style\b/,
+      /createElement\(\s*['"]style['"]/,
+      /innerHTML|outerHTML|insertAdjacentHTML/,
+      /setAttribute\(\s*['"]style['"]/,
+    ]) {
+      expect(source, String(forbidden)).not.toMatch(forbidden);
+    }
+    expect(source).toContain('adoptedStyleSheets');
+    await suite.http
+      .get('/embed.js')
+      .set('if-none-match', response.headers.etag as string)
+      .expect(304);
+  });
+});

@@ -137,7 +137,7 @@ function withResponseHeaders<T>(document: T, declarations: Map<string, Declarati
 }
 
 function addDefaultProblems(route: RouteOptions): void {
-  if (!route.schema || !route.url.startsWith('/v1/')) return;
+  if (!route.schema || !(route.url.startsWith('/v1/') || route.url === '/embed.js')) return;
   const rule = route.config?.auth;
   const response = (route.schema.response ?? {}) as ResponseMap;
   const defaults: Record<number, ProblemCode | ProblemCode[]> = {};

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import type { FastifyContextConfig, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { noneMatch } from '../../core/http-cache.ts';
+import { packagePath } from '../../package-root.ts';
 import { type AnswerCache, answerOf } from './answers.ts';
 import {
   listPublicEventsQuery,
@@ -233,6 +235,43 @@ export const publicRoutes: FastifyPluginAsyncZod<{ answers: AnswerCache }> = asy
       response.header('etag', answer.etag).header('cache-control', 'private, max-age=30');
       if (noneMatch(request, answer.etag)) return response.code(304).send();
       return response.type(calendarType).send(answer.body);
+    },
+  );
+};
+
+/** The embed script, read once: its bytes and their hash as ETag. */
+const embedScript = answerOf(readFileSync(packagePath('src', 'domains', 'public', 'embed.js'), 'utf8'));
+
+/**
+ * GET /embed.js (API.md §8 "The embed"), outside /v1: the <together-schedule> web component.
+ * Cached for a day and revalidated by ETag, so partner pages load it once and learn of a new
+ * version within a day.
+ */
+export const embedRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/embed.js',
+    {
+      config: { auth: 'public', sends: ['ETag', 'Cache-Control'] },
+      schema: {
+        operationId: 'getEmbedScript',
+        tags: ['public'],
+        summary: 'The embeddable schedule widget',
+        description:
+          'A dependency-free script defining `<together-schedule org="slug" event="id" data-signup-url="…">` ' +
+          "(docs/embed.md): the event's shifts in a shadow root, styled by CSS custom properties and `::part()`.",
+        response: {
+          200: {
+            description: 'The script.',
+            content: { 'application/javascript': { schema: z.string().describe('JavaScript source.') } },
+          },
+          304: notModified,
+        },
+      },
+    },
+    async (request, reply) => {
+      reply.header('etag', embedScript.etag).header('cache-control', 'public, max-age=86400');
+      if (noneMatch(request, embedScript.etag)) return reply.code(304).send();
+      return reply.type('application/javascript; charset=utf-8').send(embedScript.body);
     },
   );
 };
