@@ -26,6 +26,8 @@ export interface Suite {
   /** The database's connection string, on PostgreSQL. */
   readonly url: string | undefined;
   readonly http: TestApp['http'];
+  /** Where the app listens, `http://127.0.0.1:<port>`. */
+  readonly baseUrl: string;
 }
 
 /** Creates the file's database and starts the app before its tests; closes both after them. */
@@ -53,6 +55,9 @@ export function useTestApp(overrides: Partial<Config> = {}, options: StartOption
     },
     get http() {
       return started(app).http;
+    },
+    get baseUrl() {
+      return started(app).baseUrl;
     },
   };
 }

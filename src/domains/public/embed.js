@@ -39,7 +39,7 @@
       padding: 0.3em 0.8em;
       border-radius: var(--together-radius, 8px);
       background: var(--together-accent, #0b6bcb);
-      color: var(--together-background, #fff);
+      color: #fff;
       text-decoration: none;
       font-weight: 600;
     }
@@ -96,11 +96,13 @@
       this.tags = {};
       this.data = {};
       this.timer = undefined;
+      this.started = false;
       this.onVisibility = () => this.schedule();
     }
 
     connectedCallback() {
       document.addEventListener('visibilitychange', this.onVisibility);
+      this.started = true;
       this.load(true);
     }
 
@@ -110,7 +112,8 @@
     }
 
     attributeChangedCallback(name, before, after) {
-      if (!this.isConnected || before === after) return;
+      // The attributes an upgraded element starts with are read by connectedCallback.
+      if (!this.started || before === after) return;
       if (name === 'org' || name === 'event' || name === 'api') {
         this.tags = {};
         this.data = {};
