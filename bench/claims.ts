@@ -210,7 +210,7 @@ function pgbenchScript(
       text = text.replaceAll(`$${index}`, replacement);
     }
     const statement = text.replace(/\s+/g, ' ').trim();
-    statements.push({ text: statement, usesFreshIds, isFacts: statement.includes('overlapping_signup_id') });
+    statements.push({ text: statement, usesFreshIds, isFacts: statement.includes('"overlappingSignupId"') });
   }
   const lines = [`\\set v random(1, ${volunteerCount})`, `\\set s random(1, ${shiftCount})`];
   let factsSeen = false;
@@ -223,7 +223,7 @@ function pgbenchScript(
     }
     if (statement.isFacts && !factsSeen) {
       factsSeen = true;
-      lines.push(`${statement.text} \\gset f_`, '\\if :f_confirmed_count < :f_capacity');
+      lines.push(`${statement.text} \\gset f_`, '\\if :f_confirmedCount < :f_capacity');
       continue;
     }
     lines.push(`${statement.text};`);

@@ -96,10 +96,12 @@ function isPublicUrl(url: string): boolean {
 const publicCors = { origin: '*', credentials: false, maxAge: 7200 };
 
 /**
- * Public answers are recomputed at most twice a second per process: a change made through any
- * process shows in every process's answers within 1 s (API.md §8), whatever the load.
+ * Public answers are recomputed at most every 400 ms per process, the previous one served for up
+ * to 300 ms more while that runs: a change made through any process shows in every process's
+ * answers within 1 s (API.md §8), whatever the load, and no reader waits for a recomputation.
  */
-const publicAnswersFreshForMs = 500;
+const publicAnswersFreshForMs = 400;
+const publicAnswersStaleForMs = 300;
 const publicAnswersKept = 2_000;
 
 export async function buildApp(options: BuildOptions): Promise<FastifyInstance> {
@@ -233,7 +235,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   );
 
   // Before the routes: a hook applies to the routes declared after it.
-  const answers = new AnswerCache(publicAnswersFreshForMs, publicAnswersKept);
+  const answers = new AnswerCache(publicAnswersFreshForMs, publicAnswersStaleForMs, publicAnswersKept);
   app.addHook('onSend', forgetAnswersOnWrite(answers));
 
   await app.register(healthRoutes);

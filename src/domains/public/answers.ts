@@ -6,8 +6,9 @@
  * answer does, never with the clock alone.
  *
  * Freshness: writes in this process forget their organisation's answers at once; other processes
- * recompute theirs within `freshForMs`, so every process shows a change within that time, and a
- * status that changes with the clock (a signup window opening) is seen as soon.
+ * recompute theirs once `freshForMs` has passed, serving the previous answer meanwhile for at
+ * most `staleForMs`, so every process shows a change, or a status that changes with the clock (a
+ * signup window opening), within their sum and one computation.
  */
 import { createHash } from 'node:crypto';
 import type { onSendHookHandler } from 'fastify';
@@ -22,6 +23,10 @@ interface Entry {
   orgId: string | undefined;
   answer: Promise<Answer>;
   freshUntil: number;
+  /** The answer is ready (a stale one may be served while it is recomputed). */
+  settled: boolean;
+  /** A recomputation of this stale entry is under way. */
+  refreshing: boolean;
 }
 
 export function answerOf(body: string): Answer {
@@ -34,33 +39,79 @@ export class AnswerCache {
 
   constructor(
     private readonly freshForMs: number,
+    /** How long past its freshness an answer is still served while it is recomputed. */
+    private readonly staleForMs: number,
     private readonly maxEntries: number,
   ) {}
 
   /**
    * The answer under `key`, computed by `compute` when missing or stale; concurrent requests for
-   * one key share one computation. A failed computation (a 404, say) is not kept.
+   * one key share one computation. For `staleForMs` past its freshness an answer is still served
+   * while one request recomputes it (under load nobody waits), so no answer served is older than
+   * `freshForMs + staleForMs` plus one computation. A failed computation (a 404) is not kept.
    */
   get(key: string, compute: () => Promise<{ orgId: string; body: string }>): Promise<Answer> {
     const now = Date.now();
     const entry = this.entries.get(key);
-    if (entry && entry.freshUntil > now) return entry.answer;
+    // Fresh, or still being computed (however long that takes): everyone shares it.
+    if (entry && (entry.freshUntil > now || !entry.settled)) return entry.answer;
+    if (entry?.settled && entry.freshUntil + this.staleForMs > now) {
+      if (!entry.refreshing) {
+        entry.refreshing = true;
+        const stale = entry.answer;
+        this.computeInto(key, compute, now, entry).catch(() => {});
+        return stale;
+      }
+      return entry.answer;
+    }
+    return this.computeInto(key, compute, now, undefined);
+  }
+
+  /**
+   * Computes the answer under `key`. Without `stale` it is kept at once (everyone waits for it);
+   * with it, `stale` is served until the new one is ready.
+   */
+  private computeInto(
+    key: string,
+    compute: () => Promise<{ orgId: string; body: string }>,
+    now: number,
+    stale: Entry | undefined,
+  ) {
+    const fresh: Entry = {
+      orgId: undefined,
+      answer: undefined as unknown as Promise<Answer>,
+      freshUntil: now + this.freshForMs,
+      settled: false,
+      refreshing: false,
+    };
     const answer = compute().then(({ orgId, body }) => {
       fresh.orgId = orgId;
+      fresh.settled = true;
       return answerOf(body);
     });
+    fresh.answer = answer;
+    if (!stale) this.set(key, fresh);
+    answer.then(
+      () => {
+        // Unless a write of this process forgot the key meanwhile (then this may be from before it).
+        if (stale && this.entries.get(key) === stale) this.set(key, fresh);
+      },
+      () => {
+        if (this.entries.get(key) === fresh) this.entries.delete(key);
+        if (stale) stale.refreshing = false;
+      },
+    );
+    return answer;
+  }
+
+  private set(key: string, entry: Entry): void {
     this.entries.delete(key);
     // The oldest entry goes first once full: the map iterates in insertion order.
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
-    const fresh: Entry = { orgId: undefined, answer, freshUntil: now + this.freshForMs };
-    this.entries.set(key, fresh);
-    answer.catch(() => {
-      if (this.entries.get(key) === fresh) this.entries.delete(key);
-    });
-    return answer;
+    this.entries.set(key, entry);
   }
 
   /** Forgets the organisation's answers: a write of this process changed its data. */

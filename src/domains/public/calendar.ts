@@ -26,11 +26,18 @@ export interface FeedShift {
 /** Calendar apps poll a feed this often. */
 const refreshSeconds = 60 * 60;
 
-/** The VTIMEZONE of a zone, from the maintained zone database; none for a zone it lacks. */
+const vtimezones = new Map<string, string | null>();
+
+/** The VTIMEZONE of a zone, from the maintained zone database (once per zone); none for a zone it lacks. */
 function vtimezone(zone: string): string | null {
-  const block = tzlib_get_ical_block(zone);
-  const text = Array.isArray(block) ? block[0] : null;
-  return text?.includes('BEGIN:VTIMEZONE') ? text : null;
+  let text = vtimezones.get(zone);
+  if (text === undefined) {
+    const block = tzlib_get_ical_block(zone);
+    const first = Array.isArray(block) ? block[0] : undefined;
+    text = first?.includes('BEGIN:VTIMEZONE') ? first : null;
+    vtimezones.set(zone, text);
+  }
+  return text;
 }
 
 function locationText(location: Location | null): string | null {
@@ -44,7 +51,10 @@ function locationText(location: Location | null): string | null {
  * takes the second), so such a shift's times are written in UTC, which every reader agrees on.
  */
 function repeatedLocalTime(at: Date, zone: string): boolean {
-  return DateTime.fromJSDate(at, { zone }).getPossibleOffsets().length > 1;
+  const local = DateTime.fromJSDate(at, { zone });
+  // Far from a change of offset (the same three hours before and after), nothing repeats.
+  if (local.minus({ hours: 3 }).offset === local.plus({ hours: 3 }).offset) return false;
+  return local.getPossibleOffsets().length > 1;
 }
 
 /** The UID of a shift's VEVENT: the same in every feed, every day. */
