@@ -16,7 +16,11 @@ import type { onSendHookHandler } from 'fastify';
 export interface Answer {
   body: string;
   etag: string;
+  /** Its Content-Type. */
+  type: string;
 }
+
+const json = 'application/json; charset=utf-8';
 
 interface Entry {
   /** Known once computed: whose data the answer shows. */
@@ -25,13 +29,15 @@ interface Entry {
   freshUntil: number;
   /** The answer is ready (a stale one may be served while it is recomputed). */
   settled: boolean;
+  /** The answer, once ready. */
+  value: Answer | undefined;
   /** A recomputation of this stale entry is under way. */
   refreshing: boolean;
 }
 
-export function answerOf(body: string): Answer {
+export function answerOf(body: string, type = json): Answer {
   const digest = createHash('sha256').update(body).digest('base64url').slice(0, 27);
-  return { body, etag: `"${digest}"` };
+  return { body, etag: `"${digest}"`, type };
 }
 
 export class AnswerCache {
@@ -50,7 +56,7 @@ export class AnswerCache {
    * while one request recomputes it (under load nobody waits), so no answer served is older than
    * `freshForMs + staleForMs` plus one computation. A failed computation (a 404) is not kept.
    */
-  get(key: string, compute: () => Promise<{ orgId: string; body: string }>): Promise<Answer> {
+  get(key: string, compute: () => Promise<{ orgId: string; body: string }>, type = json): Promise<Answer> {
     const now = Date.now();
     const entry = this.entries.get(key);
     // Fresh, or still being computed (however long that takes): everyone shares it.
@@ -59,12 +65,12 @@ export class AnswerCache {
       if (!entry.refreshing) {
         entry.refreshing = true;
         const stale = entry.answer;
-        this.computeInto(key, compute, now, entry).catch(() => {});
+        this.computeInto(key, compute, type, now, entry).catch(() => {});
         return stale;
       }
       return entry.answer;
     }
-    return this.computeInto(key, compute, now, undefined);
+    return this.computeInto(key, compute, type, now, undefined);
   }
 
   /**
@@ -74,6 +80,7 @@ export class AnswerCache {
   private computeInto(
     key: string,
     compute: () => Promise<{ orgId: string; body: string }>,
+    type: string,
     now: number,
     stale: Entry | undefined,
   ) {
@@ -82,12 +89,14 @@ export class AnswerCache {
       answer: undefined as unknown as Promise<Answer>,
       freshUntil: now + this.freshForMs,
       settled: false,
+      value: undefined,
       refreshing: false,
     };
     const answer = compute().then(({ orgId, body }) => {
       fresh.orgId = orgId;
       fresh.settled = true;
-      return answerOf(body);
+      fresh.value = answerOf(body, type);
+      return fresh.value;
     });
     fresh.answer = answer;
     if (!stale) this.set(key, fresh);
@@ -112,6 +121,12 @@ export class AnswerCache {
       if (oldest !== undefined) this.entries.delete(oldest);
     }
     this.entries.set(key, entry);
+  }
+
+  /** The answer under `key` if it is ready and fresh: what a request can be answered with at once. */
+  peek(key: string): Answer | undefined {
+    const entry = this.entries.get(key);
+    return entry?.value && entry.freshUntil > Date.now() ? entry.value : undefined;
   }
 
   /** Forgets the organisation's answers: a write of this process changed its data. */
