@@ -103,6 +103,11 @@ for (const [path, answer] of Object.entries(answers)) {
     if (request.headers['if-none-match'] === answer.etag) return reply.code(304).send();
     return reply.type(answer.contentType).send(answer.body);
   });
+  // For diagnosis only: the same 304 with every header the server sends (security, CORS, ids).
+  app.get('/with-headers' + path, (request, reply) => {
+    reply.headers(answer.headers304);
+    return reply.code(304).send();
+  });
 }
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
 console.log('ceiling ready');
@@ -182,11 +187,17 @@ async function main() {
   for (const path of [shiftsPath, calendarPath]) {
     const response = await fetch(`${server.url}${path}`);
     if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+    const etag = response.headers.get('etag') ?? '';
+    const revalidated = await fetch(`${server.url}${path}`, { headers: { 'if-none-match': etag } });
+    const headers304 = Object.fromEntries(
+      [...revalidated.headers].filter(([name]) => !['date', 'connection', 'keep-alive'].includes(name)),
+    );
     answers[path] = {
       body: await response.text(),
-      etag: response.headers.get('etag'),
+      etag,
       cacheControl: response.headers.get('cache-control'),
       contentType: response.headers.get('content-type'),
+      headers304,
     };
   }
   const shiftsAnswer = answers[shiftsPath] as { body: string; etag: string };
@@ -209,6 +220,7 @@ async function main() {
       record('R1 ceiling', await load(`${ceiling.url}${shiftsPath}`));
       record('R2 ours', await load(`${server.url}${shiftsPath}`, revalidate));
       record('R2 ceiling', await load(`${ceiling.url}${shiftsPath}`, revalidate));
+      record('R2 bare + our headers', await load(`${ceiling.url}/with-headers${shiftsPath}`, revalidate));
       record('R3 ours', await load(`${server.url}${calendarPath}`));
       record('R3 ceiling', await load(`${ceiling.url}${calendarPath}`));
     }
@@ -221,7 +233,7 @@ async function main() {
   for (const [name, results] of Object.entries(runs)) {
     const statuses = results.map((result) => JSON.stringify(result.statuses)).join(' ');
     console.log(
-      `${name.padEnd(11)} ${median(results.map((result) => result.rps))
+      `${name.padEnd(22)} ${median(results.map((result) => result.rps))
         .toFixed(0)
         .padStart(7)} req/s  ` +
         `p99 ${median(results.map((result) => result.p99)).toFixed(0)} ms  5xx/errors ${results.reduce((sum, result) => sum + result.serverErrors, 0)}  ${statuses}`,
@@ -239,6 +251,12 @@ async function main() {
   console.log(`R1 full reads:     ${(r1 * 100).toFixed(0)} % of the same-bytes ceiling (target ≥ 50 %)`);
   console.log(`R2 revalidations:  ${(r2 * 100).toFixed(0)} % of the bare-304 ceiling (target ≥ 60 %)`);
   console.log(`R3 calendar.ics:   ${(r3 * 100).toFixed(0)} % of the same-bytes ceiling`);
+  const withHeaders = median((runs['R2 bare + our headers'] ?? []).map((result) => result.rps));
+  console.log(
+    `(diagnosis: the bare 304 with our ${Object.keys((answers[shiftsPath] as { headers304: object }).headers304).length} response headers: ` +
+      `${((withHeaders / median((runs['R2 ceiling'] ?? []).map((result) => result.rps))) * 100).toFixed(0)} % of the bare 304; ` +
+      `ours is ${((median((runs['R2 ours'] ?? []).map((result) => result.rps)) / withHeaders) * 100).toFixed(0)} % of it)`,
+  );
   console.log(`server peak RSS:   ${rss.toFixed(0)} MB (target ≤ 150 MB); 5xx or errors: ${serverErrors}`);
   const met = r1 >= 0.5 && r2 >= 0.6 && rss <= 150 && serverErrors === 0;
   console.log(met ? 'targets met' : 'targets missed');
