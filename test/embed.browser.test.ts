@@ -283,6 +283,45 @@ describe.skipIf(!haveBrowser)('the embed in Chromium on a partner page under a s
     await page.close();
   }, 60_000);
 
+  it('available-only keeps the shifts that can be claimed; lang sets the language of the dates', async () => {
+    const org = await createOrg(suite.http);
+    const admin = bearer(org.adminToken);
+    const event = await createEvent(admin, { status: 'published', timezone: 'Europe/Berlin' });
+    const times = (day: number) => ({
+      startsAt: `2033-06-0${day}T07:00:00.000Z`,
+      endsAt: `2033-06-0${day}T09:00:00.000Z`,
+    });
+    const open = await createShift(admin, event.id, { ...times(1), capacity: 2, title: 'Open' });
+    const full = await createShift(admin, event.id, {
+      ...times(2),
+      capacity: 1,
+      waitlist: false,
+      title: 'Full',
+    });
+    const waitlisted = await createShift(admin, event.id, { ...times(3), capacity: 1, title: 'Waitlist' });
+    for (const shiftId of [full.id, waitlisted.id]) {
+      const volunteerId = await createVolunteer(admin);
+      await suite.http.post(`/v1/shifts/${shiftId}/signups`).set(admin).send({ volunteerId }).expect(201);
+    }
+    const { page, problems } = await openPartnerPage(
+      `org="${org.slug}" event="${event.id}" available-only lang="de-DE" refresh="0"`,
+    );
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('together-schedule')?.shadowRoot?.querySelectorAll('[part="shift"]').length ??
+          0) > 0,
+    );
+    const shifts = await rendered(page);
+    expect(shifts.map((shift) => shift.id)).toEqual([open.id, waitlisted.id]);
+    // 2033-06-01 is a Wednesday; 07:00 UTC is 09:00 in Berlin (summer time).
+    expect(shifts[0]?.text).toContain('Mittwoch');
+    expect(shifts[0]?.text).toContain('09:00');
+    // Without data-signup-url, no links at all.
+    expect(shifts.map((shift) => shift.link)).toEqual([null, null]);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 60_000);
+
   it('says so in its status region, and dispatches together:error, when the event is not there', async () => {
     const org = await createOrg(suite.http);
     const { page, problems } = await openPartnerPage(

@@ -519,6 +519,24 @@ describe('calendar feeds', () => {
   });
 });
 
+describe('calendar feed window', () => {
+  it('a feed holds the shifts from 30 days ago on, not older ones', async () => {
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin);
+    const day = 24 * 3_600_000;
+    const daysAgo = (days: number) => ({
+      startsAt: new Date(Date.now() - days * day).toISOString(),
+      endsAt: new Date(Date.now() - days * day + 3_600_000).toISOString(),
+    });
+    const old = await createShift(org.admin, event.id, daysAgo(40));
+    const recent = await createShift(org.admin, event.id, daysAgo(10));
+    const feed = await suite.http.get(`/v1/public/${org.slug}/events/${event.id}/calendar.ics`).expect(200);
+    const uids = parseFeed(feed.text).events.map((item) => item.uid);
+    expect(uids).toEqual([`shift-${recent.id}@together`]);
+    expect(feed.text).not.toContain(old.id);
+  });
+});
+
 describe("the volunteer's calendar feed", () => {
   it('GET /v1/me carries its URL; the feed holds their confirmed shifts with a reminder; only a hash is stored', async () => {
     const org = await publicOrg();

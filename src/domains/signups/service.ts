@@ -123,6 +123,28 @@ async function overlappingSignupOf(db: DbOrTx, orgId: string, shiftId: string, v
   return row?.id ?? null;
 }
 
+/** How often a claim's statement is tried when PostgreSQL aborts it to break a deadlock. */
+const claimAttempts = 5;
+
+/**
+ * Two concurrent inserts of overlapping confirmed signups can deadlock inside the exclusion check
+ * (each waits for the other's row), and PostgreSQL aborts one. The statement is atomic, so it is
+ * simply tried again; with many overlapping claims at once (a double-tapping app, twenty of them
+ * in the race suite) the retry can meet another loser, so a few tries are allowed. Once a winner
+ * has committed, a retry becomes 23P01, the overlap refusal. Inside a transaction (with an
+ * Idempotency-Key) the transaction is aborted: no retry there.
+ */
+async function takeRetryingDeadlocks<T>(db: DbOrTx, take: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await take();
+    } catch (error) {
+      if (driverErrorOf(error)?.code !== '40P01' || !isDatabaseHandle(db) || attempt >= claimAttempts)
+        throw error;
+    }
+  }
+}
+
 /**
  * POST /v1/shifts/{id}/signups. Without an Idempotency-Key it runs outside a transaction: the rule
  * facts are a read for the friendly reason, and the claim itself is one atomic statement. `reader`
@@ -150,16 +172,7 @@ export async function claimShift(
   const take = () => takePlace(db, principal.orgId, actorOf(principal), claim);
   let placed: SignupRow | undefined;
   try {
-    try {
-      placed = await take();
-    } catch (error) {
-      // Two concurrent inserts of overlapping confirmed signups can deadlock inside the exclusion
-      // check (each waits for the other's row); PostgreSQL aborts one. The statement is atomic, so
-      // it is simply tried again: the winner has committed by then, and this becomes 23P01.
-      // (Inside a transaction, with an Idempotency-Key, the transaction is aborted: no retry there.)
-      if (driverErrorOf(error)?.code !== '40P01' || !isDatabaseHandle(db)) throw error;
-      placed = await take();
-    }
+    placed = await takeRetryingDeadlocks(db, take);
   } catch (error) {
     // A concurrent claim won after the facts were read: the same refusal the rules would have
     // given, naming the signup in the way, looked up outside the aborted statement.
