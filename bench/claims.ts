@@ -26,11 +26,11 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { uuidv7 } from 'uuidv7';
 import { generateToken, hashToken, principalForToken } from '../src/core/auth.ts';
-import { createDatabase, type Db } from '../src/db/client.ts';
+import type { Db } from '../src/db/client.ts';
 import * as schema from '../src/db/schema.ts';
 import { claimShift } from '../src/domains/signups/service.ts';
 import { freePort, startServer } from '../test/support/server-process.ts';
-import { benchDatabaseUrl } from './data.ts';
+import { benchDatabaseUrl, migratedBenchDatabase, peakRssMb } from './data.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -377,19 +377,8 @@ async function measured<T>(
   return { ...result, cpu };
 }
 
-function peakRssMb(pid: number | undefined): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
-}
-
 async function main() {
-  const database = await createDatabase({
-    DATABASE_URL: benchDatabaseUrl,
-    DATA_DIR: 'unused',
-    DATABASE_POOL_SIZE: 2,
-  });
-  await database.migrate();
-  await database.close();
+  await migratedBenchDatabase();
   const client = new pg.Client({ connectionString: benchDatabaseUrl });
   await client.connect();
   const org = await setUp(client);

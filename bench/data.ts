@@ -6,7 +6,7 @@
  * together_bench on 127.0.0.1, created if missing). Writes the viewer tokens to bench/.tokens.json.
  * Rows are made by generate_series in SQL: minutes, not hours, on this machine.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { uuidv7 } from 'uuidv7';
 import { generateToken, hashToken } from '../src/core/auth.ts';
@@ -27,6 +27,24 @@ const sizes: OrgSize[] = [
   { slug: 'bench-small', volunteers: 1_000, events: 100, shiftsPerEvent: 100 },
   { slug: 'bench-large', volunteers: 100_000, events: 10_000, shiftsPerEvent: 100 },
 ];
+
+/** The bench database, created if missing and migrated: where every bench starts. */
+export async function migratedBenchDatabase(): Promise<void> {
+  await ensureDatabase(benchDatabaseUrl);
+  const database = await createDatabase({
+    DATABASE_URL: benchDatabaseUrl,
+    DATA_DIR: 'unused',
+    DATABASE_POOL_SIZE: 2,
+  });
+  await database.migrate();
+  await database.close();
+}
+
+/** The peak resident memory of a process (VmHWM), in MB. */
+export function peakRssMb(pid: number | undefined): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
+}
 
 async function ensureDatabase(url: string) {
   const target = new URL(url);
@@ -130,14 +148,7 @@ async function generate(
 }
 
 async function main() {
-  await ensureDatabase(benchDatabaseUrl);
-  const database = await createDatabase({
-    DATABASE_URL: benchDatabaseUrl,
-    DATA_DIR: 'unused',
-    DATABASE_POOL_SIZE: 2,
-  });
-  await database.migrate();
-  await database.close();
+  await migratedBenchDatabase();
   const client = new pg.Client({ connectionString: benchDatabaseUrl });
   await client.connect();
   const orgs: Record<string, { token: string; eventId: string }> = {};

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { freePort, startServer } from '../test/support/server-process.ts';
-import { benchDatabaseUrl, tokensFile } from './data.ts';
+import { benchDatabaseUrl, peakRssMb, tokensFile } from './data.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -34,13 +34,6 @@ async function measure(url: string, token?: string): Promise<Measurement> {
     errors: result.errors,
     non2xx: result.non2xx,
   };
-}
-
-function peakRssMb(pid: number | undefined): number {
-  if (!pid) return Number.NaN;
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /VmHWM:\s+(\d+) kB/.exec(status);
-  return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
 async function main() {

@@ -12,15 +12,14 @@
  *   npm run bench:reads     (BENCH_DATABASE_URL, BENCH_SECONDS=10, BENCH_CONNECTIONS=50, BENCH_ROUNDS=3)
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { uuidv7 } from 'uuidv7';
-import { createDatabase } from '../src/db/client.ts';
 import { freePort, startServer } from '../test/support/server-process.ts';
-import { benchDatabaseUrl } from './data.ts';
+import { benchDatabaseUrl, migratedBenchDatabase, peakRssMb } from './data.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -29,13 +28,7 @@ const shiftCount = 200;
 const slug = 'bench-reads';
 
 async function setUp(): Promise<{ eventId: string }> {
-  const database = await createDatabase({
-    DATABASE_URL: benchDatabaseUrl,
-    DATA_DIR: 'unused',
-    DATABASE_POOL_SIZE: 2,
-  });
-  await database.migrate();
-  await database.close();
+  await migratedBenchDatabase();
   const client = new pg.Client({ connectionString: benchDatabaseUrl });
   await client.connect();
   try {
@@ -158,11 +151,6 @@ async function load(url: string, headers: Record<string, string> = {}): Promise<
       .filter(([status]) => Number(status) >= 500)
       .reduce((sum, [, count]) => sum + count, 0) + result.errors;
   return { rps: result.requests.average, p99: result.latency.p99, serverErrors, statuses };
-}
-
-function peakRssMb(pid: number | undefined): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
 }
 
 const median = (values: number[]) =>

@@ -60,15 +60,24 @@ export async function listPublicEvents(
   return { ...page, data: page.data.map(toPublicEvent) };
 }
 
-/** A published event that is public or unlisted; 404 otherwise, as if it did not exist. */
-async function readableEvent(db: DbOrTx, orgId: string, eventId: string): Promise<Event> {
-  const { event } = await getEvent(db, orgId, eventId);
-  if (event.status !== 'published' || event.visibility === 'private') throw notFound('The event');
-  return event;
+/** Whether a reader without a token may see the event: published, and public or unlisted. */
+const readable = (event: { status: Event['status']; visibility: Event['visibility'] }) =>
+  event.status === 'published' && event.visibility !== 'private';
+
+/** A readable event's title; 404 otherwise, as if it did not exist (no aggregates: a cheap check). */
+async function readableEventTitle(db: DbOrTx, orgId: string, eventId: string): Promise<string> {
+  const [event] = await db
+    .select({ title: events.title, status: events.status, visibility: events.visibility })
+    .from(events)
+    .where(and(eq(events.orgId, orgId), eq(events.id, eventId)));
+  if (!event || !readable(event)) throw notFound('The event');
+  return event.title;
 }
 
 export async function getPublicEvent(db: DbOrTx, orgId: string, eventId: string): Promise<PublicEvent> {
-  return toPublicEvent(await readableEvent(db, orgId, eventId));
+  const { event } = await getEvent(db, orgId, eventId);
+  if (!readable(event)) throw notFound('The event');
+  return toPublicEvent(event);
 }
 
 /** A readable event's shifts, ordered by start, then id, each with its role's name. */
@@ -78,7 +87,7 @@ export async function listPublicShifts(
   eventId: string,
   query: z.output<typeof listPublicShiftsQuery>,
 ): Promise<Page<PublicShift>> {
-  await readableEvent(db, orgId, eventId);
+  await readableEventTitle(db, orgId, eventId);
   const page = await shiftPage(db, orgId, { ...query, eventId }, { now: new Date() });
   const roleIds = [...new Set(page.data.flatMap((shift) => (shift.roleId ? [shift.roleId] : [])))];
   const roleRows =
@@ -169,9 +178,9 @@ export async function organizationCalendar(db: DbOrTx, orgSlug: string) {
 /** The calendar of one readable event. */
 export async function eventCalendar(db: DbOrTx, orgSlug: string, eventId: string) {
   const organization = await publicOrganization(db, orgSlug);
-  const event = await readableEvent(db, organization.id, eventId);
+  const title = await readableEventTitle(db, organization.id, eventId);
   const shiftsOfFeed = await feedShifts(db, organization.id, { eventId });
-  return { orgId: organization.id, body: calendarText(event.title, shiftsOfFeed) };
+  return { orgId: organization.id, body: calendarText(title, shiftsOfFeed) };
 }
 
 /**

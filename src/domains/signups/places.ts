@@ -143,7 +143,11 @@ export async function cancelSignups(
   orgId: string,
   actor: Actor,
   scope: SignupScope,
-  options: { countLate: boolean },
+  options: {
+    countLate: boolean;
+    /** `shiftsAwaitingFreedVolunteers` of this scope, when the caller read it already (to lock them first). */
+    awaiting?: string[];
+  },
 ): Promise<{ id: string; shiftId: string; previousStatus: 'confirmed' | 'waitlisted' }[]> {
   const affected = await queryRows<{ shift_id: string }>(
     tx,
@@ -154,7 +158,8 @@ export async function cancelSignups(
   const shiftIds = affected.map((row) => row.shift_id);
   if (shiftIds.length === 0) return [];
   await lockShifts(tx, orgId, shiftIds);
-  const awaiting = await shiftsAwaitingFreedVolunteers(tx, orgId, scopeCondition(scope));
+  const awaiting =
+    options.awaiting ?? (await shiftsAwaitingFreedVolunteers(tx, orgId, scopeCondition(scope)));
   const cancelled = await queryRows<{
     id: string;
     shift_id: string;

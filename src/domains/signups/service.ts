@@ -271,7 +271,13 @@ export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string)
       );
     }
   }
-  await cancelSignups(tx, principal.orgId, actorOf(principal), { signupId: id }, { countLate: true });
+  await cancelSignups(
+    tx,
+    principal.orgId,
+    actorOf(principal),
+    { signupId: id },
+    { countLate: true, awaiting },
+  );
   return readSignup(tx, principal, id);
 }
 

@@ -32,6 +32,7 @@ import {
   grantQualification,
   issueVolunteerToken,
   listVolunteers,
+  type Profile,
   registerVolunteer,
   revokeQualification,
   revokeSession,
@@ -68,6 +69,16 @@ function originOf(request: FastifyRequest): string {
 const calendarPath = (token: string) => `/v1/calendar/${token}.ics`;
 
 export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
+  /** GET and PATCH /v1/me: the profile with its calendar feed URL, its version as the ETag. */
+  const sendMe = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    own: { profile: Profile; version: number },
+  ) =>
+    reply
+      .header('etag', etagOf(own.version))
+      .send({ ...own.profile, calendarUrl: await calendarUrlOf(request) });
+
   /** The volunteer's private feed URL, as this request reached the API. */
   const calendarUrlOf = async (request: FastifyRequest) => {
     const principal = volunteerPrincipalOf(request);
@@ -343,9 +354,7 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const own = await getProfile(app.db, volunteerPrincipalOf(request));
-      return reply
-        .header('etag', etagOf(own.version))
-        .send({ ...own.profile, calendarUrl: await calendarUrlOf(request) });
+      return sendMe(request, reply, own);
     },
   );
 
@@ -366,9 +375,7 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
       const own = await app.db.transaction((tx) =>
         updateProfile(tx, volunteerPrincipalOf(request), request.body, ifMatchVersions(request)),
       );
-      return reply
-        .header('etag', etagOf(own.version))
-        .send({ ...own.profile, calendarUrl: await calendarUrlOf(request) });
+      return sendMe(request, reply, own);
     },
   );
 
