@@ -6,7 +6,8 @@
  * because a JavaScript Date drops the microseconds PostgreSQL keeps, and a truncated key would
  * repeat or skip rows at a page boundary. The format is fixed, whatever the server's DateStyle.
  */
-import { type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import { and, asc, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import type { PgSelect } from 'drizzle-orm/pg-core';
 import { AppError } from './errors.ts';
 
 export type CursorValue = string | number;
@@ -103,4 +104,49 @@ export function pageOfRows<Row, Item>(
     data: pageRows.map(toItem),
     nextCursor: hasMore && last ? encodeCursor(sortKey(last)) : null,
   };
+}
+
+/** One term of a keyset's sort key: a column or expression, and the SQL type its cursor value has. */
+export type SortKey = readonly [key: SQLWrapper, field: CursorField];
+
+/**
+ * A list's order as the API states it: "by `key`, then id". The id makes the order total, which a
+ * keyset cursor needs (without it, rows with equal keys at a page boundary would repeat or vanish).
+ */
+export function thenById(key: SortKey, id: SQLWrapper): SortKey[] {
+  return [key, [id, 'uuid']];
+}
+
+export interface Keyset<Row, Item> {
+  /** The sort key, ascending, most significant first; unique per row (end it with the id). */
+  orderBy: readonly SortKey[];
+  /** The list query's `cursor` and `limit`. */
+  page: { cursor?: string | undefined; limit: number };
+  /** A row's values of the sort key, in `orderBy`'s order (timestamps as `cursorTime` writes them). */
+  keyOf: (row: Row) => CursorValue[];
+  toItem: (row: Row) => Item;
+}
+
+/**
+ * A page of a keyset-paginated list. Every list runs the same steps, and one that got a step wrong
+ * (the order and the cursor on different keys, `limit` instead of `limit + 1`) would repeat or skip
+ * rows at page boundaries, so they are written once, here. `query` is `db.select(…).from(…)` (joins
+ * allowed) made `$dynamic()` and without a `where`: this sets it (drizzle's `where` replaces, it
+ * does not add), to `filters and (keys) > (cursor)`, then `order by keys asc limit limit + 1`: the
+ * SQL a list would write by hand, served by the same index on the keys.
+ */
+export async function keysetPage<Query extends PgSelect, Item>(
+  query: Query,
+  filters: (SQL | undefined)[],
+  keyset: Keyset<Query['_']['result'][number], Item>,
+): Promise<Page<Item>> {
+  const keys = keyset.orderBy.map(([key]) => key);
+  const fields = keyset.orderBy.map(([, field]) => field);
+  const { cursor, limit } = keyset.page;
+  const position = decodeCursor(cursor, fields);
+  const rows: Query['_']['result'] = await query
+    .where(and(...filters, position ? after(keys, position, fields) : undefined))
+    .orderBy(...keys.map((key) => asc(key)))
+    .limit(limit + 1);
+  return pageOfRows(rows, limit, keyset.keyOf, keyset.toItem);
 }

@@ -5,10 +5,28 @@
  * statements that stay raw SQL select it with `selectList` and decode with `decodeRows`, so both
  * paths give the same row type, `RowOf<typeof columns>`, and one mapper serves both.
  */
-import { Column, type DriverValueDecoder, getTableColumns, is, type SQL, sql, type Table } from 'drizzle-orm';
+import {
+  Column,
+  type DriverValueDecoder,
+  getTableColumns,
+  getTableName,
+  is,
+  type SQL,
+  sql,
+  type Table,
+} from 'drizzle-orm';
 import type { SelectResultFields } from 'drizzle-orm/query-builders/select.types';
 
 export type ColumnObject = Record<string, Column | SQL>;
+
+/**
+ * `"table"."column"`, wherever it is written. In the select list of a query that reads one table,
+ * Drizzle writes a column's bare name; inside a correlated subquery there, a bare name binds to the
+ * subquery's own table when that has a column of the name (`org_id = org_id`: always true).
+ */
+export function qualified(column: Column): SQL {
+  return sql`${sql.identifier(getTableName(column.table))}.${sql.identifier(column.name)}`;
+}
 
 /**
  * A table's columns but those named: where a resource's column object starts, so that a column

@@ -3,14 +3,14 @@
  * with aggregates over the shifts (one lateral join, no N+1), updates under If-Match, cancellation
  * cascading to shifts and signups, and deletion of drafts.
  */
-import { and, asc, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
+import { and, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { z } from 'zod';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
-import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import { cursorTime, keysetPage, type Page, thenById } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
 import { constraintOf } from '../../db/errors.ts';
 import { events, organizations, shifts, signups } from '../../db/schema.ts';
@@ -130,8 +130,6 @@ export interface EventFilters {
 
 /** Events ordered by startsAt (those without shifts last), then id. */
 export async function listEvents(db: DbOrTx, orgId: string, filters: EventFilters): Promise<Page<Event>> {
-  const fields = ['timestamptz', 'uuid'] as const;
-  const position = decodeCursor(filters.cursor, [...fields]);
   const conditions: (SQL | undefined)[] = [eq(events.orgId, orgId)];
   if (filters.status) conditions.push(eq(events.status, filters.status));
   if (filters.visibility) conditions.push(eq(events.visibility, filters.visibility));
@@ -152,30 +150,27 @@ export async function listEvents(db: DbOrTx, orgId: string, filters: EventFilter
   if (filters.q) conditions.push(sql`${events.title} ilike ${containsPattern(filters.q)}`);
   if (filters.tag) conditions.push(sql`${events.tags} @> array[${filters.tag}]::text[]`);
   if (filters.updatedSince) conditions.push(gte(events.updatedAt, filters.updatedSince));
-  if (position) conditions.push(after([startKey, events.id], position, [...fields]));
-  // The page's ids first (ordered, limited), then the aggregates for those rows only: computing
-  // them before the LIMIT would cost one aggregate per matching event.
-  const keys = await db
-    .select({ id: events.id, startKeyText: cursorTime(events.startsAt) })
-    .from(events)
-    .where(and(...conditions))
-    .orderBy(asc(startKey), asc(events.id))
-    .limit(filters.limit + 1);
+  // The page's ids first (ordered, limited, and the next cursor), then the aggregates for those
+  // rows only: computing them before the LIMIT would cost one aggregate per matching event.
+  const ids = await keysetPage(
+    db
+      .select({ id: events.id, startKeyText: cursorTime(events.startsAt) })
+      .from(events)
+      .$dynamic(),
+    conditions,
+    {
+      orderBy: thenById([startKey, 'timestamptz'], events.id),
+      page: filters,
+      keyOf: (key) => [key.startKeyText, key.id],
+      toItem: (key) => key.id,
+    },
+  );
   const rows =
-    keys.length === 0
+    ids.data.length === 0
       ? []
-      : await selectEvents(db).where(
-          and(
-            eq(events.orgId, orgId),
-            inArray(
-              events.id,
-              keys.map((key) => key.id),
-            ),
-          ),
-        );
+      : await selectEvents(db).where(and(eq(events.orgId, orgId), inArray(events.id, ids.data)));
   const byId = new Map(rows.map((row) => [row.id, row]));
-  const ordered = keys.flatMap((key) => byId.get(key.id) ?? []);
-  return pageOfRows(ordered, filters.limit, (row) => [row.startKeyText, row.id], toEvent);
+  return { data: ids.data.flatMap((id) => byId.get(id) ?? []).map(toEvent), nextCursor: ids.nextCursor };
 }
 
 export async function updateEvent(

@@ -2,14 +2,14 @@
  * Organisations and their API keys (API.md §2). Plain functions over a database handle: the
  * routes open transactions (through `respondToWrite`) and pass them in.
  */
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { z } from 'zod';
 import { generateToken, hashToken, type KeyRole, type Principal } from '../../core/auth.ts';
 import { AppError } from '../../core/errors.ts';
 import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { type Actor, recordEvent } from '../../core/outbox.ts';
-import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import { cursorTime, keysetPage, type Page, thenById } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
 import { columnsExcept } from '../../db/columns.ts';
 import { apiKeys, organizations } from '../../db/schema.ts';
@@ -131,25 +131,18 @@ export async function listApiKeys(
   principal: KeyPrincipal,
   query: { limit: number; cursor?: string | undefined },
 ): Promise<Page<ApiKey>> {
-  const cursorFields = ['timestamptz', 'uuid'] as const;
-  const position = decodeCursor(query.cursor, [...cursorFields]);
-  const rows = await db
-    .select({ ...apiKeyColumns, createdAtText: cursorTime(apiKeys.createdAt) })
-    .from(apiKeys)
-    .where(
-      and(
-        eq(apiKeys.orgId, principal.orgId),
-        isNull(apiKeys.revokedAt),
-        position ? after([apiKeys.createdAt, apiKeys.id], position, [...cursorFields]) : undefined,
-      ),
-    )
-    .orderBy(asc(apiKeys.createdAt), asc(apiKeys.id))
-    .limit(query.limit + 1);
-  return pageOfRows(
-    rows,
-    query.limit,
-    (row) => [row.createdAtText, row.id],
-    ({ createdAtText: _, ...key }) => key,
+  return keysetPage(
+    db
+      .select({ ...apiKeyColumns, createdAtText: cursorTime(apiKeys.createdAt) })
+      .from(apiKeys)
+      .$dynamic(),
+    [eq(apiKeys.orgId, principal.orgId), isNull(apiKeys.revokedAt)],
+    {
+      orderBy: thenById([apiKeys.createdAt, 'timestamptz'], apiKeys.id),
+      page: query,
+      keyOf: (row) => [row.createdAtText, row.id],
+      toItem: ({ createdAtText: _, ...key }) => key,
+    },
   );
 }
 

@@ -1,11 +1,11 @@
 /** Roles (API.md §4): kinds of work; a restricted role needs a qualification to claim. */
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
-import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import { keysetPage, type Page, thenById } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
 import { columnsExcept, type RowOf } from '../../db/columns.ts';
 import { qualifications, roles, shifts, volunteers } from '../../db/schema.ts';
@@ -48,20 +48,12 @@ export async function listRoles(
   orgId: string,
   query: { limit: number; cursor?: string | undefined },
 ): Promise<Page<Role>> {
-  const fields = ['text', 'uuid'] as const;
-  const position = decodeCursor(query.cursor, [...fields]);
-  const rows = await db
-    .select(roleColumns)
-    .from(roles)
-    .where(
-      and(
-        eq(roles.orgId, orgId),
-        position ? after([roles.name, roles.id], position, [...fields]) : undefined,
-      ),
-    )
-    .orderBy(asc(roles.name), asc(roles.id))
-    .limit(query.limit + 1);
-  return pageOfRows(rows, query.limit, (row) => [row.name, row.id], toRole);
+  return keysetPage(db.select(roleColumns).from(roles).$dynamic(), [eq(roles.orgId, orgId)], {
+    orderBy: thenById([roles.name, 'text'], roles.id),
+    page: query,
+    keyOf: (row) => [row.name, row.id],
+    toItem: toRole,
+  });
 }
 
 export async function updateRole(

@@ -3,14 +3,14 @@
  * caller's eligibility, updates under If-Match, cancellation and deletion. The span of each event
  * (`events.starts_at`/`ends_at`) is kept here, by the writes that change it.
  */
-import { and, asc, eq, gt, gte, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
+import { and, eq, gt, gte, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { z } from 'zod';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
 import { type Actor, actorOf, recordEvent } from '../../core/outbox.ts';
-import { after, cursorTime, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import { cursorTime, keysetPage, type Page, thenById } from '../../core/pagination.ts';
 import { type DbOrTx, queryRows } from '../../db/client.ts';
 import { columnsExcept, type RowOf } from '../../db/columns.ts';
 import { constraintOf } from '../../db/errors.ts';
@@ -172,8 +172,6 @@ export async function shiftPage(
   filters: ShiftFilters,
   view: { visible?: SQL | undefined; now: Date },
 ): Promise<Page<Shift>> {
-  const fields = ['timestamptz', 'uuid'] as const;
-  const position = decodeCursor(filters.cursor, [...fields]);
   const conditions: (SQL | undefined)[] = [eq(shifts.orgId, orgId), view.visible];
   if (filters.eventId) conditions.push(eq(shifts.eventId, filters.eventId));
   if (filters.to) conditions.push(lt(shifts.startsAt, filters.to));
@@ -188,19 +186,12 @@ export async function shiftPage(
     );
   }
   if (filters.updatedSince) conditions.push(gte(shifts.updatedAt, filters.updatedSince));
-  if (position) conditions.push(after([shifts.startsAt, shifts.id], position, [...fields]));
-  const rows = await db
-    .select(shiftColumns)
-    .from(shifts)
-    .where(and(...conditions))
-    .orderBy(asc(shifts.startsAt), asc(shifts.id))
-    .limit(filters.limit + 1);
-  return pageOfRows(
-    rows,
-    filters.limit,
-    (row) => [row.startsAtText, row.id],
-    (row) => toShift(row, view.now),
-  );
+  return keysetPage(db.select(shiftColumns).from(shifts).$dynamic(), conditions, {
+    orderBy: thenById([shifts.startsAt, 'timestamptz'], shifts.id),
+    page: filters,
+    keyOf: (row) => [row.startsAtText, row.id],
+    toItem: (row) => toShift(row, view.now),
+  });
 }
 
 // ── Writes ───────────────────────────────────────────────────────────────────────────────────

@@ -8,19 +8,12 @@
  * unique index for one active signup per volunteer and shift, an exclusion constraint for
  * overlapping confirmed signups. Places and the waitlist are in places.ts.
  */
-import { and, asc, eq, ne, type SQL, sql } from 'drizzle-orm';
+import { and, eq, type SQL, sql } from 'drizzle-orm';
 import type { Principal } from '../../core/auth.ts';
 import { AppError, notFound, refusals } from '../../core/errors.ts';
 import { assertVersion } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
-import {
-  after,
-  type CursorField,
-  cursorTime,
-  decodeCursor,
-  type Page,
-  pageOfRows,
-} from '../../core/pagination.ts';
+import { cursorTime, keysetPage, type Page, thenById } from '../../core/pagination.ts';
 import { type DbOrTx, isDatabaseHandle, queryRows } from '../../db/client.ts';
 import type { RowOf } from '../../db/columns.ts';
 import { constraintOf, driverErrorOf } from '../../db/errors.ts';
@@ -94,35 +87,6 @@ async function assertClaimTargetsExist(db: DbOrTx, orgId: string, shiftId: strin
   if (!found.volunteer) throw notFound('The volunteer');
 }
 
-/** The volunteer's active signup on the shift, for the already-signed-up refusal. */
-async function activeSignupOf(db: DbOrTx, orgId: string, shiftId: string, volunteerId: string) {
-  const [row] = await db
-    .select({ id: signups.id, status: signups.status })
-    .from(signups)
-    .where(
-      and(
-        eq(signups.orgId, orgId),
-        eq(signups.shiftId, shiftId),
-        eq(signups.volunteerId, volunteerId),
-        ne(signups.status, 'cancelled'),
-      ),
-    )
-    .limit(1);
-  return row;
-}
-
-/** The confirmed signup of `volunteerId` that overlaps the shift, if any. */
-async function overlappingSignupOf(db: DbOrTx, orgId: string, shiftId: string, volunteerId: string) {
-  const [row] = await queryRows<{ id: string }>(
-    db,
-    sql`select o.id from signups o join shifts sh on sh.org_id = o.org_id and sh.id = ${shiftId}
-        where o.org_id = ${orgId} and o.volunteer_id = ${volunteerId} and o.status = 'confirmed'
-          and o.shift_id <> sh.id and o.period && sh.period
-        limit 1`,
-  );
-  return row?.id ?? null;
-}
-
 /** How often a claim's statement is tried when PostgreSQL aborts it to break a deadlock. */
 const claimAttempts = 5;
 
@@ -174,17 +138,13 @@ export async function claimShift(
   try {
     placed = await takeRetryingDeadlocks(db, take);
   } catch (error) {
-    // A concurrent claim won after the facts were read: the same refusal the rules would have
-    // given, naming the signup in the way, looked up outside the aborted statement.
+    // A concurrent claim won after the facts were read. Read them again (outside the aborted
+    // statement) and refuse as the rules do now: the body the pre-check would have sent, naming
+    // the signup in the way. Should that signup be gone already, the constraint's own refusal.
     const constraint = constraintOf(error);
     if (constraint !== 'signups_no_overlap' && constraint !== 'signups_one_active_per_volunteer') throw error;
-    const conflictingSignupId =
-      constraint === 'signups_no_overlap'
-        ? await overlappingSignupOf(reader, principal.orgId, shiftId, volunteerId)
-        : null;
-    if (conflictingSignupId) throw refusals.overlappingClaim(conflictingSignupId);
-    // The exclusion constraint can fire before the unique index: a double claim of this very shift.
-    throw refusals.alreadySignedUp(await activeSignupOf(reader, principal.orgId, shiftId, volunteerId));
+    const current = (await loadClaimFacts(reader, principal.orgId, volunteerId, [shiftId])).get(shiftId);
+    throw (current && claimRefusal(current, new Date(), { byOrganiser })) || error;
   }
   if (!placed) {
     // The shift changed since the facts were read: deleted, cancelled, or its last place taken.
@@ -444,12 +404,7 @@ function commonFilters(query: ListQuery): (SQL | undefined)[] {
 }
 
 /** Keyset on (created_at, id): the order of rosters and of /v1/signups. */
-const keyFields: CursorField[] = ['timestamptz', 'uuid'];
-
-function createdAfter(cursor: string | undefined): SQL | undefined {
-  const position = decodeCursor(cursor, keyFields);
-  return position ? after([signups.createdAt, signups.id], position, keyFields) : undefined;
-}
+const byCreation = thenById([signups.createdAt, 'timestamptz'], signups.id);
 
 /** Rows carry their sort key as `cursorKey` (text) and `id`. */
 const cursorOf = (row: { cursorKey: string; id: string }) => [row.cursorKey, row.id];
@@ -466,33 +421,29 @@ export async function listRoster(
     .from(shifts)
     .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, shiftId)));
   if (!shift) throw notFound('The shift');
-  const rows = await db
-    .select({
-      ...signupColumns,
-      cursorKey: cursorTime(signups.createdAt),
-      volunteer: {
-        id: volunteers.id,
-        name: volunteers.name,
-        email: volunteers.email,
-        phone: volunteers.phone,
-      },
-    })
-    .from(signups)
-    .innerJoin(volunteers, and(eq(volunteers.orgId, signups.orgId), eq(volunteers.id, signups.volunteerId)))
-    .where(
-      and(
-        eq(signups.orgId, principal.orgId),
-        eq(signups.shiftId, shiftId),
-        ...commonFilters(query),
-        createdAfter(query.cursor),
-      ),
-    )
-    .orderBy(asc(signups.createdAt), asc(signups.id))
-    .limit(query.limit + 1);
-  return pageOfRows(rows, query.limit, cursorOf, ({ cursorKey: _, volunteer, ...row }) => ({
-    ...toSignup(row),
-    volunteer,
-  }));
+  return keysetPage(
+    db
+      .select({
+        ...signupColumns,
+        cursorKey: cursorTime(signups.createdAt),
+        volunteer: {
+          id: volunteers.id,
+          name: volunteers.name,
+          email: volunteers.email,
+          phone: volunteers.phone,
+        },
+      })
+      .from(signups)
+      .innerJoin(volunteers, and(eq(volunteers.orgId, signups.orgId), eq(volunteers.id, signups.volunteerId)))
+      .$dynamic(),
+    [eq(signups.orgId, principal.orgId), eq(signups.shiftId, shiftId), ...commonFilters(query)],
+    {
+      orderBy: byCreation,
+      page: query,
+      keyOf: cursorOf,
+      toItem: ({ cursorKey: _, volunteer, ...row }) => ({ ...toSignup(row), volunteer }),
+    },
+  );
 }
 
 /** Signups across shifts, ordered by signup time, then id. */
@@ -505,21 +456,24 @@ export async function listSignups(
     ? sql`exists (select 1 from ${shifts} where ${shifts.orgId} = ${signups.orgId}
         and ${shifts.id} = ${signups.shiftId} and ${shifts.eventId} = ${query.eventId})`
     : undefined;
-  const rows = await db
-    .select({ ...signupColumns, cursorKey: cursorTime(signups.createdAt) })
-    .from(signups)
-    .where(
-      and(
-        eq(signups.orgId, principal.orgId),
-        query.volunteerId ? eq(signups.volunteerId, query.volunteerId) : undefined,
-        byEvent,
-        ...commonFilters(query),
-        createdAfter(query.cursor),
-      ),
-    )
-    .orderBy(asc(signups.createdAt), asc(signups.id))
-    .limit(query.limit + 1);
-  return pageOfRows(rows, query.limit, cursorOf, ({ cursorKey: _, ...row }) => toSignup(row));
+  return keysetPage(
+    db
+      .select({ ...signupColumns, cursorKey: cursorTime(signups.createdAt) })
+      .from(signups)
+      .$dynamic(),
+    [
+      eq(signups.orgId, principal.orgId),
+      query.volunteerId ? eq(signups.volunteerId, query.volunteerId) : undefined,
+      byEvent,
+      ...commonFilters(query),
+    ],
+    {
+      orderBy: byCreation,
+      page: query,
+      keyOf: cursorOf,
+      toItem: ({ cursorKey: _, ...row }) => toSignup(row),
+    },
+  );
 }
 
 export type MySignup = Signup & {
@@ -532,31 +486,33 @@ export async function listMySignups(
   principal: Extract<Principal, { kind: 'volunteer' }>,
   query: ListQuery,
 ): Promise<Page<MySignup>> {
-  const position = decodeCursor(query.cursor, keyFields);
   const shiftStart = sql`lower(${signups.period})`;
-  const rows = await db
-    .select({
-      ...signupColumns,
-      cursorKey: cursorTime(shiftStart),
-      shift: shiftColumns,
-      eventTitle: events.title,
-    })
-    .from(signups)
-    .innerJoin(shifts, and(eq(shifts.orgId, signups.orgId), eq(shifts.id, signups.shiftId)))
-    .innerJoin(events, and(eq(events.orgId, shifts.orgId), eq(events.id, shifts.eventId)))
-    .where(
-      and(
-        eq(signups.orgId, principal.orgId),
-        eq(signups.volunteerId, principal.volunteerId),
-        ...commonFilters(query),
-        position ? after([shiftStart, signups.id], position, keyFields) : undefined,
-      ),
-    )
-    .orderBy(shiftStart, asc(signups.id))
-    .limit(query.limit + 1);
   const now = new Date();
-  return pageOfRows(rows, query.limit, cursorOf, ({ cursorKey: _, shift, eventTitle, ...row }) => ({
-    ...toSignup(row),
-    shift: { ...toShift(shift, now), event: { id: shift.eventId, title: eventTitle } },
-  }));
+  return keysetPage(
+    db
+      .select({
+        ...signupColumns,
+        cursorKey: cursorTime(shiftStart),
+        shift: shiftColumns,
+        eventTitle: events.title,
+      })
+      .from(signups)
+      .innerJoin(shifts, and(eq(shifts.orgId, signups.orgId), eq(shifts.id, signups.shiftId)))
+      .innerJoin(events, and(eq(events.orgId, shifts.orgId), eq(events.id, shifts.eventId)))
+      .$dynamic(),
+    [
+      eq(signups.orgId, principal.orgId),
+      eq(signups.volunteerId, principal.volunteerId),
+      ...commonFilters(query),
+    ],
+    {
+      orderBy: thenById([shiftStart, 'timestamptz'], signups.id),
+      page: query,
+      keyOf: cursorOf,
+      toItem: ({ cursorKey: _, shift, eventTitle, ...row }) => ({
+        ...toSignup(row),
+        shift: { ...toShift(shift, now), event: { id: shift.eventId, title: eventTitle } },
+      }),
+    },
+  );
 }

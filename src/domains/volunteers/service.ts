@@ -3,16 +3,16 @@
  * sign-in with argon2id passwords, and the volunteer's own profile.
  */
 import { hash, verify } from '@node-rs/argon2';
-import { and, asc, eq, gte, isNull, or, type SQL, sql } from 'drizzle-orm';
+import { and, eq, gte, isNull, or, type SQL, sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
 import type { z } from 'zod';
 import { generateToken, hashToken, type Principal } from '../../core/auth.ts';
 import { AppError, notFound } from '../../core/errors.ts';
 import { assertVersion, versionIn } from '../../core/http-cache.ts';
 import { actorOf, recordEvent } from '../../core/outbox.ts';
-import { after, decodeCursor, type Page, pageOfRows } from '../../core/pagination.ts';
+import { keysetPage, type Page, thenById } from '../../core/pagination.ts';
 import { containsPattern, type DbOrTx } from '../../db/client.ts';
-import { columnsExcept, type RowOf } from '../../db/columns.ts';
+import { columnsExcept, qualified, type RowOf } from '../../db/columns.ts';
 import { qualifications, roles, volunteers, volunteerTokens } from '../../db/schema.ts';
 import { findOrganizationBySlug } from '../organizations/service.ts';
 import { cancelSignups } from '../signups/places.ts';
@@ -46,7 +46,8 @@ const volunteerColumns = {
   qualifications: sql<string[]>`coalesce((
     select array_agg(${qualifications.roleId}::text order by ${qualifications.roleId})
     from ${qualifications}
-    where ${qualifications.orgId} = ${volunteers.orgId} and ${qualifications.volunteerId} = ${volunteers.id}
+    where ${qualified(qualifications.orgId)} = ${qualified(volunteers.orgId)}
+      and ${qualified(qualifications.volunteerId)} = ${qualified(volunteers.id)}
   ), '{}'::text[])`,
 };
 
@@ -99,8 +100,6 @@ export async function listVolunteers(
     updatedSince?: Date | undefined;
   },
 ): Promise<Page<Volunteer>> {
-  const fields = ['text', 'uuid'] as const;
-  const position = decodeCursor(query.cursor, [...fields]);
   const filters: (SQL | undefined)[] = [eq(volunteers.orgId, orgId), isNull(volunteers.erasedAt)];
   if (query.q) {
     const pattern = containsPattern(query.q);
@@ -112,14 +111,12 @@ export async function listVolunteers(
         and ${qualifications.roleId} = ${query.qualification})`);
   }
   if (query.updatedSince) filters.push(gte(volunteers.updatedAt, query.updatedSince));
-  if (position) filters.push(after([volunteers.name, volunteers.id], position, [...fields]));
-  const rows = await db
-    .select(volunteerColumns)
-    .from(volunteers)
-    .where(and(...filters))
-    .orderBy(asc(volunteers.name), asc(volunteers.id))
-    .limit(query.limit + 1);
-  return pageOfRows(rows, query.limit, (row) => [row.name ?? '', row.id], toVolunteer);
+  return keysetPage(db.select(volunteerColumns).from(volunteers).$dynamic(), filters, {
+    orderBy: thenById([volunteers.name, 'text'], volunteers.id),
+    page: query,
+    keyOf: (row) => [row.name ?? '', row.id],
+    toItem: toVolunteer,
+  });
 }
 
 async function applyVolunteerUpdate(
