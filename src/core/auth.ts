@@ -183,6 +183,23 @@ export function volunteerPrincipalOf(request: FastifyRequest): Extract<Principal
   return principal;
 }
 
+/** The principal a route's rule guarantees: a key for key roles, a volunteer, either, or none. */
+export type PrincipalUnder<R extends AccessRule> = R extends KeyRole
+  ? Extract<Principal, { kind: 'key' }>
+  : R extends 'volunteer'
+    ? Extract<Principal, { kind: 'volunteer' }>
+    : R extends 'viewer-or-volunteer'
+      ? Principal
+      : undefined;
+
+/** The caller under a route's rule (after the auth hook has checked it). */
+export function principalUnder<R extends AccessRule>(rule: R, request: FastifyRequest): PrincipalUnder<R> {
+  if (rule === 'public' || rule === 'platform') return undefined as PrincipalUnder<R>;
+  if (rule === 'volunteer') return volunteerPrincipalOf(request) as PrincipalUnder<R>;
+  if (rule === 'viewer-or-volunteer') return principalOf(request) as PrincipalUnder<R>;
+  return keyPrincipalOf(request) as PrincipalUnder<R>;
+}
+
 export interface AuthOptions {
   db: Db;
   adminToken: string | undefined;

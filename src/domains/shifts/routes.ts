@@ -1,9 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { keyPrincipalOf, principalOf } from '../../core/auth.ts';
-import { etagOf, ifMatchVersions } from '../../core/http-cache.ts';
-import { respondToWrite } from '../../core/idempotency.ts';
-import { problems } from '../../core/openapi.ts';
-import { idParams, noContent } from '../../core/schemas.ts';
+import { operations } from '../../core/operations.ts';
+import { idParams } from '../../core/schemas.ts';
 import {
   bulkCreateShiftsBody,
   createShiftBody,
@@ -29,195 +26,130 @@ import {
 
 /** API.md §6: shifts, per event and across events. */
 export const shiftRoutes: FastifyPluginAsyncZod = async (app) => {
-  const tags = ['shifts'];
+  const route = operations(app, { tags: ['shifts'], resource: 'shift', collection: '/v1/shifts' });
 
-  app.post(
-    '/events/:eventId/shifts',
-    {
-      config: { auth: 'organiser', sends: ['Location', 'ETag'] },
-      schema: {
-        operationId: 'createShift',
-        tags,
-        summary: 'Create a shift',
-        description:
-          '`endsAt > startsAt`, at most 7 days, `capacity` 1–10000; `signupClosesAt` defaults to `startsAt`, ' +
-          '`cancelUntil` to the start. An unknown `roleId` is a validation failure.',
-        params: eventIdParams,
-        body: createShiftBody,
-        response: { 201: shift, ...problems({ 409: 'invalid-state' }) },
-      },
-    },
-    (request, reply) =>
-      respondToWrite(request, reply, app.db, async (tx) => {
-        const created = await createShift(tx, keyPrincipalOf(request), request.params.eventId, request.body);
-        return {
-          status: 201,
-          body: created.shift,
-          headers: { location: `/v1/shifts/${created.shift.id}`, etag: etagOf(created.version) },
-        };
-      }),
-  );
+  route.create({
+    url: '/events/:eventId/shifts',
+    auth: 'organiser',
+    operationId: 'createShift',
+    summary: 'Create a shift',
+    description:
+      '`endsAt > startsAt`, at most 7 days, `capacity` 1–10000; `signupClosesAt` defaults to `startsAt`, ' +
+      '`cancelUntil` to the start. An unknown `roleId` is a validation failure.',
+    params: eventIdParams,
+    body: createShiftBody,
+    answer: shift,
+    refusals: { 409: 'invalid-state' },
+    run: (tx, principal, body, request) => createShift(tx, principal, request.params.eventId, body),
+  });
 
-  app.post(
-    '/events/:eventId/shifts/bulk',
-    {
-      config: { auth: 'organiser' },
-      schema: {
-        operationId: 'createShiftsInBulk',
-        tags,
-        summary: 'Create many shifts at once',
-        description:
-          'Either `{ shifts: [...] }` (up to 500) or a `template` repeated by an RFC 5545 `recurrence` from ' +
-          "`startDate` at `startTime`, wall-clock in the event's time zone (DST-correct), up to 500 occurrences " +
-          '(COUNT or UNTIL required). All or nothing. Returned in start order.',
-        params: eventIdParams,
-        body: bulkCreateShiftsBody,
-        response: { 201: shiftList, ...problems({ 409: 'invalid-state' }) },
-      },
+  route.write({
+    url: '/events/:eventId/shifts/bulk',
+    auth: 'organiser',
+    operationId: 'createShiftsInBulk',
+    summary: 'Create many shifts at once',
+    description:
+      'Either `{ shifts: [...] }` (up to 500) or a `template` repeated by an RFC 5545 `recurrence` from ' +
+      "`startDate` at `startTime`, wall-clock in the event's time zone (DST-correct), up to 500 occurrences " +
+      '(COUNT or UNTIL required). All or nothing. Returned in start order.',
+    params: eventIdParams,
+    body: bulkCreateShiftsBody,
+    answer: shiftList,
+    status: 201,
+    sends: [],
+    refusals: { 409: 'invalid-state' },
+    run: async (tx, principal, { params: { eventId }, body }) => {
+      const created = body.shifts
+        ? await createShifts(tx, principal, eventId, body.shifts, (index) => `body.shifts.${index}.roleId`)
+        : await createRecurringShifts(tx, principal, eventId, body.template ?? { capacity: 1 }, {
+            startDate: body.startDate ?? '',
+            startTime: body.startTime ?? '',
+            durationMinutes: body.durationMinutes ?? 0,
+            recurrence: body.recurrence ?? '',
+          });
+      return { status: 201, body: { data: created } };
     },
-    (request, reply) =>
-      respondToWrite(request, reply, app.db, async (tx) => {
-        const principal = keyPrincipalOf(request);
-        const { eventId } = request.params;
-        const body = request.body;
-        const created = body.shifts
-          ? await createShifts(tx, principal, eventId, body.shifts, (index) => `body.shifts.${index}.roleId`)
-          : await createRecurringShifts(tx, principal, eventId, body.template ?? { capacity: 1 }, {
-              startDate: body.startDate ?? '',
-              startTime: body.startTime ?? '',
-              durationMinutes: body.durationMinutes ?? 0,
-              recurrence: body.recurrence ?? '',
-            });
-        return { status: 201, body: { data: created } };
-      }),
-  );
+  });
 
-  app.get(
-    '/events/:eventId/shifts',
-    {
-      config: { auth: 'viewer-or-volunteer' },
-      schema: {
-        operationId: 'listEventShifts',
-        tags,
-        summary: "List an event's shifts",
-        description:
-          'Ordered by `startsAt`, then id. Volunteers see published events only, and each shift carries their `eligibility`.',
-        params: eventIdParams,
-        querystring: listEventShiftsQuery,
-        response: { 200: shiftPage },
-      },
+  route.get({
+    url: '/events/:eventId/shifts',
+    auth: 'viewer-or-volunteer',
+    operationId: 'listEventShifts',
+    summary: "List an event's shifts",
+    description:
+      'Ordered by `startsAt`, then id. Volunteers see published events only, and each shift carries their `eligibility`.',
+    params: eventIdParams,
+    querystring: listEventShiftsQuery,
+    answer: shiftPage,
+    run: async (db, principal, query, { params: { eventId } }) => {
+      await assertEventVisible(db, principal, eventId);
+      return listShifts(db, principal, { ...query, eventId });
     },
-    async (request) => {
-      const principal = principalOf(request);
-      await assertEventVisible(app.db, principal, request.params.eventId);
-      return listShifts(app.db, principal, { ...request.query, eventId: request.params.eventId });
-    },
-  );
+  });
 
-  app.get(
-    '/shifts',
-    {
-      config: { auth: 'viewer-or-volunteer' },
-      schema: {
-        operationId: 'listShifts',
-        tags,
-        summary: 'List shifts across events',
-        description:
-          'Ordered by `startsAt`, then id. Volunteers see the shifts of published events only, each with their `eligibility`.',
-        querystring: listShiftsQuery,
-        response: { 200: shiftPage },
-      },
-    },
-    (request) => listShifts(app.db, principalOf(request), request.query),
-  );
+  route.get({
+    url: '/shifts',
+    auth: 'viewer-or-volunteer',
+    operationId: 'listShifts',
+    summary: 'List shifts across events',
+    description:
+      'Ordered by `startsAt`, then id. Volunteers see the shifts of published events only, each with their `eligibility`.',
+    querystring: listShiftsQuery,
+    answer: shiftPage,
+    run: listShifts,
+  });
 
-  app.get(
-    '/shifts/:id',
-    {
-      config: { auth: 'viewer-or-volunteer', sends: ['ETag'] },
-      schema: {
-        operationId: 'getShift',
-        tags,
-        summary: 'Read a shift',
-        description: 'Volunteers can read the shifts of published events, with their `eligibility`.',
-        params: idParams,
-        response: { 200: shift },
-      },
-    },
-    async (request, reply) => {
-      const found = await getShift(app.db, principalOf(request), request.params.id);
-      return reply.header('etag', etagOf(found.version)).send(found.shift);
-    },
-  );
+  route.read({
+    url: '/shifts/:id',
+    auth: 'viewer-or-volunteer',
+    operationId: 'getShift',
+    summary: 'Read a shift',
+    description: 'Volunteers can read the shifts of published events, with their `eligibility`.',
+    params: idParams,
+    answer: shift,
+    run: getShift,
+  });
 
-  app.patch(
-    '/shifts/:id',
-    {
-      config: { auth: 'organiser', sends: ['ETag'] },
-      schema: {
-        operationId: 'updateShift',
-        tags,
-        summary: 'Update a shift',
-        description:
-          'Send `If-Match`. Raising `capacity` promotes waitlisted volunteers at once; lowering it below ' +
-          '`confirmedCount` is 409 `capacity-below-confirmed`; new times that would make a confirmed volunteer ' +
-          'overlap another of their shifts are 409 `overlapping-signup`.',
-        params: idParams,
-        body: updateShiftBody,
-        response: {
-          200: shift,
-          ...problems({
-            409: ['capacity-below-confirmed', 'overlapping-signup', 'invalid-state'],
-            412: 'precondition-failed',
-          }),
-        },
-      },
+  route.update({
+    url: '/shifts/:id',
+    auth: 'organiser',
+    operationId: 'updateShift',
+    summary: 'Update a shift',
+    description:
+      'Send `If-Match`. Raising `capacity` promotes waitlisted volunteers at once; lowering it below ' +
+      '`confirmedCount` is 409 `capacity-below-confirmed`; new times that would make a confirmed volunteer ' +
+      'overlap another of their shifts are 409 `overlapping-signup`.',
+    params: idParams,
+    body: updateShiftBody,
+    answer: shift,
+    refusals: {
+      409: ['capacity-below-confirmed', 'overlapping-signup', 'invalid-state'],
+      412: 'precondition-failed',
     },
-    async (request, reply) => {
-      const updated = await app.db.transaction((tx) =>
-        updateShift(tx, keyPrincipalOf(request), request.params.id, request.body, ifMatchVersions(request)),
-      );
-      return reply.header('etag', etagOf(updated.version)).send(updated.shift);
-    },
-  );
+    run: updateShift,
+  });
 
-  app.post(
-    '/shifts/:id/cancel',
-    {
-      config: { auth: 'organiser', sends: ['ETag'] },
-      schema: {
-        operationId: 'cancelShift',
-        tags,
-        summary: 'Cancel a shift',
-        description: 'Cancels the shift and its active signups.',
-        params: idParams,
-        response: { 200: shift, ...problems({ 409: 'invalid-state' }) },
-      },
-    },
-    (request, reply) =>
-      respondToWrite(request, reply, app.db, async (tx) => {
-        const cancelled = await cancelShift(tx, keyPrincipalOf(request), request.params.id);
-        return { status: 200, body: cancelled.shift, headers: { etag: etagOf(cancelled.version) } };
-      }),
-  );
+  route.act({
+    url: '/shifts/:id/cancel',
+    auth: 'organiser',
+    operationId: 'cancelShift',
+    summary: 'Cancel a shift',
+    description: 'Cancels the shift and its active signups.',
+    params: idParams,
+    answer: shift,
+    refusals: { 409: 'invalid-state' },
+    run: cancelShift,
+  });
 
-  app.delete(
-    '/shifts/:id',
-    {
-      config: { auth: 'organiser' },
-      schema: {
-        operationId: 'deleteShift',
-        tags,
-        summary: 'Delete a shift',
-        description:
-          'Only a shift that never had a signup (else 409 `shift-has-signups`: cancel it instead).',
-        params: idParams,
-        response: { 204: noContent, ...problems({ 409: 'shift-has-signups' }) },
-      },
-    },
-    async (request, reply) => {
-      await app.db.transaction((tx) => deleteShift(tx, keyPrincipalOf(request), request.params.id));
-      return reply.code(204).send();
-    },
-  );
+  route.empty({
+    method: 'DELETE',
+    url: '/shifts/:id',
+    auth: 'organiser',
+    operationId: 'deleteShift',
+    summary: 'Delete a shift',
+    description: 'Only a shift that never had a signup (else 409 `shift-has-signups`: cancel it instead).',
+    params: idParams,
+    refusals: { 409: 'shift-has-signups' },
+    run: deleteShift,
+  });
 };

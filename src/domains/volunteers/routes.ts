@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { keyPrincipalOf, volunteerPrincipalOf } from '../../core/auth.ts';
+import { volunteerPrincipalOf } from '../../core/auth.ts';
 import { AppError } from '../../core/errors.ts';
 import { etagOf, ifMatchVersions } from '../../core/http-cache.ts';
 import { respondToWrite } from '../../core/idempotency.ts';
 import { instanceSecret } from '../../core/instance-secrets.ts';
 import { problems } from '../../core/openapi.ts';
-import { idParams, noContent } from '../../core/schemas.ts';
+import { operations } from '../../core/operations.ts';
+import { idParams } from '../../core/schemas.ts';
 import { calendarKeyName, calendarTokenOf, rotateCalendarToken } from './calendar-token.ts';
 import {
   calendarFeed,
@@ -87,205 +88,131 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
     return `${originOf(request)}${calendarPath(token)}`;
   };
 
-  const tags = ['volunteers'];
+  const route = operations(app, {
+    tags: ['volunteers'],
+    resource: 'volunteer',
+    collection: '/v1/volunteers',
+  });
 
-  app.post(
-    '/volunteers',
-    {
-      config: { auth: 'organiser', sends: ['Location', 'ETag'] },
-      schema: {
-        operationId: 'createVolunteer',
-        tags,
-        summary: 'Add a volunteer',
-        description: 'Email addresses are unique per organisation, whatever their letter case.',
-        body: createVolunteerBody,
-        response: { 201: volunteer, ...problems({ 409: 'email-taken' }) },
-      },
-    },
-    (request, reply) =>
-      respondToWrite(request, reply, app.db, async (tx) => {
-        const created = await createVolunteer(tx, keyPrincipalOf(request), request.body);
-        return {
-          status: 201,
-          body: created.volunteer,
-          headers: { location: `/v1/volunteers/${created.volunteer.id}`, etag: etagOf(created.version) },
-        };
-      }),
-  );
+  route.create({
+    url: '/volunteers',
+    auth: 'organiser',
+    operationId: 'createVolunteer',
+    summary: 'Add a volunteer',
+    description: 'Email addresses are unique per organisation, whatever their letter case.',
+    body: createVolunteerBody,
+    answer: volunteer,
+    refusals: { 409: 'email-taken' },
+    run: createVolunteer,
+  });
 
-  app.get(
-    '/volunteers',
-    {
-      config: { auth: 'viewer' },
-      schema: {
-        operationId: 'listVolunteers',
-        tags,
-        summary: 'List volunteers',
-        description: 'Ordered by name, then id. Erased volunteers are never listed.',
-        querystring: listVolunteersQuery,
-        response: { 200: volunteerPage },
-      },
-    },
-    (request) => listVolunteers(app.db, keyPrincipalOf(request).orgId, request.query),
-  );
+  route.get({
+    url: '/volunteers',
+    auth: 'viewer',
+    operationId: 'listVolunteers',
+    summary: 'List volunteers',
+    description: 'Ordered by name, then id. Erased volunteers are never listed.',
+    querystring: listVolunteersQuery,
+    answer: volunteerPage,
+    run: (db, principal, query) => listVolunteers(db, principal.orgId, query),
+  });
 
-  app.get(
-    '/volunteers/:id',
-    {
-      config: { auth: 'organiser', sends: ['ETag'] },
-      schema: {
-        operationId: 'getVolunteer',
-        tags,
-        summary: 'Read a volunteer',
-        description: 'The `ETag` header is the `If-Match` value for PATCH.',
-        params: idParams,
-        response: { 200: volunteer },
-      },
-    },
-    async (request, reply) => {
-      const { volunteer: found, version } = await getVolunteer(
-        app.db,
-        keyPrincipalOf(request).orgId,
-        request.params.id,
-      );
-      return reply.header('etag', etagOf(version)).send(found);
-    },
-  );
+  route.read({
+    url: '/volunteers/:id',
+    auth: 'organiser',
+    operationId: 'getVolunteer',
+    summary: 'Read a volunteer',
+    description: 'The `ETag` header is the `If-Match` value for PATCH.',
+    params: idParams,
+    answer: volunteer,
+    run: (db, principal, id) => getVolunteer(db, principal.orgId, id),
+  });
 
-  app.patch(
-    '/volunteers/:id',
-    {
-      config: { auth: 'organiser', sends: ['ETag'] },
-      schema: {
-        operationId: 'updateVolunteer',
-        tags,
-        summary: 'Update a volunteer',
-        description: 'Send `If-Match` with the ETag you read; null clears phone, birth date or notes.',
-        params: idParams,
-        body: updateVolunteerBody,
-        response: { 200: volunteer, ...problems({ 409: 'email-taken', 412: 'precondition-failed' }) },
-      },
-    },
-    async (request, reply) => {
-      const updated = await app.db.transaction((tx) =>
-        updateVolunteer(
-          tx,
-          keyPrincipalOf(request),
-          request.params.id,
-          request.body,
-          ifMatchVersions(request),
-        ),
-      );
-      return reply.header('etag', etagOf(updated.version)).send(updated.volunteer);
-    },
-  );
+  route.update({
+    url: '/volunteers/:id',
+    auth: 'organiser',
+    operationId: 'updateVolunteer',
+    summary: 'Update a volunteer',
+    description: 'Send `If-Match` with the ETag you read; null clears phone, birth date or notes.',
+    params: idParams,
+    body: updateVolunteerBody,
+    answer: volunteer,
+    refusals: { 409: 'email-taken', 412: 'precondition-failed' },
+    run: updateVolunteer,
+  });
 
-  app.delete(
-    '/volunteers/:id',
-    {
-      config: { auth: 'organiser' },
-      schema: {
-        operationId: 'eraseVolunteer',
-        tags,
-        summary: "Erase a volunteer's personal data",
-        description:
-          'Name, email, phone, birth date and notes are erased, tokens revoked, future signups cancelled; past ' +
-          'signups stay, anonymised, so that reports keep their hours. The volunteer is 404 from then on.',
-        params: idParams,
-        response: { 204: noContent },
-      },
-    },
-    async (request, reply) => {
-      await app.db.transaction((tx) => eraseVolunteer(tx, keyPrincipalOf(request), request.params.id));
-      return reply.code(204).send();
-    },
-  );
+  route.empty({
+    method: 'DELETE',
+    url: '/volunteers/:id',
+    auth: 'organiser',
+    operationId: 'eraseVolunteer',
+    summary: "Erase a volunteer's personal data",
+    description:
+      'Name, email, phone, birth date and notes are erased, tokens revoked, future signups cancelled; past ' +
+      'signups stay, anonymised, so that reports keep their hours. The volunteer is 404 from then on.',
+    params: idParams,
+    run: eraseVolunteer,
+  });
 
-  app.post(
-    '/volunteers/:id/tokens',
-    {
-      config: { auth: 'organiser' },
-      schema: {
-        operationId: 'createVolunteerToken',
-        tags,
-        summary: 'Issue a volunteer token',
-        description: 'For apps that do their own sign-in. The token is shown this once only.',
-        params: idParams,
-        response: { 201: issuedToken },
-      },
-    },
-    (request, reply) =>
-      respondToWrite(request, reply, app.db, async (tx) => ({
-        status: 201,
-        body: await issueVolunteerToken(tx, keyPrincipalOf(request), request.params.id),
-      })),
-  );
+  route.write({
+    url: '/volunteers/:id/tokens',
+    auth: 'organiser',
+    operationId: 'createVolunteerToken',
+    summary: 'Issue a volunteer token',
+    description: 'For apps that do their own sign-in. The token is shown this once only.',
+    params: idParams,
+    answer: issuedToken,
+    status: 201,
+    sends: [],
+    run: async (tx, principal, request) => ({
+      status: 201,
+      body: await issueVolunteerToken(tx, principal, request.params.id),
+    }),
+  });
 
-  app.put(
-    '/volunteers/:id/qualifications/:roleId',
-    {
-      config: { auth: 'organiser' },
-      schema: {
-        operationId: 'grantQualification',
-        tags,
-        summary: 'Grant a qualification',
-        description: 'Idempotent: granting a held qualification changes nothing.',
-        params: qualificationParams,
-        response: { 204: noContent },
-      },
-    },
-    async (request, reply) => {
-      await app.db.transaction((tx) =>
-        grantQualification(tx, keyPrincipalOf(request), request.params.id, request.params.roleId),
-      );
-      return reply.code(204).send();
-    },
-  );
+  route.empty({
+    method: 'PUT',
+    url: '/volunteers/:id/qualifications/:roleId',
+    auth: 'organiser',
+    operationId: 'grantQualification',
+    summary: 'Grant a qualification',
+    description: 'Idempotent: granting a held qualification changes nothing.',
+    params: qualificationParams,
+    run: (tx, principal, id, request) => grantQualification(tx, principal, id, request.params.roleId),
+  });
 
-  app.delete(
-    '/volunteers/:id/qualifications/:roleId',
-    {
-      config: { auth: 'organiser' },
-      schema: {
-        operationId: 'revokeQualification',
-        tags,
-        summary: 'Revoke a qualification',
-        description: '404 when the volunteer does not hold it. Existing signups stay.',
-        params: qualificationParams,
-        response: { 204: noContent },
-      },
-    },
-    async (request, reply) => {
-      await app.db.transaction((tx) =>
-        revokeQualification(tx, keyPrincipalOf(request), request.params.id, request.params.roleId),
-      );
-      return reply.code(204).send();
-    },
-  );
+  route.empty({
+    method: 'DELETE',
+    url: '/volunteers/:id/qualifications/:roleId',
+    auth: 'organiser',
+    operationId: 'revokeQualification',
+    summary: 'Revoke a qualification',
+    description: '404 when the volunteer does not hold it. Existing signups stay.',
+    params: qualificationParams,
+    run: (tx, principal, id, request) => revokeQualification(tx, principal, id, request.params.roleId),
+  });
 
   // ── Self-service ───────────────────────────────────────────────────────────────────────────
+  const accountRoute = operations(app, { tags: ['volunteer-accounts'] });
 
-  app.post(
-    '/public/:orgSlug/volunteers',
-    {
-      config: { auth: 'public', sends: ['Location'] },
-      schema: {
-        operationId: 'registerVolunteer',
-        tags: ['volunteer-accounts'],
-        summary: 'Register as a volunteer',
-        description: 'Creates the volunteer and signs them in. Passwords have at least 10 characters.',
-        params: orgSlugParams,
-        body: registerBody,
-        response: { 201: session, ...problems({ 404: 'not-found', 409: 'email-taken' }) },
-      },
-    },
-    (request, reply) =>
-      respondToWrite(request, reply, app.db, async (tx) => ({
-        status: 201,
-        body: await registerVolunteer(tx, request.params.orgSlug, request.body),
-        headers: { location: '/v1/me' },
-      })),
-  );
+  accountRoute.write({
+    url: '/public/:orgSlug/volunteers',
+    auth: 'public',
+    operationId: 'registerVolunteer',
+    summary: 'Register as a volunteer',
+    description: 'Creates the volunteer and signs them in. Passwords have at least 10 characters.',
+    params: orgSlugParams,
+    body: registerBody,
+    answer: session,
+    status: 201,
+    sends: ['Location'],
+    refusals: { 404: 'not-found', 409: 'email-taken' },
+    run: async (tx, _nobody, request) => ({
+      status: 201,
+      body: await registerVolunteer(tx, request.params.orgSlug, request.body),
+      headers: { location: '/v1/me' },
+    }),
+  });
 
   const loginLimit = app.config.LOGIN_ATTEMPTS_PER_15_MINUTES;
   // Not `app.rateLimit()`: its handler is skipped on a request that another limiter of the plugin
@@ -379,47 +306,34 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
-  app.post(
-    '/me/calendar-token',
-    {
-      config: { auth: 'volunteer', sends: ['Location'] },
-      schema: {
-        operationId: 'rotateCalendarToken',
-        tags: ['volunteer-accounts'],
-        summary: 'Replace your calendar feed URL',
-        description: 'A new private feed URL; the old one is 404 from now on (a leaked URL is thus revoked).',
-        response: { 201: calendarFeed },
-      },
+  accountRoute.write({
+    url: '/me/calendar-token',
+    auth: 'volunteer',
+    operationId: 'rotateCalendarToken',
+    summary: 'Replace your calendar feed URL',
+    description: 'A new private feed URL; the old one is 404 from now on (a leaked URL is thus revoked).',
+    answer: calendarFeed,
+    status: 201,
+    sends: ['Location'],
+    run: async (tx, principal, request) => {
+      const key = await instanceSecret(app.db, calendarKeyName);
+      const token = await rotateCalendarToken(tx, key, principal.orgId, principal.volunteerId);
+      const path = calendarPath(token);
+      return {
+        status: 201,
+        body: { calendarUrl: `${originOf(request)}${path}` },
+        headers: { location: path },
+      };
     },
-    (request, reply) =>
-      respondToWrite(request, reply, app.db, async (tx) => {
-        const principal = volunteerPrincipalOf(request);
-        const key = await instanceSecret(app.db, calendarKeyName);
-        const token = await rotateCalendarToken(tx, key, principal.orgId, principal.volunteerId);
-        const path = calendarPath(token);
-        return {
-          status: 201,
-          body: { calendarUrl: `${originOf(request)}${path}` },
-          headers: { location: path },
-        };
-      }),
-  );
+  });
 
-  app.delete(
-    '/me/session',
-    {
-      config: { auth: 'volunteer' },
-      schema: {
-        operationId: 'signOut',
-        tags: ['volunteer-accounts'],
-        summary: 'Sign out: revoke this token',
-        description: 'The token stops working at once; other tokens of the volunteer keep working.',
-        response: { 204: noContent },
-      },
-    },
-    async (request, reply) => {
-      await app.db.transaction((tx) => revokeSession(tx, volunteerPrincipalOf(request)));
-      return reply.code(204).send();
-    },
-  );
+  accountRoute.empty({
+    method: 'DELETE',
+    url: '/me/session',
+    auth: 'volunteer',
+    operationId: 'signOut',
+    summary: 'Sign out: revoke this token',
+    description: 'The token stops working at once; other tokens of the volunteer keep working.',
+    run: revokeSession,
+  });
 };
