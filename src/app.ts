@@ -45,6 +45,7 @@ export interface BuildOptions {
 }
 
 const oneMebibyte = 1024 * 1024;
+/** One string, not a list: @fastify/cors would join a list again on every request. */
 const exposedHeaders = [
   'ETag',
   'Location',
@@ -54,7 +55,7 @@ const exposedHeaders = [
   'RateLimit-Reset',
   'Retry-After',
   'Idempotent-Replayed',
-];
+].join(', ');
 
 /**
  * Security headers from helmet. A JSON API serves no HTML but /docs, whose page sets its own
@@ -247,9 +248,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     sendNotFound,
   );
 
-  // Before the routes: a hook applies to the routes declared after it.
+  // Before the routes: an onRoute hook sees the routes declared after it (it gives the write
+  // routes their onSend hook, and the read-only ones nothing to run).
   const answers = new AnswerCache(publicAnswersFreshForMs, publicAnswersStaleForMs, publicAnswersKept);
-  app.addHook('onSend', forgetAnswersOnWrite(answers));
+  app.addHook('onRoute', forgetAnswersOnWrite(answers));
 
   await app.register(healthRoutes);
   await app.register(organizationRoutes, { prefix: '/v1' });

@@ -90,6 +90,41 @@ describe('AnswerCache', () => {
     expect((await cache.get('b', other.compute)).body).toBe('b');
   });
 
+  it('peek gives what get would serve without computing: fresh, or stale while a recomputation runs', async () => {
+    const cache = new AnswerCache(50, 100, 10);
+    const work = computation();
+    expect(cache.peek('k')).toBeUndefined();
+    const first = cache.get('k', work.compute);
+    expect(cache.peek('k')).toBeUndefined(); // being computed: get would wait for it
+    work.finish('old');
+    await first;
+    expect(cache.peek('k')?.body).toBe('old');
+    await sleep(70);
+    expect(cache.peek('k')).toBeUndefined(); // stale, and nothing recomputes it: get must start that
+    const during = cache.get('k', work.compute);
+    expect(work.calls).toBe(2);
+    expect(cache.peek('k')?.body).toBe('old'); // what get serves while the recomputation runs
+    work.finish('new');
+    await during;
+    await sleep(5);
+    expect(cache.peek('k')?.body).toBe('new');
+    cache.forgetOrganization('org');
+    expect(cache.peek('k')).toBeUndefined();
+
+    const slow = new AnswerCache(20, 200, 10);
+    const slowWork = computation();
+    const made = slow.get('k', slowWork.compute);
+    slowWork.finish('old');
+    await made;
+    await sleep(40);
+    const recomputing = slow.get('k', slowWork.compute);
+    expect(slow.peek('k')?.body).toBe('old');
+    await sleep(250);
+    expect(slow.peek('k')).toBeUndefined(); // too stale to serve, even while it is recomputed
+    slowWork.finish('new');
+    await recomputing;
+  });
+
   it('keeps no failed computation, and no more entries than its bound', async () => {
     const cache = new AnswerCache(1_000, 0, 2);
     await expect(cache.get('gone', () => Promise.reject(new Error('404')))).rejects.toThrow('404');

@@ -3,13 +3,16 @@
  * that it never carries anyone's personal data.
  */
 import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { sql } from 'drizzle-orm';
 import ICAL from 'ical.js';
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
+import { configWith } from '../src/config.ts';
+import { createLogger } from '../src/core/logger.ts';
 import { queryRows } from '../src/db/client.ts';
-import { bearer, createOrg, uniqueSlug } from './support/app.ts';
+import { bearer, createOrg, startTestApp, uniqueSlug } from './support/app.ts';
 import { type Auth, expectProblem, fixtures, ids, sleep, useTestApp } from './support/fixtures.ts';
 import { killAllServers, type ServerProcess, startServer } from './support/server-process.ts';
 
@@ -280,6 +283,68 @@ describe('HTTP caching of public answers', () => {
     expect(preflight.status).toBe(204);
     expect(preflight.headers['access-control-allow-origin']).toBe('*');
     expect(preflight.headers['access-control-max-age']).toBe('7200');
+  });
+});
+
+describe('answers sent from the process cache', () => {
+  it('carry every header of a computed answer, count against the rate limit, and are logged', async () => {
+    const org = await publicOrg();
+    const event = await publishedEvent(org.admin);
+    await createShift(org.admin, event.id, at(1, 9));
+    const records: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, callback) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) records.push(JSON.parse(line));
+        callback();
+      },
+    });
+    // Its own app: a rate limit of 6 a minute for this test's address, and an access log.
+    const limited = await startTestApp(
+      suite.database,
+      { RATE_LIMIT_PER_MINUTE: 6 },
+      { logger: createLogger(configWith({ LOG_LEVEL: 'info' }), sink) },
+    );
+    try {
+      const path = `/v1/public/${org.slug}/events/${event.id}/shifts`;
+      const origin = { origin: 'https://partner.example' };
+      // The first read computes the answer; the next ones, well within its freshness, are sent
+      // from the cache by the route's last onRequest hook (routes.ts), before validation and
+      // handler: they must look the same, count the same, and be logged the same.
+      const computed = await limited.http.get(path).set(origin).expect(200);
+      const etag = computed.headers.etag as string;
+      const ready = await limited.http.get(path).set(origin).expect(200);
+      const revalidated = await limited.http.get(path).set(origin).set('if-none-match', etag).expect(304);
+      expect(ready.text).toBe(computed.text);
+      const perResponse = ['date', 'x-request-id', 'ratelimit-remaining', 'ratelimit-reset'];
+      const fixed = (headers: Record<string, string>, without: string[] = []) =>
+        Object.fromEntries(
+          Object.entries(headers).filter(([name]) => ![...perResponse, ...without].includes(name)),
+        );
+      expect(fixed(ready.headers)).toEqual(fixed(computed.headers));
+      expect(fixed(revalidated.headers)).toEqual(fixed(computed.headers, ['content-type', 'content-length']));
+      for (const response of [computed, ready, revalidated]) {
+        expect(response.headers['access-control-allow-origin']).toBe('*');
+        expect(response.headers['access-control-expose-headers']).toContain('ETag');
+        expect(response.headers['x-content-type-options']).toBe('nosniff');
+        expect(response.headers['cache-control']).toBe('public, max-age=30');
+        expect(response.headers.etag).toBe(etag);
+        expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+        expect(response.headers['ratelimit-limit']).toBe('6');
+      }
+      expect(
+        [computed, ready, revalidated].map((response) => response.headers['ratelimit-remaining']),
+      ).toEqual(['5', '4', '3']);
+      for (let i = 0; i < 3; i++) await limited.http.get(path).set('if-none-match', etag).expect(304);
+      expectProblem(await limited.http.get(path).set('if-none-match', etag), 429, 'rate-limited');
+      const completed = records.filter(
+        (record) =>
+          record.msg === 'request completed' && record.requestId === revalidated.headers['x-request-id'],
+      );
+      expect(completed).toHaveLength(1);
+      expect(completed[0]?.res).toMatchObject({ statusCode: 304 });
+    } finally {
+      await limited.close();
+    }
   });
 });
 

@@ -50,6 +50,8 @@ export function versionIn(column: SQLWrapper, expectedVersions: number[] | null)
 export function noneMatch(request: FastifyRequest, etag: string): boolean {
   const header = request.headers['if-none-match'];
   if (header === undefined) return false;
+  // The usual revalidation, by a browser or the embed, names exactly the current tag: no parsing.
+  if (header === etag) return true;
   const text = Array.isArray(header) ? header.join(',') : header;
   if (text.trim() === '*') return true;
   const opaque = (tag: string) => tag.trim().replace(/^W\//, '');

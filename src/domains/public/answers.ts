@@ -11,7 +11,7 @@
  * signup window opening), within their sum and one computation.
  */
 import { createHash } from 'node:crypto';
-import type { onSendHookHandler } from 'fastify';
+import type { onRouteHookHandler, onSendHookHandler } from 'fastify';
 
 export interface Answer {
   body: string;
@@ -123,10 +123,17 @@ export class AnswerCache {
     this.entries.set(key, entry);
   }
 
-  /** The answer under `key` if it is ready and fresh: what a request can be answered with at once. */
+  /**
+   * The answer under `key` if `get` would serve it now without computing anything: a ready, fresh
+   * one, or a stale one (within `staleForMs`) whose recomputation is under way. A request can be
+   * answered with it at once; otherwise `get` has work to do (compute, or start a recomputation).
+   */
   peek(key: string): Answer | undefined {
     const entry = this.entries.get(key);
-    return entry?.value && entry.freshUntil > Date.now() ? entry.value : undefined;
+    if (entry?.value === undefined) return undefined;
+    const now = Date.now();
+    if (entry.freshUntil > now) return entry.value;
+    return entry.refreshing && entry.freshUntil + this.staleForMs > now ? entry.value : undefined;
   }
 
   /** Forgets the organisation's answers: a write of this process changed its data. */
@@ -141,13 +148,22 @@ export class AnswerCache {
 const reads = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * An onSend hook for the whole app: a write that succeeded (committed: its handler has returned)
- * forgets its organisation's public answers in this process before the client hears of it.
+ * An onRoute hook for the whole app, added before the routes: every route that takes a write gets
+ * an onSend hook by which a write that succeeded (committed: its handler has returned) forgets its
+ * organisation's public answers in this process before the client hears of it. Read-only routes
+ * get none: they have nothing to forget, and public reads are the hot path (bench/reads.ts).
  */
-export function forgetAnswersOnWrite(cache: AnswerCache): onSendHookHandler {
-  return (request, reply, payload, done) => {
+export function forgetAnswersOnWrite(cache: AnswerCache): onRouteHookHandler {
+  const forget: onSendHookHandler = (request, reply, payload, done) => {
     const orgId = request.principal?.orgId;
     if (orgId && !reads.has(request.method) && reply.statusCode < 400) cache.forgetOrganization(orgId);
     done(null, payload);
+  };
+  return (route) => {
+    // Fastify has upper-cased the methods by now.
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.every((method) => reads.has(method))) return;
+    const own = route.onSend;
+    route.onSend = [...(own === undefined ? [] : Array.isArray(own) ? own : [own]), forget];
   };
 }

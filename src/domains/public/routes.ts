@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { FastifyContextConfig, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { noneMatch } from '../../core/http-cache.ts';
@@ -62,13 +62,25 @@ export const publicRoutes: FastifyPluginAsyncZod<{ answers: AnswerCache }> = asy
     return send(request, response, await answers.get(request.url, compute, type));
   }
 
-  // A fresh answer for this very URL (it passed validation when it was made) is sent before the
-  // validation and handler work: a popular event's readers and revalidations cost next to nothing.
-  // (After onRequest, where CORS and the rate limit have had their say.)
-  app.addHook('preValidation', (request, response, done) => {
+  // A ready answer for this very URL (it passed validation when it was made) is sent from the
+  // route's last onRequest hook, before the access check, validation and handler: a popular
+  // event's readers and revalidations cost next to nothing (bench/reads.ts, R1 and R2).
+  // It is the *last* onRequest hook so that it still comes after every hook that shapes a normal
+  // answer: the app's (request id, security headers, the shutdown refusal), CORS's and auth's
+  // run as app-wide onRequest hooks, before any route's own; the rate limit is a route hook that
+  // @fastify/rate-limit adds from its onRoute hook, which runs before this plugin's (registered
+  // earlier), so a cached answer still counts and carries the RateLimit headers (public.test.ts,
+  // "answers sent from the process cache"). What it skips does nothing on these routes: the
+  // access check of a `public` rule (preParsing) and body parsing (none for GET). The access log
+  // is written when the response finishes, whichever hook sent it.
+  const sendReadyAnswer: onRequestHookHandler = (request, response, done) => {
     const answer = request.method === 'GET' ? answers.peek(request.url) : undefined;
-    if (!answer) return done();
+    if (answer === undefined) return done();
     send(request, response, answer);
+  };
+  app.addHook('onRoute', (route) => {
+    const own = route.onRequest;
+    route.onRequest = [...(own === undefined ? [] : Array.isArray(own) ? own : [own]), sendReadyAnswer];
   });
 
   /** The JSON of `data` as its response schema encodes it (timestamps as RFC 3339 text). */
