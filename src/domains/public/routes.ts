@@ -1,8 +1,15 @@
 import { readFileSync } from 'node:fs';
-import type { FastifyContextConfig, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type {
+  FastifyContextConfig,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  onRequestHookHandler,
+} from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { noneMatch } from '../../core/http-cache.ts';
+import type { RequestOf } from '../../core/operations.ts';
 import { packagePath } from '../../package-root.ts';
 import { type Answer, type AnswerCache, answerOf } from './answers.ts';
 import {
@@ -21,6 +28,7 @@ import {
   listPublicEvents,
   listPublicShifts,
   organizationCalendar,
+  type PublicOrganization,
   publicOrganization as readOrganization,
   volunteerCalendar,
 } from './service.ts';
@@ -87,99 +95,92 @@ export const publicRoutes: FastifyPluginAsyncZod<{ answers: AnswerCache }> = asy
   const encoded = <T extends z.ZodType>(schema: T, data: z.output<T>) =>
     JSON.stringify(z.encode(schema, data));
 
-  app.get(
-    '/public/:orgSlug',
-    {
+  /**
+   * A JSON read of an organisation's public data: the organisation is found by the path's slug
+   * (404 when unknown), `read` gives the data, and the answer schema both documents and encodes it.
+   */
+  function jsonRead<P extends z.ZodType<{ orgSlug: string }>, Q, A extends z.ZodType>(spec: {
+    url: string;
+    operationId: string;
+    summary: string;
+    description: string;
+    params: P;
+    querystring?: Q;
+    answer: A;
+    read: (organization: PublicOrganization, request: RequestOf<P, Q, undefined>) => Promise<z.output<A>>;
+  }) {
+    // A plain FastifyInstance: the handler's types come from `spec`, not from the provider.
+    (app as FastifyInstance).route({
+      method: 'GET',
+      url: spec.url,
       config,
       schema: {
-        operationId: 'getPublicOrganization',
+        operationId: spec.operationId,
         tags,
-        summary: 'An organisation, publicly',
-        description: 'Its name, slug and time zone. No token needed.',
-        params: orgSlugParams,
-        response: { 200: publicOrganization, 304: notModified },
+        summary: spec.summary,
+        description: spec.description,
+        params: spec.params,
+        ...(spec.querystring && { querystring: spec.querystring }),
+        response: { 200: spec.answer, 304: notModified },
       },
-    },
-    (request, response) =>
-      reply(request, response, async () => {
-        const { id, ...organization } = await readOrganization(app.db, request.params.orgSlug);
-        return { orgId: id, body: encoded(publicOrganization, organization) };
-      }),
-  );
+      handler: (request, response) =>
+        reply(request, response, async () => {
+          const decoded = request as RequestOf<P, Q, undefined>;
+          const { orgSlug } = decoded.params as { orgSlug: string };
+          const organization = await readOrganization(app.db, orgSlug);
+          return {
+            orgId: organization.id,
+            body: encoded(spec.answer, await spec.read(organization, decoded)),
+          };
+        }),
+    });
+  }
 
-  app.get(
-    '/public/:orgSlug/events',
-    {
-      config,
-      schema: {
-        operationId: 'listPublicEvents',
-        tags,
-        summary: "An organisation's listed events",
-        description:
-          'Published events with visibility `public`, ordered by `startsAt` (events without shifts last), then id. ' +
-          '`from`/`to` select events with a shift overlapping [from, to).',
-        params: orgSlugParams,
-        querystring: listPublicEventsQuery,
-        response: { 200: publicEventPage, 304: notModified },
-      },
-    },
-    (request, response) =>
-      reply(request, response, async () => {
-        const { id } = await readOrganization(app.db, request.params.orgSlug);
-        return {
-          orgId: id,
-          body: encoded(publicEventPage, await listPublicEvents(app.db, id, request.query)),
-        };
-      }),
-  );
+  jsonRead({
+    url: '/public/:orgSlug',
+    operationId: 'getPublicOrganization',
+    summary: 'An organisation, publicly',
+    description: 'Its name, slug and time zone. No token needed.',
+    params: orgSlugParams,
+    answer: publicOrganization,
+    read: async ({ id: _, ...organization }) => organization,
+  });
 
-  app.get(
-    '/public/:orgSlug/events/:eventId',
-    {
-      config,
-      schema: {
-        operationId: 'getPublicEvent',
-        tags,
-        summary: 'One event, publicly',
-        description: 'A published event that is `public` or `unlisted`; any other is 404.',
-        params: publicEventParams,
-        response: { 200: publicEvent, 304: notModified },
-      },
-    },
-    (request, response) => {
-      const { orgSlug, eventId } = request.params;
-      return reply(request, response, async () => {
-        const { id } = await readOrganization(app.db, orgSlug);
-        return { orgId: id, body: encoded(publicEvent, await getPublicEvent(app.db, id, eventId)) };
-      });
-    },
-  );
+  jsonRead({
+    url: '/public/:orgSlug/events',
+    operationId: 'listPublicEvents',
+    summary: "An organisation's listed events",
+    description:
+      'Published events with visibility `public`, ordered by `startsAt` (events without shifts last), then id. ' +
+      '`from`/`to` select events with a shift overlapping [from, to).',
+    params: orgSlugParams,
+    querystring: listPublicEventsQuery,
+    answer: publicEventPage,
+    read: ({ id }, request) => listPublicEvents(app.db, id, request.query),
+  });
 
-  app.get(
-    '/public/:orgSlug/events/:eventId/shifts',
-    {
-      config,
-      schema: {
-        operationId: 'listPublicShifts',
-        tags,
-        summary: "An event's shifts, publicly",
-        description:
-          'Ordered by `startsAt`, then id; up to 1,000 in one page (the default), so that a page gets a whole event. ' +
-          '`status` is derived as for organisers; `available=true` keeps the shifts with a free place.',
-        params: publicEventParams,
-        querystring: listPublicShiftsQuery,
-        response: { 200: publicShiftPage, 304: notModified },
-      },
-    },
-    (request, response) => {
-      const { orgSlug, eventId } = request.params;
-      return reply(request, response, async () => {
-        const { id } = await readOrganization(app.db, orgSlug);
-        const page = await listPublicShifts(app.db, id, eventId, request.query);
-        return { orgId: id, body: encoded(publicShiftPage, page) };
-      });
-    },
-  );
+  jsonRead({
+    url: '/public/:orgSlug/events/:eventId',
+    operationId: 'getPublicEvent',
+    summary: 'One event, publicly',
+    description: 'A published event that is `public` or `unlisted`; any other is 404.',
+    params: publicEventParams,
+    answer: publicEvent,
+    read: ({ id }, request) => getPublicEvent(app.db, id, request.params.eventId),
+  });
+
+  jsonRead({
+    url: '/public/:orgSlug/events/:eventId/shifts',
+    operationId: 'listPublicShifts',
+    summary: "An event's shifts, publicly",
+    description:
+      'Ordered by `startsAt`, then id; up to 1,000 in one page (the default), so that a page gets a whole event. ' +
+      '`status` is derived as for organisers; `available=true` keeps the shifts with a free place.',
+    params: publicEventParams,
+    querystring: listPublicShiftsQuery,
+    answer: publicShiftPage,
+    read: ({ id }, request) => listPublicShifts(app.db, id, request.params.eventId, request.query),
+  });
 
   app.get(
     '/public/:orgSlug/calendar.ics',

@@ -21,7 +21,15 @@ type PublicEvent = z.output<typeof publicEvent>;
 type PublicShift = z.output<typeof publicShift>;
 
 /** The organisation behind a slug, as the public sees it; 404 when there is none. */
-export async function publicOrganization(db: DbOrTx, orgSlug: string) {
+/** An organisation as the public reads know it (its id for the queries, never sent). */
+export interface PublicOrganization {
+  id: string;
+  name: string;
+  slug: string;
+  timezone: string;
+}
+
+export async function publicOrganization(db: DbOrTx, orgSlug: string): Promise<PublicOrganization> {
   const organization = await findOrganizationBySlug(db, orgSlug);
   if (!organization) throw notFound('The organisation');
   return {
