@@ -322,6 +322,54 @@ describe.skipIf(!haveBrowser)('the embed in Chromium on a partner page under a s
     await page.close();
   }, 60_000);
 
+  it('stops revalidating while the page is hidden and starts again when it is shown', async () => {
+    const org = await createOrg(suite.http);
+    const admin = bearer(org.adminToken);
+    const event = await createEvent(admin, { status: 'published' });
+    await createShift(admin, event.id, {
+      startsAt: '2033-06-01T07:00:00.000Z',
+      endsAt: '2033-06-01T09:00:00.000Z',
+      title: 'Sorting',
+    });
+    const { page, problems } = await openPartnerPage(`org="${org.slug}" event="${event.id}" refresh="1"`);
+    const fetches: number[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname.endsWith('/shifts')) fetches.push(Date.now());
+    });
+    const countSince = (since: number) => fetches.filter((at) => at >= since).length;
+    // The page's visibility as the browser reports it, switched the way a hidden tab would.
+    const setHidden = (hidden: boolean) =>
+      page.evaluate((value) => {
+        for (const [name, get] of [
+          ['hidden', () => value],
+          ['visibilityState', () => (value ? 'hidden' : 'visible')],
+        ] as const) {
+          Object.defineProperty(document, name, { configurable: true, get });
+        }
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+
+    // Visible: a revalidation about every second.
+    let since = Date.now();
+    await page.waitForTimeout(2_500);
+    expect(countSince(since)).toBeGreaterThanOrEqual(1);
+
+    // Hidden: none at all for three refresh periods (a request already on its way may finish).
+    await setHidden(true);
+    await page.waitForTimeout(300);
+    since = Date.now();
+    await page.waitForTimeout(3_000);
+    expect(countSince(since)).toBe(0);
+
+    // Shown again: revalidation resumes.
+    since = Date.now();
+    await setHidden(false);
+    await page.waitForTimeout(2_500);
+    expect(countSince(since)).toBeGreaterThanOrEqual(1);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 60_000);
+
   it('says so in its status region, and dispatches together:error, when the event is not there', async () => {
     const org = await createOrg(suite.http);
     const { page, problems } = await openPartnerPage(
