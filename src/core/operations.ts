@@ -44,6 +44,14 @@ export type RequestOf<P, Q, B> = FastifyRequest<{
 /** The `:id` of the path, where it has one. */
 type IdOf<P> = Decoded<P> extends { id: infer Id } ? Id : undefined;
 
+/** A kind's service call: the database (or the transaction), the caller, the kind's input, the request. */
+type Run<R extends AccessRule, P, Q, B, Input, Result> = (
+  db: DbOrTx,
+  principal: PrincipalUnder<R>,
+  input: Input,
+  request: RequestOf<P, Q, B>,
+) => Promise<Result>;
+
 /** What every operation declares: where it is, who may call it and what the document says. */
 interface Declaration<R extends AccessRule, P, Q, B> {
   url: string;
@@ -126,12 +134,7 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
   return {
     get<R extends AccessRule, P, Q, B, A extends Schema>(
       spec: Answering<R, P, Q, B, A> & {
-        run: (
-          db: Db,
-          principal: PrincipalUnder<R>,
-          query: Decoded<Q>,
-          request: RequestOf<P, Q, B>,
-        ) => Promise<z.output<A>>;
+        run: Run<R, P, Q, B, Decoded<Q>, z.output<A>>;
       },
     ) {
       register('GET', spec, { status: 200, schema: spec.answer, sends: [] }, (request) =>
@@ -141,12 +144,7 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
 
     read<R extends AccessRule, P, Q, B, A extends Schema>(
       spec: Answering<R, P, Q, B, A> & {
-        run: (
-          db: Db,
-          principal: PrincipalUnder<R>,
-          id: IdOf<P>,
-          request: RequestOf<P, Q, B>,
-        ) => Promise<Versioned<K, z.output<A>>>;
+        run: Run<R, P, Q, B, IdOf<P>, Versioned<K, z.output<A>>>;
       },
     ) {
       register('GET', spec, { status: 200, schema: spec.answer, sends: ['ETag'] }, async (request, reply) => {
@@ -158,12 +156,7 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
 
     create<R extends AccessRule, P, Q, B, A extends Schema>(
       spec: Answering<R, P, Q, B, A> & {
-        run: (
-          tx: DbOrTx,
-          principal: PrincipalUnder<R>,
-          body: Decoded<B>,
-          request: RequestOf<P, Q, B>,
-        ) => Promise<Versioned<K, z.output<A>>>;
+        run: Run<R, P, Q, B, Decoded<B>, Versioned<K, z.output<A>>>;
       },
     ) {
       const sends: DeclaredHeader[] = ['Location', 'ETag'];
@@ -183,12 +176,7 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
 
     act<R extends AccessRule, P, Q, B, A extends Schema>(
       spec: Answering<R, P, Q, B, A> & {
-        run: (
-          tx: DbOrTx,
-          principal: PrincipalUnder<R>,
-          id: IdOf<P>,
-          request: RequestOf<P, Q, B>,
-        ) => Promise<Versioned<K, z.output<A>>>;
+        run: Run<R, P, Q, B, IdOf<P>, Versioned<K, z.output<A>>>;
       },
     ) {
       register('POST', spec, { status: 200, schema: spec.answer, sends: ['ETag'] }, (request, reply) =>
@@ -229,12 +217,7 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
     empty<R extends AccessRule, P, Q, B>(
       spec: Declaration<R, P, Q, B> & {
         method: 'DELETE' | 'PUT';
-        run: (
-          tx: DbOrTx,
-          principal: PrincipalUnder<R>,
-          id: IdOf<P>,
-          request: RequestOf<P, Q, B>,
-        ) => Promise<unknown>;
+        run: Run<R, P, Q, B, IdOf<P>, unknown>;
       },
     ) {
       register(spec.method, spec, { status: 204, schema: noContent, sends: [] }, async (request, reply) => {
