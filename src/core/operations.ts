@@ -121,10 +121,11 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
     });
   };
 
-  const resourceOf = <T>(found: Versioned<K, T>): T => {
-    if (options.resource === undefined) throw new Error('operations(): this kind needs `resource`');
-    return found[options.resource] as T;
+  /** The kinds that answer with a versioned resource need its key: a declaration error, at start-up. */
+  const needsResource = (kind: string) => {
+    if (options.resource === undefined) throw new Error(`operations(): \`${kind}\` needs \`resource\``);
   };
+  const resourceOf = <T>(found: Versioned<K, T>): T => found[options.resource as K] as T;
   const versionedAnswer = <T>(status: number, found: Versioned<K, T>, location?: string): WriteResponse => ({
     status,
     body: resourceOf(found),
@@ -147,6 +148,7 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
         run: Run<R, P, Q, B, IdOf<P>, Versioned<K, z.output<A>>>;
       },
     ) {
+      needsResource('read');
       register('GET', spec, { status: 200, schema: spec.answer, sends: ['ETag'] }, async (request, reply) => {
         const { principal, id } = inputsOf(spec, request);
         const found = await spec.run(db, principal, id, request);
@@ -159,6 +161,7 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
         run: Run<R, P, Q, B, Decoded<B>, Versioned<K, z.output<A>>>;
       },
     ) {
+      needsResource('create');
       const sends: DeclaredHeader[] = ['Location', 'ETag'];
       register('POST', spec, { status: 201, schema: spec.answer, sends }, (request, reply) =>
         respondToWrite(request, reply, db, async (tx) => {
@@ -179,6 +182,7 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
         run: Run<R, P, Q, B, IdOf<P>, Versioned<K, z.output<A>>>;
       },
     ) {
+      needsResource('act');
       register('POST', spec, { status: 200, schema: spec.answer, sends: ['ETag'] }, (request, reply) =>
         respondToWrite(request, reply, db, async (tx) => {
           const { principal, id } = inputsOf(spec, request);
@@ -199,6 +203,7 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
         ) => Promise<Versioned<K, z.output<A>>>;
       },
     ) {
+      needsResource('update');
       register(
         'PATCH',
         spec,
@@ -229,23 +234,31 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
 
     write<R extends AccessRule, P, Q, B, A extends Schema>(
       spec: Answering<R, P, Q, B, A> & {
-        /** The success status the document gives. */
+        /** The success status: the document's and the answer's. */
         status: number;
         sends: DeclaredHeader[];
         /** See `respondToWrite`: a single atomic statement needs no transaction of its own. */
         atomicEffect?: boolean;
+        /** The answer's body and headers (its status is `status`). */
         run: (
           tx: DbOrTx,
           principal: PrincipalUnder<R>,
           request: RequestOf<P, Q, B>,
-        ) => Promise<WriteResponse>;
+        ) => Promise<Omit<WriteResponse, 'status'>>;
       },
     ) {
       const answers = { status: spec.status, schema: spec.answer, sends: spec.sends };
       register('POST', spec, answers, (request, reply) =>
-        respondToWrite(request, reply, db, (tx) => spec.run(tx, inputsOf(spec, request).principal, request), {
-          atomicEffect: spec.atomicEffect ?? false,
-        }),
+        respondToWrite(
+          request,
+          reply,
+          db,
+          async (tx) => ({
+            status: spec.status,
+            ...(await spec.run(tx, inputsOf(spec, request).principal, request)),
+          }),
+          { atomicEffect: spec.atomicEffect ?? false },
+        ),
       );
     },
   };

@@ -44,7 +44,6 @@ export const organizationRoutes: FastifyPluginAsyncZod = async (app) => {
       const actor = request.isPlatformAdmin ? { kind: 'admin' as const } : actorOf(request.principal);
       const created = await createOrganization(tx, actor, request.body);
       return {
-        status: 201,
         body: { organization: created.organization, apiKey: created.apiKey },
         headers: { location: '/v1/organization', etag: etagOf(created.version) },
       };
@@ -86,7 +85,7 @@ export const organizationRoutes: FastifyPluginAsyncZod = async (app) => {
     sends: ['Location'],
     run: async (tx, principal, request) => {
       const key = await createApiKey(tx, principal, request.body);
-      return { status: 201, body: key, headers: { location: `/v1/api-keys/${key.id}` } };
+      return { body: key, headers: { location: `/v1/api-keys/${key.id}` } };
     },
   });
 

@@ -147,6 +147,11 @@ export class AnswerCache {
 
 const reads = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** A route's hooks of one kind, from an onRoute hook, with `hook` run last (one hook or a list). */
+export function withHookLast<Hook>(own: Hook | Hook[] | undefined, hook: Hook): Hook[] {
+  return [...(own === undefined ? [] : Array.isArray(own) ? own : [own]), hook];
+}
+
 /**
  * An onRoute hook for the whole app, added before the routes: every route that takes a write gets
  * an onSend hook by which a write that succeeded (committed: its handler has returned) forgets its
@@ -163,7 +168,6 @@ export function forgetAnswersOnWrite(cache: AnswerCache): onRouteHookHandler {
     // Fastify has upper-cased the methods by now.
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (methods.every((method) => reads.has(method))) return;
-    const own = route.onSend;
-    route.onSend = [...(own === undefined ? [] : Array.isArray(own) ? own : [own]), forget];
+    route.onSend = withHookLast(route.onSend, forget);
   };
 }

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { noneMatch } from '../../core/http-cache.ts';
 import type { RequestOf } from '../../core/operations.ts';
 import { packagePath } from '../../package-root.ts';
-import { type Answer, type AnswerCache, answerOf } from './answers.ts';
+import { type Answer, type AnswerCache, answerOf, withHookLast } from './answers.ts';
 import {
   listPublicEventsQuery,
   listPublicShiftsQuery,
@@ -87,8 +87,7 @@ export const publicRoutes: FastifyPluginAsyncZod<{ answers: AnswerCache }> = asy
     send(request, response, answer);
   };
   app.addHook('onRoute', (route) => {
-    const own = route.onRequest;
-    route.onRequest = [...(own === undefined ? [] : Array.isArray(own) ? own : [own]), sendReadyAnswer];
+    route.onRequest = withHookLast(route.onRequest, sendReadyAnswer);
   });
 
   /** The JSON of `data` as its response schema encodes it (timestamps as RFC 3339 text). */

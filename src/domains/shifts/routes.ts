@@ -67,7 +67,7 @@ export const shiftRoutes: FastifyPluginAsyncZod = async (app) => {
             durationMinutes: body.durationMinutes ?? 0,
             recurrence: body.recurrence ?? '',
           });
-      return { status: 201, body: { data: created } };
+      return { body: { data: created } };
     },
   });
 

@@ -60,7 +60,7 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
     atomicEffect: true,
     run: async (db, principal, request) => {
       const claimed = await claimShift(db, principal, request.params.id, request.body ?? {}, app.db);
-      return { status: 201, body: claimed, headers: { location: `/v1/signups/${claimed.id}` } };
+      return { body: claimed, headers: { location: `/v1/signups/${claimed.id}` } };
     },
   });
 

@@ -165,7 +165,6 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
     status: 201,
     sends: [],
     run: async (tx, principal, request) => ({
-      status: 201,
       body: await issueVolunteerToken(tx, principal, request.params.id),
     }),
   });
@@ -208,7 +207,6 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
     sends: ['Location'],
     refusals: { 404: 'not-found', 409: 'email-taken' },
     run: async (tx, _nobody, request) => ({
-      status: 201,
       body: await registerVolunteer(tx, request.params.orgSlug, request.body),
       headers: { location: '/v1/me' },
     }),
@@ -320,7 +318,6 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
       const token = await rotateCalendarToken(tx, key, principal.orgId, principal.volunteerId);
       const path = calendarPath(token);
       return {
-        status: 201,
         body: { calendarUrl: `${originOf(request)}${path}` },
         headers: { location: path },
       };
