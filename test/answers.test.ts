@@ -21,6 +21,13 @@ function computation(orgId = 'org') {
   };
 }
 
+/** Puts `body` under `key` through `get`, as a first request would, and waits for it. */
+async function ready(cache: AnswerCache, work: ReturnType<typeof computation>, body: string, key = 'k') {
+  const made = cache.get(key, work.compute);
+  work.finish(body);
+  return made;
+}
+
 describe('AnswerCache', () => {
   it('shares one computation between concurrent requests, then serves it while fresh; the ETag is the bytes hash', async () => {
     const cache = new AnswerCache(200, 100, 10);
@@ -43,9 +50,7 @@ describe('AnswerCache', () => {
   it('past freshness serves the stale answer at once while one recomputation runs, then the new one', async () => {
     const cache = new AnswerCache(50, 500, 10);
     const work = computation();
-    const first = cache.get('k', work.compute);
-    work.finish('old');
-    await first;
+    await ready(cache, work, 'old');
     await sleep(70);
     const during = await Promise.all([cache.get('k', work.compute), cache.get('k', work.compute)]);
     expect(during.map((answer) => answer.body)).toEqual(['old', 'old']);
@@ -91,7 +96,8 @@ describe('AnswerCache', () => {
   });
 
   it('peek gives what get would serve without computing: fresh, or stale while a recomputation runs', async () => {
-    const cache = new AnswerCache(50, 100, 10);
+    // Stale windows are wide: a pause of a loaded machine must not carry an entry past them.
+    const cache = new AnswerCache(50, 1_000, 10);
     const work = computation();
     expect(cache.peek('k')).toBeUndefined();
     const first = cache.get('k', work.compute);
@@ -111,15 +117,13 @@ describe('AnswerCache', () => {
     cache.forgetOrganization('org');
     expect(cache.peek('k')).toBeUndefined();
 
-    const slow = new AnswerCache(20, 200, 10);
+    const slow = new AnswerCache(20, 500, 10);
     const slowWork = computation();
-    const made = slow.get('k', slowWork.compute);
-    slowWork.finish('old');
-    await made;
+    await ready(slow, slowWork, 'old');
     await sleep(40);
     const recomputing = slow.get('k', slowWork.compute);
     expect(slow.peek('k')?.body).toBe('old');
-    await sleep(250);
+    await sleep(600);
     expect(slow.peek('k')).toBeUndefined(); // too stale to serve, even while it is recomputed
     slowWork.finish('new');
     await recomputing;
