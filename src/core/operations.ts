@@ -22,6 +22,7 @@
  * document and the handler cannot disagree; only `write`, whose answer its `run` builds, says it.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import type { Db, DbOrTx } from '../db/client.ts';
 import { type AccessRule, type PrincipalUnder, principalUnder } from './auth.ts';
@@ -76,12 +77,18 @@ interface Answering<R extends AccessRule, P, Q, B, A extends Schema> extends Dec
 /** A service result for one resource: `{ role, version }` for the resource key `role`. */
 export type Versioned<K extends string, T> = { [key in K]: T } & { version: number };
 
-interface Options<K extends string> {
+/** How one resource's operations are tagged and answered; declared next to its schemas. */
+export interface ResourceApi<K extends string> {
   tags: string[];
   /** The key under which the services return the resource with its version (`role`, `shift`). */
   resource?: K;
   /** The collection a created resource joins: its `Location` is `<collection>/<id>`. */
   collection?: string;
+}
+
+/** A resource's description, with its key's literal type kept (`resource: 'event'`). */
+export function resourceApi<K extends string = never>(api: ResourceApi<K>): ResourceApi<K> {
+  return api;
 }
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
@@ -95,7 +102,7 @@ function inputsOf<R extends AccessRule, P, Q, B>(spec: Declaration<R, P, Q, B>, 
 }
 
 /** The operations of one plugin, answering as the module comment says. */
-export function operations<K extends string = never>(app: FastifyInstance, options: Options<K>) {
+export function operations<K extends string = never>(app: FastifyInstance, options: ResourceApi<K>) {
   const db: Db = app.db;
   const register = <R extends AccessRule, P, Q, B>(
     method: Method,
@@ -261,5 +268,24 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
         ),
       );
     },
+  };
+}
+
+/** A plugin's Fastify instance, with the zod type provider that types its plain routes. */
+type PluginApp = Parameters<FastifyPluginAsyncZod>[0];
+
+/** What `operations` returns: the kinds of operation of one resource. */
+export type Operations<K extends string> = ReturnType<typeof operations<K>>;
+
+/**
+ * A domain's routes plugin: `declare` receives the operations of its resource, and the plugin's
+ * Fastify instance for a second kit or a route the kinds do not cover.
+ */
+export function domainRoutes<K extends string = never>(
+  api: ResourceApi<K>,
+  declare: (route: Operations<K>, app: PluginApp) => void | Promise<void>,
+): FastifyPluginAsyncZod {
+  return async (app) => {
+    await declare(operations(app, api), app);
   };
 }

@@ -1,13 +1,10 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { operations } from '../../core/operations.ts';
+import { domainRoutes } from '../../core/operations.ts';
 import { idParams } from '../../core/schemas.ts';
-import { createEventBody, event, eventPage, listEventsQuery, updateEventBody } from './schemas.ts';
+import { createEventBody, event, eventApi, eventPage, listEventsQuery, updateEventBody } from './schemas.ts';
 import { cancelEvent, createEvent, deleteEvent, getEvent, listEvents, updateEvent } from './service.ts';
 
 /** API.md §5: events. Their shifts are under /v1/events/{eventId}/shifts (shifts domain). */
-export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
-  const route = operations(app, { tags: ['events'], resource: 'event', collection: '/v1/events' });
-
+export const eventRoutes = domainRoutes(eventApi, (route) => {
   route.create({
     url: '/events',
     auth: 'organiser',
@@ -79,4 +76,4 @@ export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
     refusals: { 409: ['invalid-state', 'event-has-signups'] },
     run: deleteEvent,
   });
-};
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resourceApi } from '../../core/operations.ts';
 import {
   location,
   pageOf,
@@ -110,3 +111,6 @@ export const listEventsQuery = z.strictObject({
 });
 
 export const eventPage = pageOf(event).meta({ id: 'EventPage' });
+
+/** How the event routes are tagged and answer (core/operations.ts). */
+export const eventApi = resourceApi({ tags: ['events'], resource: 'event', collection: '/v1/events' });

@@ -1,6 +1,5 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { etagOf } from '../../core/http-cache.ts';
-import { operations } from '../../core/operations.ts';
+import { domainRoutes, operations } from '../../core/operations.ts';
 import { actorOf } from '../../core/outbox.ts';
 import { idParams } from '../../core/schemas.ts';
 import {
@@ -11,6 +10,7 @@ import {
   createOrganizationBody,
   listApiKeysQuery,
   organization,
+  organizationApi,
   updateOrganizationBody,
 } from './schemas.ts';
 import {
@@ -23,8 +23,7 @@ import {
 } from './service.ts';
 
 /** API.md §2: organisations and API keys, under /v1. */
-export const organizationRoutes: FastifyPluginAsyncZod = async (app) => {
-  const route = operations(app, { tags: ['organizations'], resource: 'organization' });
+export const organizationRoutes = domainRoutes(organizationApi, (route, app) => {
   const keyRoute = operations(app, { tags: ['api-keys'] });
 
   route.write({
@@ -112,4 +111,4 @@ export const organizationRoutes: FastifyPluginAsyncZod = async (app) => {
     refusals: { 409: 'invalid-state' },
     run: revokeApiKey,
   });
-};
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resourceApi } from '../../core/operations.ts';
 import { email, pageOf, pageQuery, responseTimestamp, timeZone, uuid } from '../../core/schemas.ts';
 
 export const slug = z
@@ -118,3 +119,6 @@ export const createApiKeyBody = z
 
 export const listApiKeysQuery = z.strictObject({ ...pageQuery });
 export const apiKeyPage = pageOf(apiKey).meta({ id: 'ApiKeyPage' });
+
+/** How the organisation routes are tagged and answer (core/operations.ts). */
+export const organizationApi = resourceApi({ tags: ['organizations'], resource: 'organization' });

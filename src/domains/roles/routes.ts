@@ -1,13 +1,10 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { operations } from '../../core/operations.ts';
+import { domainRoutes } from '../../core/operations.ts';
 import { idParams } from '../../core/schemas.ts';
-import { createRoleBody, listRolesQuery, role, rolePage, updateRoleBody } from './schemas.ts';
+import { createRoleBody, listRolesQuery, role, roleApi, rolePage, updateRoleBody } from './schemas.ts';
 import { createRole, deleteRole, getRole, listRoles, updateRole } from './service.ts';
 
 /** API.md §4: roles (kinds of work). Qualifications live under /v1/volunteers/{id}/qualifications. */
-export const roleRoutes: FastifyPluginAsyncZod = async (app) => {
-  const route = operations(app, { tags: ['roles'], resource: 'role', collection: '/v1/roles' });
-
+export const roleRoutes = domainRoutes(roleApi, (route) => {
   route.create({
     url: '/roles',
     auth: 'organiser',
@@ -67,4 +64,4 @@ export const roleRoutes: FastifyPluginAsyncZod = async (app) => {
     refusals: { 409: 'invalid-state' },
     run: deleteRole,
   });
-};
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resourceApi } from '../../core/operations.ts';
 import { pageOf, pageQuery, responseTimestamp, uuid } from '../../core/schemas.ts';
 
 const name = z.string().trim().min(1).max(100);
@@ -41,3 +42,6 @@ export const updateRoleBody = z
 
 export const listRolesQuery = z.strictObject({ ...pageQuery });
 export const rolePage = pageOf(role).meta({ id: 'RolePage' });
+
+/** How the role routes are tagged and answer (core/operations.ts). */
+export const roleApi = resourceApi({ tags: ['roles'], resource: 'role', collection: '/v1/roles' });

@@ -1,5 +1,4 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { operations } from '../../core/operations.ts';
+import { domainRoutes } from '../../core/operations.ts';
 import { idParams } from '../../core/schemas.ts';
 import {
   bulkCreateShiftsBody,
@@ -8,6 +7,7 @@ import {
   listEventShiftsQuery,
   listShiftsQuery,
   shift,
+  shiftApi,
   shiftList,
   shiftPage,
   updateShiftBody,
@@ -25,9 +25,7 @@ import {
 } from './service.ts';
 
 /** API.md §6: shifts, per event and across events. */
-export const shiftRoutes: FastifyPluginAsyncZod = async (app) => {
-  const route = operations(app, { tags: ['shifts'], resource: 'shift', collection: '/v1/shifts' });
-
+export const shiftRoutes = domainRoutes(shiftApi, (route) => {
   route.create({
     url: '/events/:eventId/shifts',
     auth: 'organiser',
@@ -152,4 +150,4 @@ export const shiftRoutes: FastifyPluginAsyncZod = async (app) => {
     refusals: { 409: 'shift-has-signups' },
     run: deleteShift,
   });
-};
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resourceApi } from '../../core/operations.ts';
 import {
   location,
   pageOf,
@@ -266,3 +267,6 @@ const shiftFilters = {
 export const listEventShiftsQuery = z.strictObject(shiftFilters);
 export const listShiftsQuery = z.strictObject({ ...shiftFilters, eventId: z.uuid().optional() });
 export const eventIdParams = z.strictObject({ eventId: z.uuid() });
+
+/** How the shift routes are tagged and answer (core/operations.ts). */
+export const shiftApi = resourceApi({ tags: ['shifts'], resource: 'shift', collection: '/v1/shifts' });

@@ -1,5 +1,4 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { operations } from '../../core/operations.ts';
+import { domainRoutes } from '../../core/operations.ts';
 import { idParams } from '../../core/schemas.ts';
 import {
   claimBody,
@@ -10,6 +9,7 @@ import {
   rosterQuery,
   shiftIdParams,
   signup,
+  signupApi,
   signupPage,
   updateSignupBody,
 } from './schemas.ts';
@@ -26,9 +26,7 @@ import {
 } from './service.ts';
 
 /** API.md §7: claims, cancellations, attendance and the signup lists. */
-export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
-  const route = operations(app, { tags: ['signups'], resource: 'signup' });
-
+export const signupRoutes = domainRoutes(signupApi, (route, app) => {
   route.write({
     url: '/shifts/:id/signups',
     auth: 'viewer-or-volunteer',
@@ -166,4 +164,4 @@ export const signupRoutes: FastifyPluginAsyncZod = async (app) => {
     refusals: { 409: 'invalid-state', 412: 'precondition-failed' },
     run: updateSignup,
   });
-};
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resourceApi } from '../../core/operations.ts';
 import { pageOf, pageQuery, rangeQuery, responseTimestamp, updatedSince, uuid } from '../../core/schemas.ts';
 import { shift } from '../shifts/schemas.ts';
 
@@ -112,3 +113,6 @@ export const mySignupsQuery = z.strictObject({
 export const rosterPage = pageOf(rosterEntry).meta({ id: 'RosterPage' });
 export const signupPage = pageOf(signup).meta({ id: 'SignupPage' });
 export const mySignupPage = pageOf(mySignup).meta({ id: 'MySignupPage' });
+
+/** How the signup routes are tagged and answer (core/operations.ts). */
+export const signupApi = resourceApi({ tags: ['signups'], resource: 'signup' });

@@ -1,12 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { volunteerPrincipalOf } from '../../core/auth.ts';
 import { AppError } from '../../core/errors.ts';
 import { etagOf, ifMatchVersions } from '../../core/http-cache.ts';
 import { respondToWrite } from '../../core/idempotency.ts';
 import { instanceSecret } from '../../core/instance-secrets.ts';
 import { problems } from '../../core/openapi.ts';
-import { operations } from '../../core/operations.ts';
+import { domainRoutes, operations } from '../../core/operations.ts';
 import { idParams } from '../../core/schemas.ts';
 import { calendarKeyName, calendarTokenOf, rotateCalendarToken } from './calendar-token.ts';
 import {
@@ -23,6 +22,7 @@ import {
   updateProfileBody,
   updateVolunteerBody,
   volunteer,
+  volunteerApi,
   volunteerPage,
 } from './schemas.ts';
 import {
@@ -61,7 +61,6 @@ async function limitSignInsPerEmail(limiter: SignInLimiter, request: FastifyRequ
   );
 }
 
-/** API.md §3: volunteers, their tokens, self-registration and sign-in, and /v1/me. */
 /** The API's own origin as the client reached it (behind a proxy: as TRUST_PROXY allows). */
 function originOf(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
@@ -69,7 +68,8 @@ function originOf(request: FastifyRequest): string {
 
 const calendarPath = (token: string) => `/v1/calendar/${token}.ics`;
 
-export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
+/** API.md §3: volunteers, their tokens, self-registration and sign-in, and /v1/me. */
+export const volunteerRoutes = domainRoutes(volunteerApi, (route, app) => {
   /** GET and PATCH /v1/me: the profile with its calendar feed URL, its version as the ETag. */
   const sendMe = async (
     request: FastifyRequest,
@@ -87,12 +87,6 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
     const token = await calendarTokenOf(app.db, key, principal.orgId, principal.volunteerId);
     return `${originOf(request)}${calendarPath(token)}`;
   };
-
-  const route = operations(app, {
-    tags: ['volunteers'],
-    resource: 'volunteer',
-    collection: '/v1/volunteers',
-  });
 
   route.create({
     url: '/volunteers',
@@ -333,4 +327,4 @@ export const volunteerRoutes: FastifyPluginAsyncZod = async (app) => {
     description: 'The token stops working at once; other tokens of the volunteer keep working.',
     run: revokeSession,
   });
-};
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resourceApi } from '../../core/operations.ts';
 import {
   email,
   pageOf,
@@ -132,3 +133,10 @@ export const session = z
 
 export const orgSlugParams = z.strictObject({ orgSlug: z.string().min(1).max(64) });
 export const qualificationParams = z.strictObject({ id: z.uuid(), roleId: z.uuid() });
+
+/** How the volunteer routes are tagged and answer (core/operations.ts). */
+export const volunteerApi = resourceApi({
+  tags: ['volunteers'],
+  resource: 'volunteer',
+  collection: '/v1/volunteers',
+});
