@@ -12,7 +12,7 @@
  *   npm run bench:reads     (BENCH_DATABASE_URL, BENCH_SECONDS=10, BENCH_CONNECTIONS=50, BENCH_ROUNDS=3)
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -155,11 +155,32 @@ async function load(url: string, headers: Record<string, string> = {}): Promise<
   return { rps: result.requests.average, p99: result.latency.p99, serverErrors, statuses };
 }
 
+/** The lines and bytes of a file too large to read as one string. */
+function linesOf(file: string): { lines: number; bytes: number } {
+  const fd = openSync(file, 'r');
+  const chunk = Buffer.alloc(1 << 20);
+  let lines = 0;
+  let bytes = 0;
+  try {
+    for (let read = readSync(fd, chunk); read > 0; read = readSync(fd, chunk)) {
+      bytes += read;
+      for (let at = chunk.indexOf(10); at !== -1 && at < read; at = chunk.indexOf(10, at + 1)) lines++;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { lines, bytes };
+}
+
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
 async function main() {
   const { eventId } = await setUp();
+  // The server logs to a file, as a deployed one does: were its log piped into this process, the
+  // load generator would also be reading every access-log line it is measuring.
+  const logFolder = mkdtempSync(join(tmpdir(), 'together-bench-log-'));
+  const logFile = join(logFolder, 'server.log');
   const server = await startServer(
     {
       DATABASE_URL: benchDatabaseUrl,
@@ -172,7 +193,7 @@ async function main() {
       // For diagnosis, e.g. BENCH_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
       ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
     },
-    { compiled: true },
+    { compiled: true, logFile },
   );
   const shiftsPath = `/v1/public/${slug}/events/${eventId}/shifts`;
   const calendarPath = `/v1/public/${slug}/events/${eventId}/calendar.ics`;
@@ -222,6 +243,8 @@ async function main() {
   }
   const rss = peakRssMb(server.child.pid);
   await server.stop();
+  const log = linesOf(logFile);
+  rmSync(logFolder, { recursive: true, force: true });
 
   for (const [name, results] of Object.entries(runs)) {
     const statuses = results.map((result) => JSON.stringify(result.statuses)).join(' ');
@@ -250,6 +273,7 @@ async function main() {
       `${((withHeaders / median((runs['R2 ceiling'] ?? []).map((result) => result.rps))) * 100).toFixed(0)} % of the bare 304; ` +
       `ours is ${((median((runs['R2 ours'] ?? []).map((result) => result.rps)) / withHeaders) * 100).toFixed(0)} % of it)`,
   );
+  console.log(`server log: ${log.lines} lines, ${(log.bytes / 1e6).toFixed(0)} MB, written to a file`);
   console.log(`server peak RSS:   ${rss.toFixed(0)} MB (target ≤ 150 MB); 5xx or errors: ${serverErrors}`);
   const met = r1 >= 0.5 && r2 >= 0.6 && rss <= 150 && serverErrors === 0;
   console.log(met ? 'targets met' : 'targets missed');

@@ -7,13 +7,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import helmet from 'helmet';
 import type { Config } from './config.ts';
 import { authPlugin } from './core/auth.ts';
 import { AppError, errorsPlugin, sendNotFound, sendProblem } from './core/errors.ts';
-import { createLogger } from './core/logger.ts';
+import { AccessLog, createLogger } from './core/logger.ts';
 import { openApiPlugin } from './core/openapi.ts';
 import type { Database, Db } from './db/client.ts';
 import { eventRoutes } from './domains/events/routes.ts';
@@ -94,6 +94,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** A route's own CORS options over the global ones (read by @fastify/cors, untyped there). */
     cors?: Record<string, unknown>;
+    /** The path carries a secret: logs show the route's pattern instead (core/logger.ts). */
+    secretInPath?: boolean;
   }
   interface FastifyRequest {
     /** Set by @fastify/cors when it answered a preflight (untyped there). */
@@ -128,7 +130,8 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     genReqId: requestIdOf,
     requestIdHeader: false,
-    logController: new LogController({
+    logController: new AccessLog({
+      logger,
       requestIdLogLabel: 'requestId',
       // Probes would drown the log; their failures are still logged by the route.
       disableRequestLogging: (request: { url?: string }) => request.url?.startsWith('/health/') ?? false,

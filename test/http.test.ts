@@ -152,13 +152,69 @@ describe('logs', () => {
         .expect(401);
       const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
       const first = records.filter((record) => record.requestId === 'log-req-1');
-      expect(first.map((record) => record.msg)).toEqual(['incoming request', 'request completed']);
-      expect(records.filter((record) => record.requestId === 'log-req-2').length).toBeGreaterThanOrEqual(2);
+      // One access-log line per request, carrying the request and its answer (core/logger.ts).
+      expect(first.map((record) => record.msg)).toEqual(['request completed']);
+      expect(first[0]).toMatchObject({
+        req: { method: 'GET', url: '/v1/organization' },
+        res: { statusCode: 200 },
+        responseTime: expect.any(Number),
+      });
+      expect(records.filter((record) => record.requestId === 'log-req-2').length).toBeGreaterThanOrEqual(1);
       for (const record of records.filter((record) => record.req || record.res))
         expect(record.requestId).toBeTruthy();
       const text = lines.join('\n');
       expect(text).not.toContain(org.adminToken);
       expect(text).not.toContain('tg_key_wrong');
+    } finally {
+      await logged.close();
+    }
+  });
+
+  it("show a calendar feed's route, never its secret", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        callback();
+      },
+    });
+    const logged = await startTestApp(
+      suite.database,
+      {},
+      { logger: createLogger(configWith({ LOG_LEVEL: 'info' }), sink) },
+    );
+    try {
+      const org = await createOrg(logged.http);
+      const volunteer = await logged.http
+        .post('/v1/volunteers')
+        .set(bearer(org.adminToken))
+        .send({ name: 'Feed Reader', email: 'feed.reader@example.org' })
+        .expect(201);
+      const issued = await logged.http
+        .post(`/v1/volunteers/${volunteer.body.id}/tokens`)
+        .set(bearer(org.adminToken))
+        .expect(201);
+      const me = await logged.http.get('/v1/me').set(bearer(issued.body.token)).expect(200);
+      const path = new URL(me.body.calendarUrl as string).pathname;
+      const secret = path.replace('/v1/calendar/', '').replace('.ics', '');
+      expect(secret.length).toBeGreaterThan(20);
+      await logged.http.get(path).set('x-request-id', 'log-feed-1').expect(200);
+      // A rotated URL is 404 from then on: neither the old secret nor the new one is logged.
+      const rotated = await logged.http
+        .post('/v1/me/calendar-token')
+        .set(bearer(issued.body.token))
+        .expect(201);
+      await logged.http.get(path).set('x-request-id', 'log-feed-2').expect(404);
+      const newSecret = new URL(rotated.body.calendarUrl as string).pathname.split('/').pop() as string;
+
+      const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      for (const requestId of ['log-feed-1', 'log-feed-2'])
+        expect(records.find((record) => record.requestId === requestId)).toMatchObject({
+          msg: 'request completed',
+          req: { method: 'GET', url: '/v1/calendar/:feedToken.ics' },
+        });
+      expect(lines.join('\n')).not.toContain(secret);
+      expect(lines.join('\n')).not.toContain(newSecret.replace('.ics', ''));
     } finally {
       await logged.close();
     }

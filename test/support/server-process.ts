@@ -4,6 +4,7 @@
  * (killing an `npx tsx …` wrapper would leave the real node process running).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -35,6 +36,12 @@ export function spawnServer(
   env: Record<string, string | undefined>,
   cwd = repositoryRoot,
   script: string[] = ['src/server.ts'],
+  /**
+   * Where the server's stdout and stderr go instead of this process. A benchmark's load generator
+   * must not also be the reader of every access-log line (at `info`, one per request): a file is
+   * what a deployed server writes to, and it costs the load generator nothing.
+   */
+  logFile?: string,
 ): {
   child: ChildProcess;
   exited: Promise<number | null>;
@@ -48,6 +55,7 @@ export function spawnServer(
   const loader = entry?.endsWith('.js')
     ? ['--max-semi-space-size=4', '--heap-growing-percent=30']
     : ['--import', tsxLoader];
+  const logFd = logFile === undefined ? undefined : openSync(logFile, 'w');
   const child = spawn(
     process.execPath,
     [...loader, join(repositoryRoot, entry ?? 'src/server.ts'), ...args],
@@ -61,9 +69,10 @@ export function spawnServer(
         RATE_LIMIT_PER_MINUTE: '0',
         ...env,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: logFd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
     },
   );
+  if (logFd !== undefined) closeSync(logFd);
   running.add(child);
   let text = '';
   child.stdout?.on('data', (chunk) => {
@@ -78,7 +87,7 @@ export function spawnServer(
       resolve(code);
     });
   });
-  return { child, exited, output: () => text };
+  return { child, exited, output: () => (logFile === undefined ? text : readFileSync(logFile, 'utf8')) };
 }
 
 /** Runs an operator command (src/cli.ts) to its end. */
@@ -103,13 +112,14 @@ export async function freePort(): Promise<number> {
 export async function startServer(
   env: Record<string, string | undefined>,
   /** `compiled`: run the build (`npm run build`, dist/server.js) as production does, not the sources. */
-  options: { cwd?: string; timeoutMs?: number; compiled?: boolean } = {},
+  options: { cwd?: string; timeoutMs?: number; compiled?: boolean; logFile?: string } = {},
 ): Promise<ServerProcess> {
   const timeoutMs = options.timeoutMs ?? 90_000;
   const { child, exited, output } = spawnServer(
     env,
     options.cwd,
     options.compiled ? ['dist/server.js'] : undefined,
+    options.logFile,
   );
   const givenPort = env.PORT && env.PORT !== '0' ? env.PORT : undefined;
   const url = await new Promise<string>((resolve, reject) => {

@@ -223,7 +223,7 @@ export const publicRoutes: FastifyPluginAsyncZod<{ answers: AnswerCache }> = asy
   app.get(
     '/calendar/:feedToken.ics',
     {
-      config: { auth: 'public', sends: ['ETag', 'Cache-Control'] },
+      config: { auth: 'public', sends: ['ETag', 'Cache-Control'], secretInPath: true },
       schema: {
         operationId: 'getVolunteerCalendar',
         tags: ['volunteer-accounts'],
