@@ -21,6 +21,7 @@ import { healthRoutes } from './domains/health/routes.ts';
 import { organizationRoutes } from './domains/organizations/routes.ts';
 import { AnswerCache, forgetAnswersOnWrite } from './domains/public/answers.ts';
 import { embedRoutes, publicRoutes } from './domains/public/routes.ts';
+import { reportRoutes } from './domains/reports/routes.ts';
 import { roleRoutes } from './domains/roles/routes.ts';
 import { shiftRoutes } from './domains/shifts/routes.ts';
 import { signupRoutes } from './domains/signups/routes.ts';
@@ -267,6 +268,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(eventRoutes, { prefix: '/v1' });
   await app.register(shiftRoutes, { prefix: '/v1' });
   await app.register(signupRoutes, { prefix: '/v1' });
+  await app.register(reportRoutes, { prefix: '/v1' });
   await app.register(publicRoutes, { prefix: '/v1', answers });
   await app.register(embedRoutes);
 

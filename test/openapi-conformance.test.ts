@@ -193,6 +193,8 @@ beforeAll(async () => {
     updateSignup: async () => ({ path: `/v1/signups/${signup.id}`, auth: admin, body: { note: 'n' } }),
     cancelSignup: async () => ({ path: `/v1/signups/${cancellable.id}/cancel`, auth: admin, body: {} }),
     checkInSignup: async () => ({ path: `/v1/signups/${signup.id}/check-in`, auth: admin, body: {} }),
+    getHoursReport: async () => ({ path: '/v1/reports/hours', auth: admin }),
+    getEventRoster: async () => ({ path: `/v1/events/${event.id}/roster.csv`, auth: admin }),
     checkOutSignup: async () => {
       // Check-out needs a started shift: move it into the past, as time would (the signup's copy
       // of the period follows through its foreign key).

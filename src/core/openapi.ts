@@ -65,6 +65,7 @@ const headerDocs = {
   Location: 'The path of the resource this request created.',
   ETag: 'The version of this answer: send it as If-Match to update the resource, or as If-None-Match to revalidate a public read (304 when unchanged).',
   'Cache-Control': 'How long shared caches and browsers may keep the answer.',
+  'Content-Disposition': 'A download, with the file name a browser saves it under.',
   'Idempotent-Replayed':
     '`true` when this is the stored response of an earlier request with the same Idempotency-Key.',
   'Retry-After': 'Seconds to wait before retrying.',
@@ -73,7 +74,7 @@ const headerDocs = {
 type HeaderName = keyof typeof headerDocs;
 
 /** The headers a route's successful responses carry beyond the protocol's own: it says so itself. */
-export type DeclaredHeader = 'ETag' | 'Location' | 'Cache-Control';
+export type DeclaredHeader = 'ETag' | 'Location' | 'Cache-Control' | 'Content-Disposition';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -98,6 +99,7 @@ function headersFor(method: string, status: number, declared: Declaration): Head
   if (status === 201 && declared.sends.includes('Location')) names.push('Location');
   if (answered && declared.sends.includes('ETag')) names.push('ETag');
   if (answered && declared.sends.includes('Cache-Control')) names.push('Cache-Control');
+  if (success && declared.sends.includes('Content-Disposition')) names.push('Content-Disposition');
   if (method === 'post' && success) names.push('Idempotent-Replayed');
   if (status === 409 || status === 429 || status === 503) names.push('Retry-After');
   return names;
@@ -246,6 +248,7 @@ export const openApiPlugin = fp<OpenApiOptions>(
             name: 'public',
             description: 'Schedules any website may read without a token: cached, no personal data.',
           },
+          { name: 'reports', description: 'Hours and rosters, as JSON or CSV for a spreadsheet.' },
           { name: 'health', description: 'Liveness and readiness probes.' },
         ],
         components: {

@@ -14,7 +14,9 @@
  * - `update`: PATCH in one transaction, `run(tx, principal, id, body, ifMatch)` with the
  *   `If-Match` versions, 200 with the new `ETag`;
  * - `empty`: DELETE or PUT in one transaction, `run(tx, principal, id)`, 204;
- * - `write`: POST through `respondToWrite`, `run(tx, principal)`, with the answer it builds.
+ * - `write`: POST through `respondToWrite`, `run(tx, principal)`, with the answer it builds;
+ * - `download`: GET, `run(db, principal, request)`, 200 with the body, type and headers it
+ *   returns, in one of the content types its answer documents (CSV reports).
  *
  * Each `run` also receives the decoded request last, for a service that needs more of it.
  *
@@ -74,6 +76,19 @@ interface Answering<R extends AccessRule, P, Q, B, A extends Schema> extends Dec
   answer: A;
 }
 
+/** An answer documented per content type (`text/csv`, or JSON and CSV), as OpenAPI writes it. */
+export interface ContentAnswer {
+  description: string;
+  content: Record<string, { schema: Schema }>;
+}
+
+/** What a `download` sends: its body (text, a stream, or an object sent as JSON), type and headers. */
+export interface Download {
+  body: unknown;
+  type?: string;
+  headers?: Record<string, string>;
+}
+
 /** A service result for one resource: `{ role, version }` for the resource key `role`. */
 export type Versioned<K extends string, T> = { [key in K]: T } & { version: number };
 
@@ -107,7 +122,7 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
   const register = <R extends AccessRule, P, Q, B>(
     method: Method,
     spec: Declaration<R, P, Q, B>,
-    answers: { status: number; schema: Schema; sends: DeclaredHeader[] },
+    answers: { status: number; schema: Schema | ContentAnswer; sends: DeclaredHeader[] },
     handler: (request: RequestOf<P, Q, B>, reply: FastifyReply) => unknown,
   ) => {
     app.route({
@@ -147,6 +162,27 @@ export function operations<K extends string = never>(app: FastifyInstance, optio
     ) {
       register('GET', spec, { status: 200, schema: spec.answer, sends: [] }, (request) =>
         spec.run(db, inputsOf(spec, request).principal, request.query as Decoded<Q>, request),
+      );
+    },
+
+    /** GET answered with what `run` makes of the request: a report as JSON or as CSV. */
+    download<R extends AccessRule, P, Q, B>(
+      spec: Declaration<R, P, Q, B> & {
+        answer: ContentAnswer;
+        sends: DeclaredHeader[];
+        run: (db: DbOrTx, principal: PrincipalUnder<R>, request: RequestOf<P, Q, B>) => Promise<Download>;
+      },
+    ) {
+      register(
+        'GET',
+        spec,
+        { status: 200, schema: spec.answer, sends: spec.sends },
+        async (request, reply) => {
+          const answer = await spec.run(db, inputsOf(spec, request).principal, request);
+          if (answer.headers) reply.headers(answer.headers);
+          if (answer.type) reply.type(answer.type);
+          return reply.send(answer.body);
+        },
       );
     },
 
