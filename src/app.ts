@@ -16,6 +16,7 @@ import { AppError, errorsPlugin, sendNotFound, sendProblem } from './core/errors
 import { AccessLog, createLogger } from './core/logger.ts';
 import { openApiPlugin } from './core/openapi.ts';
 import type { Database, Db } from './db/client.ts';
+import { auditRoutes } from './domains/audit/routes.ts';
 import { eventRoutes } from './domains/events/routes.ts';
 import { healthRoutes } from './domains/health/routes.ts';
 import { organizationRoutes } from './domains/organizations/routes.ts';
@@ -269,6 +270,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(shiftRoutes, { prefix: '/v1' });
   await app.register(signupRoutes, { prefix: '/v1' });
   await app.register(reportRoutes, { prefix: '/v1' });
+  await app.register(auditRoutes, { prefix: '/v1' });
   await app.register(publicRoutes, { prefix: '/v1', answers });
   await app.register(embedRoutes);
 

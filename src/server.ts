@@ -22,7 +22,11 @@ async function main(): Promise<void> {
 
   const logger = createLogger(config);
   // The app's modules load (≈ 0.3 s) while the embedded cluster starts in its own process.
-  const appModules = Promise.all([import('./app.ts'), import('./core/idempotency.ts')]);
+  const appModules = Promise.all([
+    import('./app.ts'),
+    import('./core/idempotency.ts'),
+    import('./domains/audit/service.ts'),
+  ]);
   // A signal before the app takes over (closeWithGrace, below) still stops the embedded cluster:
   // Node's default would end the process at once and leave the cluster running. The handler only
   // takes note; start-up checks after each step (a cluster half made, a migration half applied are
@@ -58,13 +62,14 @@ async function main(): Promise<void> {
         (error: unknown) => error ?? new Error('migration failed'),
       )
     : Promise.resolve(undefined);
-  const [{ buildApp }, { purgeExpiredIdempotencyKeys }] = await appModules;
+  const [{ buildApp }, { purgeExpiredIdempotencyKeys }, { purgeOldAuditEvents }] = await appModules;
   const app = await buildApp({ config, database, logger });
-  // Idempotency records live 24 h; any number of processes may purge them.
+  // Idempotency records live 24 h, audit events 400 days; any number of processes may purge them.
   const purge = setInterval(() => {
     purgeExpiredIdempotencyKeys(database.db).catch((error) =>
       app.log.warn({ err: error }, 'idempotency purge failed'),
     );
+    purgeOldAuditEvents(database.db).catch((error) => app.log.warn({ err: error }, 'audit purge failed'));
   }, 3_600_000);
   purge.unref();
   app.addHook('onClose', async () => clearInterval(purge));

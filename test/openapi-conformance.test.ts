@@ -6,6 +6,7 @@
 import { sql } from 'drizzle-orm';
 import type { Response } from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { queryRows } from '../src/db/client.ts';
 import { bearer, uniqueSlug } from './support/app.ts';
 import { fixtures, useTestApp } from './support/fixtures.ts';
 
@@ -195,6 +196,7 @@ beforeAll(async () => {
     checkInSignup: async () => ({ path: `/v1/signups/${signup.id}/check-in`, auth: admin, body: {} }),
     getHoursReport: async () => ({ path: '/v1/reports/hours', auth: admin }),
     getEventRoster: async () => ({ path: `/v1/events/${event.id}/roster.csv`, auth: admin }),
+    listAuditEvents: async () => ({ path: '/v1/audit-events', auth: admin }),
     checkOutSignup: async () => {
       // Check-out needs a started shift: move it into the past, as time would (the signup's copy
       // of the period follows through its foreign key).
@@ -206,6 +208,11 @@ beforeAll(async () => {
   };
   void org;
 });
+
+async function auditEventCount(): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(suite.database.db, sql`select count(*)::int as n from outbox`);
+  return row?.n ?? 0;
+}
 
 async function send(operation: Operation, call: Call): Promise<Response> {
   const method = operation.method as 'get' | 'post' | 'patch' | 'put' | 'delete';
@@ -253,7 +260,12 @@ describe('every documented operation, sent', () => {
     for (const operation of operations) {
       const make = calls[operation.operationId];
       if (!make) continue; // the test above names it
-      const response = await send(operation, await make());
+      const call = await make();
+      const eventsBefore = await auditEventCount();
+      const response = await send(operation, call);
+      // Every write leaves its audit event (API.md §10: the outbox, written in its transaction).
+      if (operation.method !== 'get' && response.status < 300 && (await auditEventCount()) <= eventsBefore)
+        mismatches.push(`${operation.operationId}: a write without an audit event`);
       const documented = operation.responses[String(response.status)];
       if (!documented || response.status >= 300) {
         mismatches.push(

@@ -1,7 +1,8 @@
 /**
  * Writes domain events to the outbox in the caller's transaction (ARCHITECTURE.md §3): the event
  * exists exactly when the change it describes was committed. Webhook delivery and the audit log
- * read from this table.
+ * read from this table; every write records one (openapi-conformance.test.ts checks each write
+ * operation), and rows are kept for the audit log's 400 days (domains/audit/service.ts).
  */
 import { uuidv7 } from 'uuidv7';
 import type { DbOrTx } from '../db/client.ts';
@@ -21,7 +22,12 @@ export function actorOf(principal: Principal | null): Actor {
  * The resource an event is about is named by its type's prefix (`shift.created` → `shift`), but
  * for the events about a volunteer's qualifications and tokens, which are the volunteer's.
  */
-const resourceOfPrefix: Record<string, string> = { qualification: 'volunteer', volunteer_token: 'volunteer' };
+const resourceOfPrefix: Record<string, string> = {
+  qualification: 'volunteer',
+  volunteer_token: 'volunteer',
+  session: 'volunteer',
+  calendar_token: 'volunteer',
+};
 
 function resourceTypeOf(type: string): string {
   const prefix = type.slice(0, type.indexOf('.'));

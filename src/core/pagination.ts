@@ -6,7 +6,7 @@
  * because a JavaScript Date drops the microseconds PostgreSQL keeps, and a truncated key would
  * repeat or skip rows at a page boundary. The format is fixed, whatever the server's DateStyle.
  */
-import { and, asc, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import { and, asc, desc, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { PgSelect } from 'drizzle-orm/pg-core';
 import { AppError } from './errors.ts';
 
@@ -80,14 +80,22 @@ export function decodeCursor(cursor: string | undefined, fields: CursorField[]):
   return values as CursorValue[];
 }
 
-/** Rows after the cursor for an ascending sort on `columns`: `(a, b) > ($1::t1, $2::t2)`. */
-export function after(columns: SQLWrapper[], values: CursorValue[], fields: CursorField[]): SQL {
+/**
+ * Rows after the cursor for an ascending sort on `columns`: `(a, b) > ($1::t1, $2::t2)`; for a
+ * descending one (newest first), `<`.
+ */
+export function after(
+  columns: SQLWrapper[],
+  values: CursorValue[],
+  fields: CursorField[],
+  descending = false,
+): SQL {
   const left = sql.join(columns, sql`, `);
   const right = sql.join(
     values.map((value, index) => sql`cast(${value} as ${sql.raw(fields[index] ?? 'text')})`),
     sql`, `,
   );
-  return sql`(${left}) > (${right})`;
+  return descending ? sql`(${left}) < (${right})` : sql`(${left}) > (${right})`;
 }
 
 /** Cuts a `limit + 1` query result into a page and the cursor of the next one. */
@@ -120,6 +128,8 @@ export function thenById(key: SortKey, id: SQLWrapper): SortKey[] {
 export interface Keyset<Row, Item> {
   /** The sort key, ascending, most significant first; unique per row (end it with the id). */
   orderBy: readonly SortKey[];
+  /** Every key descending instead (newest first). */
+  descending?: boolean;
   /** The list query's `cursor` and `limit`. */
   page: { cursor?: string | undefined; limit: number };
   /** A row's values of the sort key, in `orderBy`'s order (timestamps as `cursorTime` writes them). */
@@ -145,8 +155,8 @@ export async function keysetPage<Query extends PgSelect, Item>(
   const { cursor, limit } = keyset.page;
   const position = decodeCursor(cursor, fields);
   const rows: Query['_']['result'] = await query
-    .where(and(...filters, position ? after(keys, position, fields) : undefined))
-    .orderBy(...keys.map((key) => asc(key)))
+    .where(and(...filters, position ? after(keys, position, fields, keyset.descending) : undefined))
+    .orderBy(...keys.map((key) => (keyset.descending ? desc(key) : asc(key))))
     .limit(limit + 1);
   return pageOfRows(rows, limit, keyset.keyOf, keyset.toItem);
 }

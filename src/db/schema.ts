@@ -439,6 +439,8 @@ export const outbox = pgTable(
     primaryKey({ name: 'outbox_pkey', columns: [t.orgId, t.id] }),
     index('outbox_by_resource').on(t.orgId, t.resourceId, t.createdAt),
     index('outbox_by_creation').on(t.orgId, t.createdAt, t.id),
+    // The purge of events past their retention, across organisations.
+    index('outbox_by_age').on(t.createdAt),
   ],
 );
 

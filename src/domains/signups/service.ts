@@ -375,6 +375,19 @@ export async function updateSignup(
     await tx.execute(sql`update signups set note = ${changes.note}, updated_at = now(), version = version + 1
       where org_id = ${principal.orgId} and id = ${id}`);
   }
+  // An attendance change has its own event (markAttendance); hours and the note are an update.
+  const attendanceChanged = changes.status !== undefined && changes.status !== signup.status;
+  const updated = [
+    ...(changes.hours !== undefined && !attendanceChanged ? ['hours'] : []),
+    ...(changes.note !== undefined ? ['note'] : []),
+  ];
+  if (updated.length > 0) {
+    await recordEvent(tx, principal.orgId, actorOf(principal), 'signup.updated', id, {
+      signupId: id,
+      shiftId: signup.shiftId,
+      changed: updated,
+    });
+  }
   return readSignup(tx, principal, id);
 }
 

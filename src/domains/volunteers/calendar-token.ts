@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import { and, eq, isNull, ne, or, sql } from 'drizzle-orm';
 import { hashToken } from '../../core/auth.ts';
 import { notFound } from '../../core/errors.ts';
+import { recordEvent } from '../../core/outbox.ts';
 import type { DbOrTx } from '../../db/client.ts';
 import { volunteers } from '../../db/schema.ts';
 
@@ -61,6 +62,14 @@ export async function rotateCalendarToken(tx: DbOrTx, key: Buffer, orgId: string
     .where(and(eq(volunteers.orgId, orgId), eq(volunteers.id, volunteerId), isNull(volunteers.erasedAt)))
     .returning({ revision: volunteers.calendarTokenRevision });
   if (!row) throw notFound('The volunteer');
+  await recordEvent(
+    tx,
+    orgId,
+    { kind: 'volunteer', id: volunteerId },
+    'calendar_token.updated',
+    volunteerId,
+    {},
+  );
   return calendarTokenOf(tx, key, orgId, volunteerId);
 }
 

@@ -275,6 +275,7 @@ export async function signIn(tx: DbOrTx, orgSlug: string, input: { email: string
     throw new AppError('invalid-credentials', 'The email or the password is not right.');
   }
   const issued = await insertToken(tx, orgId, candidate.id, 'session');
+  await recordEvent(tx, orgId, { kind: 'volunteer', id: candidate.id }, 'session.created', candidate.id, {});
   const { volunteer } = await getVolunteer(tx, orgId, candidate.id);
   return { volunteer: toProfile(volunteer), token: issued.token };
 }
@@ -297,6 +298,9 @@ export async function updateProfile(
     changes,
     expectedVersions,
   );
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'volunteer.updated', principal.volunteerId, {
+    changed: Object.keys(changes),
+  });
   return { profile: toProfile(volunteer), version };
 }
 
@@ -305,6 +309,7 @@ export async function revokeSession(tx: DbOrTx, principal: VolunteerPrincipal): 
     .update(volunteerTokens)
     .set({ revokedAt: sql`now()` })
     .where(and(eq(volunteerTokens.orgId, principal.orgId), eq(volunteerTokens.id, principal.tokenId)));
+  await recordEvent(tx, principal.orgId, actorOf(principal), 'session.deleted', principal.volunteerId, {});
 }
 
 // ── Qualifications ───────────────────────────────────────────────────────────────────────────

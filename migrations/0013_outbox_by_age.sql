@@ -1,0 +1,1 @@
+CREATE INDEX "outbox_by_age" ON "outbox" USING btree ("created_at");

@@ -1,0 +1,128 @@
+/**
+ * The audit log (API.md §10): who did what to which resource, when. It is read from the outbox,
+ * where every write records its domain event in the write's own transaction (core/outbox.ts), so
+ * no write can commit without its audit event; outbox rows are kept for `auditRetentionDays`.
+ */
+import { and, eq, gte, lt, sql } from 'drizzle-orm';
+import type { z } from 'zod';
+import { cursorTime, keysetPage, type Page } from '../../core/pagination.ts';
+import type { DbOrTx } from '../../db/client.ts';
+import { apiKeys, outbox } from '../../db/schema.ts';
+import type { auditEvent } from './schemas.ts';
+
+export type AuditEvent = z.output<typeof auditEvent>;
+
+/** How long audit events (outbox rows) are kept. */
+export const auditRetentionDays = 400;
+
+interface AuditRow {
+  id: string;
+  type: string;
+  resourceType: string;
+  resourceId: string;
+  actor: { kind: string; id?: string };
+  keyName: string | null;
+  payload: Record<string, unknown>;
+  at: Date;
+  atKey: string;
+}
+
+/**
+ * The actor as the audit log shows it. A key is named by its name; a volunteer only as
+ * "volunteer" (their name is personal data); the platform administrator, an anonymous caller and
+ * the system's own work are the system.
+ */
+function actorOf(row: AuditRow): AuditEvent['actor'] {
+  if (row.actor.kind === 'key') return { kind: 'key', id: row.actor.id ?? null, name: row.keyName ?? 'key' };
+  if (row.actor.kind === 'volunteer')
+    return { kind: 'volunteer', id: row.actor.id ?? null, name: 'volunteer' };
+  return { kind: 'system', id: null, name: row.actor.kind === 'admin' ? 'platform administrator' : 'system' };
+}
+
+/** The changed fields' names and nothing else of the payload, which may carry values. */
+function dataOf(payload: Record<string, unknown>): AuditEvent['data'] {
+  const changed = payload.changed;
+  return Array.isArray(changed) ? { changed: changed.filter((name) => typeof name === 'string') } : {};
+}
+
+/** The organisation's audit events, newest first, keyset-paginated. */
+export async function listAuditEvents(
+  db: DbOrTx,
+  orgId: string,
+  query: {
+    limit: number;
+    cursor?: string | undefined;
+    resourceId?: string | undefined;
+    from?: Date | undefined;
+    to?: Date | undefined;
+  },
+): Promise<Page<AuditEvent>> {
+  const rows = db
+    .select({
+      id: outbox.id,
+      type: outbox.type,
+      resourceType: outbox.resourceType,
+      resourceId: outbox.resourceId,
+      actor: outbox.actor,
+      keyName: apiKeys.name,
+      payload: outbox.payload,
+      at: outbox.createdAt,
+      atKey: cursorTime(outbox.createdAt),
+    })
+    .from(outbox)
+    .leftJoin(
+      apiKeys,
+      and(
+        eq(apiKeys.orgId, outbox.orgId),
+        sql`${outbox.actor}->>'kind' = 'key'`,
+        sql`${apiKeys.id}::text = ${outbox.actor}->>'id'`,
+      ),
+    )
+    .$dynamic();
+  return keysetPage(
+    rows,
+    [
+      eq(outbox.orgId, orgId),
+      query.resourceId ? eq(outbox.resourceId, query.resourceId) : undefined,
+      query.from && gte(outbox.createdAt, query.from),
+      query.to && lt(outbox.createdAt, query.to),
+    ],
+    {
+      orderBy: [
+        [outbox.createdAt, 'timestamptz'],
+        [outbox.id, 'uuid'],
+      ],
+      descending: true,
+      page: query,
+      keyOf: (row) => [row.atKey, row.id],
+      toItem: (row) => ({
+        id: row.id,
+        type: row.type,
+        resourceType: row.resourceType,
+        resourceId: row.resourceId,
+        actor: actorOf(row),
+        at: row.at,
+        data: dataOf(row.payload),
+      }),
+    },
+  );
+}
+
+/**
+ * Deletes audit events older than `auditRetentionDays`, a batch at a time (so that no purge holds
+ * many row locks or one long transaction); returns how many went. Any process may run it.
+ */
+export async function purgeOldAuditEvents(db: DbOrTx, batch = 5_000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await db.execute(sql`
+      delete from outbox where (org_id, id) in (
+        select org_id, id from outbox
+        where created_at < now() - make_interval(days => ${auditRetentionDays})
+        limit ${batch}
+      )`);
+    const count = (deleted as { rowCount?: number | null }).rowCount ?? 0;
+    total += count;
+    if (count < batch) return total;
+  }
+}
