@@ -27,6 +27,8 @@ import { roleRoutes } from './domains/roles/routes.ts';
 import { shiftRoutes } from './domains/shifts/routes.ts';
 import { signupRoutes } from './domains/signups/routes.ts';
 import { volunteerRoutes } from './domains/volunteers/routes.ts';
+import { type Resolver, systemResolver } from './domains/webhooks/destinations.ts';
+import { webhookRoutes } from './domains/webhooks/routes.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -44,6 +46,8 @@ export interface BuildOptions {
   logger?: FastifyBaseLogger | false;
   /** Close the database when the app closes (default true). */
   closeDatabase?: boolean;
+  /** How webhook hosts resolve (default: the system's DNS); tests give a resolver of their own. */
+  resolveHost?: Resolver;
 }
 
 const oneMebibyte = 1024 * 1024;
@@ -271,6 +275,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(signupRoutes, { prefix: '/v1' });
   await app.register(reportRoutes, { prefix: '/v1' });
   await app.register(auditRoutes, { prefix: '/v1' });
+  await app.register(webhookRoutes, { prefix: '/v1', resolveHost: options.resolveHost ?? systemResolver });
   await app.register(publicRoutes, { prefix: '/v1', answers });
   await app.register(embedRoutes);
 

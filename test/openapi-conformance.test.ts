@@ -89,6 +89,14 @@ beforeAll(async () => {
       .send({ volunteerId: other })
       .expect(201)
   ).body;
+  const hook = (events: string[]) =>
+    suite.http
+      .post('/v1/webhooks')
+      .set(admin)
+      .send({ url: 'https://93.184.216.34/hook', events })
+      .expect(201);
+  const subscribed = (await hook(['shift.created'])).body;
+  const deletable = (await hook(['shift.updated'])).body;
   const password = 'a long enough password';
   const email = `${uniqueSlug('self')}@example.org`;
 
@@ -196,6 +204,24 @@ beforeAll(async () => {
     checkInSignup: async () => ({ path: `/v1/signups/${signup.id}/check-in`, auth: admin, body: {} }),
     getHoursReport: async () => ({ path: '/v1/reports/hours', auth: admin }),
     getEventRoster: async () => ({ path: `/v1/events/${event.id}/roster.csv`, auth: admin }),
+    createWebhook: async () => ({
+      path: '/v1/webhooks',
+      auth: admin,
+      body: { url: 'https://93.184.216.34/other', events: ['signup.confirmed'] },
+    }),
+    listWebhooks: async () => ({ path: '/v1/webhooks', auth: admin }),
+    getWebhook: async () => ({ path: `/v1/webhooks/${subscribed.id}`, auth: admin }),
+    updateWebhook: async () => ({
+      path: `/v1/webhooks/${subscribed.id}`,
+      auth: admin,
+      body: { description: 'd' },
+    }),
+    deleteWebhook: async () => ({ path: `/v1/webhooks/${deletable.id}`, auth: admin }),
+    rotateWebhookSecret: async () => ({
+      path: `/v1/webhooks/${subscribed.id}/rotate-secret`,
+      auth: admin,
+      body: {},
+    }),
     listAuditEvents: async () => ({ path: '/v1/audit-events', auth: admin }),
     checkOutSignup: async () => {
       // Check-out needs a started shift: move it into the past, as time would (the signup's copy

@@ -248,6 +248,7 @@ export const openApiPlugin = fp<OpenApiOptions>(
             name: 'public',
             description: 'Schedules any website may read without a token: cached, no personal data.',
           },
+          { name: 'webhooks', description: 'Endpoints that receive signed event deliveries (admins).' },
           { name: 'audit', description: 'Who did what to which resource, when (admins).' },
           { name: 'reports', description: 'Hours and rosters, as JSON or CSV for a spreadsheet.' },
           { name: 'health', description: 'Liveness and readiness probes.' },

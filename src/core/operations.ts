@@ -314,14 +314,18 @@ type PluginApp = Parameters<FastifyPluginAsyncZod>[0];
 export type Operations<K extends string> = ReturnType<typeof operations<K>>;
 
 /**
- * A domain's routes plugin: `declare` receives the operations of its resource, and the plugin's
- * Fastify instance for a second kit or a route the kinds do not cover.
+ * A domain's routes plugin: `declare` receives the operations of its resource, the plugin's
+ * Fastify instance (for a second kit or a route the kinds do not cover) and its registration
+ * options.
  */
-export function domainRoutes<K extends string = never>(
+export function domainRoutes<
+  K extends string = never,
+  O extends Record<string, unknown> = Record<never, never>,
+>(
   api: ResourceApi<K>,
-  declare: (route: Operations<K>, app: PluginApp) => void | Promise<void>,
-): FastifyPluginAsyncZod {
-  return async (app) => {
-    await declare(operations(app, api), app);
+  declare: (route: Operations<K>, app: PluginApp, options: O) => void | Promise<void>,
+): FastifyPluginAsyncZod<O> {
+  return async (app, options) => {
+    await declare(operations(app, api), app, options);
   };
 }

@@ -14,6 +14,12 @@ export type CursorValue = string | number;
 /** The SQL type of each sort-key column; a cursor value must parse as it. */
 export type CursorField = 'timestamptz' | 'uuid' | 'text' | 'int';
 
+/** A list's `limit` and `cursor` query parameters. */
+export interface PageQuery {
+  limit: number;
+  cursor?: string | undefined;
+}
+
 export interface Page<T> {
   data: T[];
   nextCursor: string | null;
@@ -131,7 +137,7 @@ export interface Keyset<Row, Item> {
   /** Every key descending instead (newest first). */
   descending?: boolean;
   /** The list query's `cursor` and `limit`. */
-  page: { cursor?: string | undefined; limit: number };
+  page: PageQuery;
   /** A row's values of the sort key, in `orderBy`'s order (timestamps as `cursorTime` writes them). */
   keyOf: (row: Row) => CursorValue[];
   toItem: (row: Row) => Item;

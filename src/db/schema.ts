@@ -444,6 +444,78 @@ export const outbox = pgTable(
   ],
 );
 
+// ── Webhooks ─────────────────────────────────────────────────────────────────────────────────
+
+/** The event types a webhook can subscribe to (API.md §10). */
+export const webhookEventTypes = [
+  'event.published',
+  'event.cancelled',
+  'shift.created',
+  'shift.updated',
+  'shift.cancelled',
+  'shift.filled',
+  'signup.confirmed',
+  'signup.waitlisted',
+  'signup.promoted',
+  'signup.cancelled',
+] as const;
+
+/** A partner's endpoint and the event types it receives. */
+export const webhooks = pgTable(
+  'webhooks',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    url: text('url').notNull(),
+    events: text('events').array().$type<(typeof webhookEventTypes)[number][]>().notNull(),
+    description: text('description'),
+    enabled: boolean('enabled').notNull().default(true),
+    /** Why the service disabled it: `gone` (a 410) or `failing` (5 days of failures); null otherwise. */
+    disabledReason: text('disabled_reason').$type<'gone' | 'failing'>(),
+    version: version(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'webhooks_pkey', columns: [t.orgId, t.id] }),
+    check(
+      'webhooks_events_known',
+      sql`cardinality(${t.events}) between 1 and ${sql.raw(String(webhookEventTypes.length))} and ${t.events} <@ array[${sql.raw(webhookEventTypes.map((type) => `'${type}'`).join(', '))}]::text[]`,
+    ),
+    check(
+      'webhooks_disabled_reason',
+      sql`${t.disabledReason} is null or (not ${t.enabled} and ${t.disabledReason} in ('gone', 'failing'))`,
+    ),
+  ],
+);
+
+/**
+ * The secrets that sign a webhook's deliveries (Standard Webhooks, `whsec_…`). The current one has
+ * no `expires_at`; a rotation gives the previous one 24 hours, and the older ones none.
+ */
+export const webhookSecrets = pgTable(
+  'webhook_secrets',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    webhookId: uuid('webhook_id').notNull(),
+    secret: text('secret').notNull(),
+    createdAt: createdAt(),
+    expiresAt: timestamptz('expires_at'),
+  },
+  (t) => [
+    primaryKey({ name: 'webhook_secrets_pkey', columns: [t.orgId, t.id] }),
+    foreignKey({
+      name: 'webhook_secrets_webhook_fk',
+      columns: [t.orgId, t.webhookId],
+      foreignColumns: [webhooks.orgId, webhooks.id],
+    }).onDelete('cascade'),
+    // One current secret per webhook.
+    uniqueIndex('webhook_secrets_one_current').on(t.orgId, t.webhookId).where(sql`${t.expiresAt} is null`),
+    index('webhook_secrets_by_webhook').on(t.orgId, t.webhookId, t.createdAt),
+  ],
+);
+
 /**
  * Random keys of this installation, made once by whichever process needs one first, so that every
  * process derives the same values from them (the volunteers' calendar feed tokens).

@@ -10,6 +10,7 @@ import { inject } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { type Config, configWith } from '../../src/config.ts';
 import { createDatabase, type Database } from '../../src/db/client.ts';
+import type { Resolver } from '../../src/domains/webhooks/destinations.ts';
 import { databaseUrl, testDatabaseUrl } from './postgres.ts';
 
 export interface TestDatabase {
@@ -62,6 +63,8 @@ export interface StartOptions {
   /** Adds test-only routes (outside /v1) before the app starts. */
   extend?: (app: FastifyInstance) => void;
   logger?: FastifyBaseLogger | false;
+  /** How webhook hosts resolve (default: the system's DNS). */
+  resolveHost?: Resolver;
 }
 
 /** The app on an existing test database; closing it leaves the database open. */
@@ -71,7 +74,13 @@ export async function startTestApp(
   options: StartOptions = {},
 ): Promise<TestApp> {
   const config = configWith({ RATE_LIMIT_PER_MINUTE: 0, LOG_LEVEL: 'silent', ...overrides });
-  const app = await buildApp({ config, database, logger: options.logger ?? false, closeDatabase: false });
+  const app = await buildApp({
+    config,
+    database,
+    logger: options.logger ?? false,
+    closeDatabase: false,
+    ...(options.resolveHost && { resolveHost: options.resolveHost }),
+  });
   options.extend?.(app);
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   return { app, database, baseUrl, http: request(baseUrl), config, close: () => app.close() };
