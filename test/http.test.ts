@@ -155,7 +155,12 @@ describe('logs', () => {
       // One access-log line per request, carrying the request and its answer (core/logger.ts).
       expect(first.map((record) => record.msg)).toEqual(['request completed']);
       expect(first[0]).toMatchObject({
-        req: { method: 'GET', url: '/v1/organization' },
+        req: {
+          method: 'GET',
+          url: '/v1/organization',
+          remoteAddress: '127.0.0.1',
+          remotePort: expect.any(Number),
+        },
         res: { statusCode: 200 },
         responseTime: expect.any(Number),
       });
@@ -204,8 +209,19 @@ describe('logs', () => {
         .post('/v1/me/calendar-token')
         .set(bearer(issued.body.token))
         .expect(201);
+      const newPath = new URL(rotated.body.calendarUrl as string).pathname;
+      const newSecret = newPath.split('/').pop() as string;
       await logged.http.get(path).set('x-request-id', 'log-feed-2').expect(404);
-      const newSecret = new URL(rotated.body.calendarUrl as string).pathname.split('/').pop() as string;
+      // Near misses reach no route, and still show no secret: a trailing slash, no extension.
+      await logged.http.get(`${newPath}/`).set('x-request-id', 'log-feed-3').expect(404);
+      await logged.http.get(newPath.replace('.ics', '')).set('x-request-id', 'log-feed-4').expect(404);
+      // A query's values are elided: a search term can be an email address.
+      await logged.http
+        .get('/v1/volunteers')
+        .query({ q: 'feed.reader@example.org' })
+        .set(bearer(org.adminToken))
+        .set('x-request-id', 'log-feed-5')
+        .expect(200);
 
       const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
       for (const requestId of ['log-feed-1', 'log-feed-2'])
@@ -215,6 +231,13 @@ describe('logs', () => {
         });
       expect(lines.join('\n')).not.toContain(secret);
       expect(lines.join('\n')).not.toContain(newSecret.replace('.ics', ''));
+      expect(records.find((record) => record.requestId === 'log-feed-3')).toMatchObject({
+        req: { url: '/v1/calendar/[secret]/' },
+      });
+      expect(records.find((record) => record.requestId === 'log-feed-5')).toMatchObject({
+        req: { url: '/v1/volunteers?q=…' },
+      });
+      expect(lines.join('\n')).not.toContain('feed.reader@example.org');
     } finally {
       await logged.close();
     }

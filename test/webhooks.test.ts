@@ -158,6 +158,9 @@ describe('where a webhook may point', () => {
     'https://[fd00:ec2::254]/hook', // unique-local (AWS's IPv6 metadata address)
     'https://[::ffff:127.0.0.1]/hook', // IPv4-mapped IPv6
     'https://[::ffff:7f00:1]/hook',
+    'https://[::169.254.169.254]/hook', // IPv4-compatible IPv6 (::/96)
+    'https://[::127.0.0.1]/hook',
+    'https://168.63.129.16/metadata', // Azure's host and metadata endpoint
     'https://0.0.0.0/hook', // unspecified
     'https://[::]/hook',
     'https://224.0.0.1/hook', // multicast

@@ -58,16 +58,30 @@ export function serializeErrorForLog(error: unknown): Record<string, unknown> {
   };
 }
 
+/** Paths whose next segment is a secret, whatever route (if any) they reach. */
+const secretPathPrefixes = ['/v1/calendar/'];
+
 /**
- * The request as every log line shows it: method, URL, host and client. A route whose path
- * carries a secret (`config.secretInPath`, the volunteer's calendar feed) is shown by its pattern,
- * so that the secret never reaches the log.
+ * A URL as logs show it: the query's values elided (a search term can be an email address), and a
+ * route whose path carries a secret (`config.secretInPath`, the volunteer's calendar feed) shown by
+ * its pattern. A path under a secret prefix that matched no route (a mistyped feed URL) has that
+ * segment replaced too, so the secret never reaches the log.
  */
+export function urlForLog(url: string, secretRoute?: string): string {
+  const queryAt = url.indexOf('?');
+  const path = queryAt === -1 ? url : url.slice(0, queryAt);
+  const query = queryAt === -1 ? '' : url.slice(queryAt).replace(/=[^&]*/g, '=…');
+  if (secretRoute) return secretRoute + query;
+  const prefix = secretPathPrefixes.find((candidate) => path.startsWith(candidate));
+  return (prefix ? prefix + path.slice(prefix.length).replace(/^[^/]*/, '[secret]') : path) + query;
+}
+
+/** The request as every log line shows it: method, URL (`urlForLog`), host and client. */
 export function requestForLog(request: FastifyRequest) {
   const route = request.routeOptions;
   return {
     method: request.method,
-    url: route?.config?.secretInPath ? route.url : request.url,
+    url: urlForLog(request.url, route?.config?.secretInPath ? route.url : undefined),
     host: request.host,
     remoteAddress: request.ip,
     remotePort: request.socket?.remotePort,
@@ -116,7 +130,8 @@ export class AccessLog extends LogController {
     this.#access?.info(
       {
         [this.requestIdLogLabel]: request.id,
-        req: requestForLog(request),
+        // Serialised once, by the logger's `req` serializer (requestForLog), which the child inherits.
+        req: request,
         res: { statusCode: reply.statusCode },
         responseTime: reply.elapsedTime,
       },

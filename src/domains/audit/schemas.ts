@@ -10,7 +10,8 @@ export const auditEvent = z
     type: z
       .string()
       .describe(
-        'The domain event (`event.published`, `signup.cancelled`, …, `*.created`/`*.updated`/`*.deleted`).',
+        'The domain event (`event.published`, `signup.cancelled`, `signup.checked_in`, `volunteer.erased`, ' +
+          '`api_key.revoked`, `qualification.granted`, …), and `*.created`/`*.updated`/`*.deleted` for other writes.',
       ),
     resourceType: z
       .string()

@@ -29,14 +29,14 @@ interface AuditRow {
 
 /**
  * The actor as the audit log shows it. A key is named by its name; a volunteer only as
- * "volunteer" (their name is personal data); the platform administrator, an anonymous caller and
- * the system's own work are the system.
+ * "volunteer" (their name is personal data); the platform administrator (ADMIN_TOKEN), an
+ * anonymous caller and the system's own work are "system".
  */
 function actorOf(row: AuditRow): AuditEvent['actor'] {
   if (row.actor.kind === 'key') return { kind: 'key', id: row.actor.id ?? null, name: row.keyName ?? 'key' };
   if (row.actor.kind === 'volunteer')
     return { kind: 'volunteer', id: row.actor.id ?? null, name: 'volunteer' };
-  return { kind: 'system', id: null, name: row.actor.kind === 'admin' ? 'platform administrator' : 'system' };
+  return { kind: 'system', id: null, name: 'system' };
 }
 
 /** The changed fields' names and nothing else of the payload, which may carry values. */

@@ -4,7 +4,7 @@
  * nulls, and every cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return prefixed
  * with `'` (OWASP's defence against formula injection), all by csv-stringify.
  */
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { type Stringifier, stringify } from 'csv-stringify';
 import type { Download } from '../../core/operations.ts';
 
@@ -23,11 +23,9 @@ export function csvStream<Row extends object>(
   columns: readonly (keyof Row & string)[],
   rows: Iterable<Row> | AsyncIterable<Row>,
 ): Readable {
-  const source = Readable.from(rows);
-  const csv = csvOf(columns);
-  // A failure while reading (the database gone mid-roster) ends the answer with it, not a hang.
-  source.on('error', (error) => csv.destroy(error));
-  return source.pipe(csv);
+  // pipeline: a failure while reading (the database gone mid-roster) ends the answer with it, and a
+  // client that goes away stops the reading (the rows' iterator is closed).
+  return pipeline(Readable.from(rows), csvOf(columns), () => {});
 }
 
 /** The CSV of `rows` as a `download` answers it (`text/csv`), streamed. */

@@ -78,14 +78,23 @@ export interface RosterRow {
 /** How many roster rows one query reads: the memory a roster needs, whatever the event's size. */
 export const rosterBatch = 500;
 
-/** The event's roster, or 404 for an event the organisation does not have (before any row is sent). */
+/**
+ * The event's roster, or 404 for an event the organisation does not have. Its first batch is read
+ * before the answer starts, so that a failure there is a problem answer, not a broken download.
+ */
 export async function rosterOf(
   db: DbOrTx,
   orgId: string,
   eventId: string,
 ): Promise<AsyncIterable<RosterRow>> {
   await getEvent(db, orgId, eventId);
-  return rosterRows(db, orgId, eventId);
+  const rows = rosterRows(db, orgId, eventId);
+  const first = await rows.next();
+  return (async function* () {
+    if (first.done) return;
+    yield first.value;
+    yield* rows;
+  })();
 }
 
 /**

@@ -19,14 +19,27 @@ export const systemResolver: Resolver = async (host) =>
   (await lookup(host, { all: true, verbatim: true })).map((entry) => entry.address);
 
 /**
+ * Cloud metadata and host services on addresses ipaddr.js calls public (the others, such as
+ * 169.254.169.254 and fd00:ec2::254, are link-local or unique-local already): Azure's.
+ */
+const metadataAddresses = new Set(['168.63.129.16']);
+
+/**
  * Why `address` may not receive webhooks (its ipaddr.js range: `loopback`, `private`,
  * `carrierGradeNat`, `linkLocal` — the metadata services' 169.254.169.254 among them —,
  * `uniqueLocal`, `ipv4Mapped`, `unspecified`, `multicast`, `reserved`, …), or null for a public one.
  */
 export function forbiddenRange(address: string): string | null {
   if (!ipaddr.isValid(address)) return 'invalid';
-  const range = ipaddr.parse(address).range();
-  return range === 'unicast' ? null : range;
+  const parsed = ipaddr.parse(address);
+  const range = parsed.range();
+  if (range !== 'unicast') return range;
+  // ipaddr.js calls the deprecated IPv4-compatible addresses (::/96, e.g. ::a9fe:a9fe for
+  // 169.254.169.254) unicast, though they carry an IPv4 address as IPv4-mapped ones do.
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).parts.slice(0, 6).every((part) => part === 0))
+    return 'ipv4Compatible';
+  if (metadataAddresses.has(parsed.toNormalizedString())) return 'metadata';
+  return null;
 }
 
 const refused = (message: string) =>

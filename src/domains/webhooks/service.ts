@@ -99,6 +99,8 @@ export async function updateWebhook(
     assertVersion(expectedVersions, current.version, 'The webhook');
     return current;
   }
+  // A stale version is a 412 before the URL is looked at (the UPDATE below guards it again).
+  assertVersion(expectedVersions, current.version, 'The webhook');
   if (changes.url !== undefined) await assertWebhookDestination(changes.url, destinations);
   const [updated] = await tx
     .update(webhooks)
