@@ -23,7 +23,9 @@ export const auditEvent = z
         id: uuid.nullable().describe('The API key or the volunteer; null for the system.'),
         name: z
           .string()
-          .describe('The key\'s name, `"volunteer"` (never a volunteer\'s name), or `"system"`.'),
+          .describe(
+            'The key\'s name, `"volunteer"` (never a volunteer\'s name), or `"system"` (also for ADMIN_TOKEN).',
+          ),
       })
       .describe('Who did it.'),
     at: responseTimestamp,
