@@ -7,6 +7,7 @@ import { and, eq, gte, lt, sql } from 'drizzle-orm';
 import type { z } from 'zod';
 import { cursorTime, keysetPage, type Page } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
+import type { RowOf } from '../../db/columns.ts';
 import { apiKeys, outbox } from '../../db/schema.ts';
 import type { auditEvent } from './schemas.ts';
 
@@ -15,17 +16,20 @@ export type AuditEvent = z.output<typeof auditEvent>;
 /** How long audit events (outbox rows) are kept. */
 export const auditRetentionDays = 400;
 
-interface AuditRow {
-  id: string;
-  type: string;
-  resourceType: string;
-  resourceId: string;
-  actor: { kind: string; id?: string };
-  keyName: string | null;
-  payload: Record<string, unknown>;
-  at: Date;
-  atKey: string;
-}
+/** An outbox row as the audit log reads it, with the acting key's name and the keyset's key. */
+const auditSelection = {
+  id: outbox.id,
+  type: outbox.type,
+  resourceType: outbox.resourceType,
+  resourceId: outbox.resourceId,
+  actor: outbox.actor,
+  keyName: apiKeys.name,
+  payload: outbox.payload,
+  at: outbox.createdAt,
+  atKey: cursorTime(outbox.createdAt),
+};
+// The key is left-joined: no name for a volunteer's or the system's events.
+type AuditRow = Omit<RowOf<typeof auditSelection>, 'keyName'> & { keyName: string | null };
 
 /**
  * The actor as the audit log shows it. A key is named by its name; a volunteer only as
@@ -58,17 +62,7 @@ export async function listAuditEvents(
   },
 ): Promise<Page<AuditEvent>> {
   const rows = db
-    .select({
-      id: outbox.id,
-      type: outbox.type,
-      resourceType: outbox.resourceType,
-      resourceId: outbox.resourceId,
-      actor: outbox.actor,
-      keyName: apiKeys.name,
-      payload: outbox.payload,
-      at: outbox.createdAt,
-      atKey: cursorTime(outbox.createdAt),
-    })
+    .select(auditSelection)
     .from(outbox)
     .leftJoin(
       apiKeys,

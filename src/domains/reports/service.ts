@@ -4,20 +4,15 @@
  * are the rows.
  */
 import { and, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
+import type { z } from 'zod';
 import { cursorTime, keysetPage } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
+import type { RowOf } from '../../db/columns.ts';
 import { shifts, signups, volunteers } from '../../db/schema.ts';
 import { getEvent } from '../events/service.ts';
+import type { hoursRow } from './schemas.ts';
 
-export interface HoursRow {
-  volunteerId: string;
-  name: string | null;
-  email: string | null;
-  shiftsAttended: number;
-  hours: number;
-  noShows: number;
-  lateCancellations: number;
-}
+export type HoursRow = z.output<typeof hoursRow>;
 
 /** The joins of both reports: each signup with its shift and its volunteer. */
 const shiftOfSignup = and(eq(shifts.orgId, signups.orgId), eq(shifts.id, signups.shiftId));
@@ -60,20 +55,26 @@ export async function hoursReport(
     .orderBy(sql`${volunteers.name} asc nulls last`, volunteers.id);
 }
 
-export interface RosterRow {
-  shiftId: string;
-  shiftTitle: string | null;
-  startsAt: Date;
-  endsAt: Date;
-  volunteerId: string;
-  name: string | null;
-  email: string | null;
-  phone: string | null;
-  status: string;
-  checkedInAt: Date | null;
-  checkedOutAt: Date | null;
-  hours: number | null;
-}
+/** A roster row as read, with the keyset's sort key (timestamps with their microseconds). */
+const rosterSelection = {
+  shiftId: shifts.id,
+  shiftTitle: shifts.title,
+  startsAt: shifts.startsAt,
+  endsAt: shifts.endsAt,
+  volunteerId: signups.volunteerId,
+  name: volunteers.name,
+  email: volunteers.email,
+  phone: volunteers.phone,
+  status: signups.status,
+  checkedInAt: signups.checkedInAt,
+  checkedOutAt: signups.checkedOutAt,
+  hours: signups.hours,
+  signupId: signups.id,
+  startsAtKey: cursorTime(shifts.startsAt),
+  createdAtKey: cursorTime(signups.createdAt),
+};
+
+export type RosterRow = Omit<RowOf<typeof rosterSelection>, 'signupId' | 'startsAtKey' | 'createdAtKey'>;
 
 /** How many roster rows one query reads: the memory a roster needs, whatever the event's size. */
 export const rosterBatch = 500;
@@ -105,23 +106,7 @@ export async function rosterOf(
  */
 async function* rosterRows(db: DbOrTx, orgId: string, eventId: string): AsyncGenerator<RosterRow> {
   const query = db
-    .select({
-      shiftId: shifts.id,
-      shiftTitle: shifts.title,
-      startsAt: shifts.startsAt,
-      endsAt: shifts.endsAt,
-      volunteerId: signups.volunteerId,
-      name: volunteers.name,
-      email: volunteers.email,
-      phone: volunteers.phone,
-      status: signups.status,
-      checkedInAt: signups.checkedInAt,
-      checkedOutAt: signups.checkedOutAt,
-      hours: signups.hours,
-      signupId: signups.id,
-      startsAtKey: cursorTime(shifts.startsAt),
-      createdAtKey: cursorTime(signups.createdAt),
-    })
+    .select(rosterSelection)
     .from(signups)
     .innerJoin(shifts, shiftOfSignup)
     .innerJoin(volunteers, volunteerOfSignup)
