@@ -28,6 +28,7 @@ import { shiftRoutes } from './domains/shifts/routes.ts';
 import { signupRoutes } from './domains/signups/routes.ts';
 import { volunteerRoutes } from './domains/volunteers/routes.ts';
 import { type Resolver, systemResolver } from './domains/webhooks/destinations.ts';
+import { webhookDocs } from './domains/webhooks/payloads.ts';
 import { webhookRoutes } from './domains/webhooks/routes.ts';
 
 declare module 'fastify' {
@@ -231,7 +232,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     );
   }
 
-  await app.register(openApiPlugin, { docs: true });
+  await app.register(openApiPlugin, { docs: true, webhooks: webhookDocs() });
   await app.register(authPlugin, { db: database.db, adminToken: config.ADMIN_TOKEN });
 
   // Counters live in each process's memory (docs/scaling.md): with N processes the effective limit

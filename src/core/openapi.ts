@@ -211,6 +211,21 @@ function withoutUnusedComponents<T>(document: T): T {
 export interface OpenApiOptions {
   /** Mounts the interactive docs at /docs. */
   docs: boolean;
+  /** The document's top-level `webhooks` (OpenAPI 3.1) and the schemas they refer to. */
+  webhooks?: { webhooks: Record<string, unknown>; schemas: Record<string, unknown> };
+}
+
+/** Adds the messages the API sends (its `webhooks`) and their schemas to the document. */
+function withWebhooks<T>(document: T, webhooks: OpenApiOptions['webhooks']): T {
+  if (!webhooks) return document;
+  const doc = document as {
+    webhooks?: Record<string, unknown>;
+    components?: { schemas?: Record<string, unknown> };
+  };
+  doc.webhooks = webhooks.webhooks;
+  doc.components ??= {};
+  doc.components.schemas = { ...doc.components.schemas, ...webhooks.schemas };
+  return document;
 }
 
 export const openApiPlugin = fp<OpenApiOptions>(
@@ -280,7 +295,10 @@ export const openApiPlugin = fp<OpenApiOptions>(
         return result;
       },
       transformObject: (document) =>
-        withResponseHeaders(withoutUnusedComponents(jsonSchemaTransformObject(document)), declarations),
+        withResponseHeaders(
+          withoutUnusedComponents(withWebhooks(jsonSchemaTransformObject(document), options.webhooks)),
+          declarations,
+        ),
     });
 
     if (options.docs) {
