@@ -13,7 +13,7 @@ import helmet from 'helmet';
 import type { Config } from './config.ts';
 import { authPlugin } from './core/auth.ts';
 import { AppError, errorsPlugin, sendNotFound, sendProblem } from './core/errors.ts';
-import { AccessLog, createLogger } from './core/logger.ts';
+import { AccessLog, createLogger, declareSecretPath } from './core/logger.ts';
 import { openApiPlugin } from './core/openapi.ts';
 import type { Database, Db } from './db/client.ts';
 import { auditRoutes } from './domains/audit/routes.ts';
@@ -261,6 +261,11 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     config.RATE_LIMIT_PER_MINUTE > 0 ? { preHandler: app.rateLimit() } : {},
     sendNotFound,
   );
+
+  // Logs mask the secret segment of a route that says its path carries one, matched or mistyped.
+  app.addHook('onRoute', (route) => {
+    if (route.config?.secretInPath) declareSecretPath(route.url);
+  });
 
   // Before the routes: an onRoute hook sees the routes declared after it (it gives the write
   // routes their onSend hook, and the read-only ones nothing to run).

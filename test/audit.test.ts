@@ -11,7 +11,8 @@ import { auditRetentionDays, purgeOldAuditEvents } from '../src/domains/audit/se
 import { expectProblem, fixtures, useTestApp } from './support/fixtures.ts';
 
 const suite = useTestApp();
-const { setupOrg, createEvent, createShift, createVolunteer, volunteerToken, rows } = fixtures(suite);
+const { setupOrg, createEvent, createShift, createVolunteer, volunteerToken, rows, pageThrough } =
+  fixtures(suite);
 
 interface AuditBody {
   id: string;
@@ -109,17 +110,7 @@ describe('the audit log', () => {
     expect(all.every((item) => item.resourceId === event.id)).toBe(true);
 
     // Two at a time: every event once, in the same order.
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: { body: { data: AuditBody[]; nextCursor: string | null } } = await suite.http
-        .get('/v1/audit-events')
-        .query({ resourceId: event.id, limit: 2, ...(cursor ? { cursor } : {}) })
-        .set(org.admin)
-        .expect(200);
-      seen.push(...page.body.data.map((item) => item.id));
-      cursor = page.body.nextCursor;
-    } while (cursor);
+    const { seen } = await pageThrough(org.admin, '/v1/audit-events', { resourceId: event.id });
     expect(seen).toEqual(all.map((item) => item.id));
 
     // [from, to): from the second update's instant, before the newest one's.

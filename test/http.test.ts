@@ -4,7 +4,7 @@ import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { configWith } from '../src/config.ts';
 import { createLogger } from '../src/core/logger.ts';
-import { bearer, createOrg, startTestApp } from './support/app.ts';
+import { bearer, createOrg, type StartOptions, startTestApp } from './support/app.ts';
 import { useTestApp } from './support/fixtures.ts';
 
 const suite = useTestApp({ CORS_ORIGINS: ['https://admin.example'] });
@@ -85,30 +85,33 @@ describe('security headers and probes', () => {
   });
 });
 
+/** An app logging at `info` into `lines`, one JSON line each. */
+async function loggedApp(extend?: StartOptions['extend']) {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, callback) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      callback();
+    },
+  });
+  const logged = await startTestApp(
+    suite.database,
+    {},
+    { logger: createLogger(configWith({ LOG_LEVEL: 'info' }), sink), ...(extend && { extend }) },
+  );
+  return { logged, lines };
+}
+
 describe('logs', () => {
   it('never carry SQL parameters or authorization headers, whatever is logged', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _encoding, callback) {
-        lines.push(chunk.toString());
-        callback();
-      },
+    const { logged, lines } = await loggedApp((app) => {
+      app.get('/test/failing-query', { config: { auth: 'public' } }, async (request) => {
+        request.log.info({ headers: request.headers }, 'headers, logged on purpose');
+        // Fails in the database (not a uuid) with a marker value among its parameters.
+        await app.db.execute(sql`select ${'PERSONAL-MARKER-4711'}::uuid`);
+        return {};
+      });
     });
-    const logged = await startTestApp(
-      suite.database,
-      {},
-      {
-        logger: createLogger(configWith({ LOG_LEVEL: 'info' }), sink),
-        extend: (app) => {
-          app.get('/test/failing-query', { config: { auth: 'public' } }, async (request) => {
-            request.log.info({ headers: request.headers }, 'headers, logged on purpose');
-            // Fails in the database (not a uuid) with a marker value among its parameters.
-            await app.db.execute(sql`select ${'PERSONAL-MARKER-4711'}::uuid`);
-            return {};
-          });
-        },
-      },
-    );
     try {
       const response = await logged.http
         .get('/test/failing-query')
@@ -126,18 +129,7 @@ describe('logs', () => {
   });
 
   it('carry the request id on every request line and never the bearer token', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _encoding, callback) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        callback();
-      },
-    });
-    const logged = await startTestApp(
-      suite.database,
-      {},
-      { logger: createLogger(configWith({ LOG_LEVEL: 'info' }), sink) },
-    );
+    const { logged, lines } = await loggedApp();
     try {
       const org = await createOrg(logged.http);
       await logged.http
@@ -176,18 +168,7 @@ describe('logs', () => {
   });
 
   it("show a calendar feed's route, never its secret", async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _encoding, callback) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        callback();
-      },
-    });
-    const logged = await startTestApp(
-      suite.database,
-      {},
-      { logger: createLogger(configWith({ LOG_LEVEL: 'info' }), sink) },
-    );
+    const { logged, lines } = await loggedApp();
     try {
       const org = await createOrg(logged.http);
       const volunteer = await logged.http

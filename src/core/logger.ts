@@ -58,8 +58,18 @@ export function serializeErrorForLog(error: unknown): Record<string, unknown> {
   };
 }
 
-/** Paths whose next segment is a secret, whatever route (if any) they reach. */
-const secretPathPrefixes = ['/v1/calendar/'];
+/**
+ * The static beginnings of the paths whose next segment is a secret: those of the routes that
+ * declare `config.secretInPath` (app.ts's onRoute hook), so that a path under one that reaches no
+ * route (a mistyped feed URL) is masked too. Routes are the same in every app of a process.
+ */
+const secretPathPrefixes = new Set<string>();
+
+/** Notes that the parameter of `routeUrl` (`/v1/calendar/:feedToken.ics`) is a secret. */
+export function declareSecretPath(routeUrl: string): void {
+  const parameterAt = routeUrl.indexOf(':');
+  if (parameterAt > 0) secretPathPrefixes.add(routeUrl.slice(0, parameterAt));
+}
 
 /**
  * A URL as logs show it: the query's values elided (a search term can be an email address), and a
@@ -72,8 +82,10 @@ export function urlForLog(url: string, secretRoute?: string): string {
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
   const query = queryAt === -1 ? '' : url.slice(queryAt).replace(/=[^&]*/g, '=…');
   if (secretRoute) return secretRoute + query;
-  const prefix = secretPathPrefixes.find((candidate) => path.startsWith(candidate));
-  return (prefix ? prefix + path.slice(prefix.length).replace(/^[^/]*/, '[secret]') : path) + query;
+  for (const prefix of secretPathPrefixes)
+    if (path.startsWith(prefix))
+      return `${prefix}${path.slice(prefix.length).replace(/^[^/]*/, '[secret]')}${query}`;
+  return path + query;
 }
 
 /** The request as every log line shows it: method, URL (`urlForLog`), host and client. */

@@ -130,6 +130,14 @@ export const rangeQuery = {
   to: requestTimestamp.optional().describe('Items whose interval overlaps [from, to) (RFC 3339).'),
 };
 
+/** A query's `from`/`to`, when both are given, must be in order: `to` after `from` (400 on `to`). */
+export function fromBeforeTo<Q extends { from?: Date | undefined; to?: Date | undefined }>(
+  query: Q,
+): boolean {
+  return !query.from || !query.to || query.from < query.to;
+}
+export const fromBeforeToIssue = { message: 'must be after `from`', path: ['to'] };
+
 /** `true`/`false` in a query string. */
 export const queryBoolean = z
   .enum(['true', 'false'])

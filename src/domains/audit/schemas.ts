@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { resourceApi } from '../../core/operations.ts';
-import { pageOf, pageQuery, requestTimestamp, responseTimestamp, uuid } from '../../core/schemas.ts';
+import {
+  fromBeforeTo,
+  fromBeforeToIssue,
+  pageOf,
+  pageQuery,
+  requestTimestamp,
+  responseTimestamp,
+  uuid,
+} from '../../core/schemas.ts';
 
 export const actorKind = z.enum(['key', 'volunteer', 'system']);
 
@@ -44,10 +52,7 @@ export const listAuditEventsQuery = z
     from: requestTimestamp.optional().describe('Events at or after this instant (RFC 3339).'),
     to: requestTimestamp.optional().describe('Events before this instant (RFC 3339).'),
   })
-  .refine((query) => !query.from || !query.to || query.from < query.to, {
-    message: 'must be after `from`',
-    path: ['to'],
-  });
+  .refine(fromBeforeTo, fromBeforeToIssue);
 
 /** How the audit routes are tagged (core/operations.ts). */
 export const auditApi = resourceApi({ tags: ['audit'] });

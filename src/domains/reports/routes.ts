@@ -38,7 +38,7 @@ export const reportRoutes = domainRoutes(reportApi, (route) => {
     answer: rosterAnswer,
     sends: ['Content-Disposition'],
     run: async (db, principal, request) =>
-      csvDownload(rosterColumns, await rosterOf(db, principal.orgId, request.params.id), {
+      csvDownload(rosterColumns, await rosterOf(db, principal, request.params.id), {
         'content-disposition': attachment(`roster-${request.params.id}.csv`),
       }),
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { resourceApi } from '../../core/operations.ts';
-import { requestTimestamp, uuid } from '../../core/schemas.ts';
+import { fromBeforeTo, fromBeforeToIssue, requestTimestamp, uuid } from '../../core/schemas.ts';
 
 export const hoursQuery = z
   .strictObject({
@@ -12,10 +12,7 @@ export const hoursQuery = z
       .describe('Shifts starting before this instant (RFC 3339); unbounded when absent.'),
     format: z.enum(['json', 'csv']).default('json').describe('`csv`: `text/csv` with the same columns.'),
   })
-  .refine((query) => !query.from || !query.to || query.from < query.to, {
-    message: 'must be after `from`',
-    path: ['to'],
-  });
+  .refine(fromBeforeTo, fromBeforeToIssue);
 
 /** The columns of the hours report, in the order of its CSV header row (API.md §10). */
 export const hoursColumns = [

@@ -5,12 +5,15 @@
  */
 import { and, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
 import type { z } from 'zod';
+import type { Principal } from '../../core/auth.ts';
 import { cursorTime, keysetPage } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
 import type { RowOf } from '../../db/columns.ts';
 import { shifts, signups, volunteers } from '../../db/schema.ts';
-import { getEvent } from '../events/service.ts';
+import { assertEventVisible } from '../shifts/service.ts';
 import type { hoursRow } from './schemas.ts';
+
+type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
 export type HoursRow = z.output<typeof hoursRow>;
 
@@ -85,11 +88,11 @@ export const rosterBatch = 500;
  */
 export async function rosterOf(
   db: DbOrTx,
-  orgId: string,
+  principal: KeyPrincipal,
   eventId: string,
 ): Promise<AsyncIterable<RosterRow>> {
-  await getEvent(db, orgId, eventId);
-  const rows = rosterRows(db, orgId, eventId);
+  await assertEventVisible(db, principal, eventId);
+  const rows = rosterRows(db, principal.orgId, eventId);
   const first = await rows.next();
   return (async function* () {
     if (first.done) return;
