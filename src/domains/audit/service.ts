@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { cursorTime, keysetPage, type Page } from '../../core/pagination.ts';
 import type { DbOrTx } from '../../db/client.ts';
 import type { RowOf } from '../../db/columns.ts';
+import { deleteInBatches } from '../../db/purge.ts';
 import { apiKeys, outbox } from '../../db/schema.ts';
 import type { auditEvent } from './schemas.ts';
 
@@ -102,21 +103,12 @@ export async function listAuditEvents(
   );
 }
 
-/**
- * Deletes audit events older than `auditRetentionDays`, a batch at a time (so that no purge holds
- * many row locks or one long transaction); returns how many went. Any process may run it.
- */
+/** Deletes audit events older than `auditRetentionDays`; returns how many went. */
 export async function purgeOldAuditEvents(db: DbOrTx, batch = 5_000): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const deleted = await db.execute(sql`
-      delete from outbox where (org_id, id) in (
-        select org_id, id from outbox
-        where created_at < now() - make_interval(days => ${auditRetentionDays})
-        limit ${batch}
-      )`);
-    const count = (deleted as { rowCount?: number | null }).rowCount ?? 0;
-    total += count;
-    if (count < batch) return total;
-  }
+  return deleteInBatches(
+    db,
+    'outbox',
+    sql`created_at < now() - make_interval(days => ${auditRetentionDays})`,
+    batch,
+  );
 }
