@@ -26,6 +26,9 @@ async function main(): Promise<void> {
     import('./app.ts'),
     import('./core/idempotency.ts'),
     import('./domains/audit/service.ts'),
+    import('./domains/webhooks/deliveries.ts'),
+    import('./domains/webhooks/dispatcher.ts'),
+    import('./domains/webhooks/destinations.ts'),
   ]);
   // A signal before the app takes over (closeWithGrace, below) still stops the embedded cluster:
   // Node's default would end the process at once and leave the cluster running. The handler only
@@ -62,17 +65,35 @@ async function main(): Promise<void> {
         (error: unknown) => error ?? new Error('migration failed'),
       )
     : Promise.resolve(undefined);
-  const [{ buildApp }, { purgeExpiredIdempotencyKeys }, { purgeOldAuditEvents }] = await appModules;
+  const [
+    { buildApp },
+    { purgeExpiredIdempotencyKeys },
+    { purgeOldAuditEvents },
+    { purgeOldDeliveries },
+    { WebhookDispatcher },
+    { systemResolver },
+  ] = await appModules;
   const app = await buildApp({ config, database, logger });
-  // Idempotency records live 24 h, audit events 400 days; any number of processes may purge them.
+  // Idempotency records live 24 h, audit events 400 days, finished webhook messages 30 days; any
+  // number of processes may purge them.
   const purge = setInterval(() => {
     purgeExpiredIdempotencyKeys(database.db).catch((error) =>
       app.log.warn({ err: error }, 'idempotency purge failed'),
     );
     purgeOldAuditEvents(database.db).catch((error) => app.log.warn({ err: error }, 'audit purge failed'));
+    purgeOldDeliveries(database.db).catch((error) => app.log.warn({ err: error }, 'webhook purge failed'));
   }, 3_600_000);
   purge.unref();
   app.addHook('onClose', async () => clearInterval(purge));
+  // Every process delivers webhooks, sharing the work through the database (dispatcher.ts); it
+  // starts once the schema is migrated and stops before the database closes, within the grace.
+  const dispatcher = new WebhookDispatcher({
+    db: database.db,
+    logger: app.log,
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    resolve: systemResolver,
+  });
+  app.addHook('preClose', () => dispatcher.stop(config.SHUTDOWN_GRACE_MS / 2));
   const migrationError = await Promise.all([migrated, app.ready()]).then(([error]) => error);
   if (migrationError) {
     await app.close().catch(() => {});
@@ -83,6 +104,7 @@ async function main(): Promise<void> {
     await database.close();
     process.exit(0);
   }
+  dispatcher.start();
   process.off('SIGTERM', stopDuringStartUp);
   process.off('SIGINT', stopDuringStartUp);
   closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {

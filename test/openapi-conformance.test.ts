@@ -222,6 +222,20 @@ beforeAll(async () => {
       auth: admin,
       body: {},
     }),
+    testWebhook: async () => ({ path: `/v1/webhooks/${subscribed.id}/test`, auth: admin, body: {} }),
+    listWebhookDeliveries: async () => ({ path: `/v1/webhooks/${subscribed.id}/deliveries`, auth: admin }),
+    retryWebhookDelivery: async () => {
+      const ping = await suite.http
+        .post(`/v1/webhooks/${subscribed.id}/test`)
+        .set(admin)
+        .send({})
+        .expect(202);
+      return {
+        path: `/v1/webhooks/${subscribed.id}/deliveries/${ping.body.id}/retry`,
+        auth: admin,
+        body: {},
+      };
+    },
     listAuditEvents: async () => ({ path: '/v1/audit-events', auth: admin }),
     checkOutSignup: async () => {
       // Check-out needs a started shift: move it into the past, as time would (the signup's copy

@@ -12,6 +12,7 @@
  */
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   boolean,
   check,
   customType,
@@ -434,9 +435,16 @@ export const outbox = pgTable(
     actor: jsonb('actor').$type<{ kind: string; id?: string }>().notNull(),
     payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
     createdAt: createdAt(),
+    /**
+     * The writing transaction's id (`pg_current_xact_id()`): the webhook dispatcher reads the
+     * outbox in this order, up to the oldest transaction still running, so that a row committed
+     * late (ids and times are made before the commit) is never passed over (webhooks/fan-out.ts).
+     */
+    txid: bigint('txid', { mode: 'bigint' }).notNull().default(sql`(pg_current_xact_id()::text::bigint)`),
   },
   (t) => [
     primaryKey({ name: 'outbox_pkey', columns: [t.orgId, t.id] }),
+    index('outbox_by_txid').on(t.txid, t.id),
     index('outbox_by_resource').on(t.orgId, t.resourceId, t.createdAt),
     index('outbox_by_creation').on(t.orgId, t.createdAt, t.id),
     // The purge of events past their retention, across organisations.
@@ -472,6 +480,8 @@ export const webhooks = pgTable(
     enabled: boolean('enabled').notNull().default(true),
     /** Why the service disabled it: `gone` (a 410) or `failing` (5 days of failures); null otherwise. */
     disabledReason: text('disabled_reason').$type<'gone' | 'failing'>(),
+    /** Since when it receives messages: its creation, or the last time it was enabled again. */
+    enabledSince: timestamptz('enabled_since').notNull().defaultNow(),
     version: version(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -513,6 +523,126 @@ export const webhookSecrets = pgTable(
     // One current secret per webhook.
     uniqueIndex('webhook_secrets_one_current').on(t.orgId, t.webhookId).where(sql`${t.expiresAt} is null`),
     index('webhook_secrets_by_webhook').on(t.orgId, t.webhookId, t.createdAt),
+  ],
+);
+
+/**
+ * Where the webhook dispatcher has read the outbox to: the last `(txid, id)` it turned into
+ * messages. One row; the fan-out that holds its lock is the only one running.
+ */
+export const webhookFanOut = pgTable('webhook_fan_out', {
+  name: text('name').primaryKey(),
+  lastTxid: bigint('last_txid', { mode: 'bigint' }).notNull(),
+  lastId: uuid('last_id').notNull(),
+});
+
+/**
+ * One webhook's delivery state: when its next attempt is due, which dispatcher holds it (a lease
+ * that expires unless renewed, so that a process killed mid-delivery gives the endpoint back), and
+ * since when its attempts have all failed. One dispatcher at a time per endpoint keeps its messages
+ * in order.
+ */
+export const webhookQueues = pgTable(
+  'webhook_queues',
+  {
+    orgId: orgId(),
+    webhookId: uuid('webhook_id').notNull(),
+    /** The earliest `next_attempt_at` of its pending deliveries; null when none is pending. */
+    nextDueAt: timestamptz('next_due_at'),
+    leasedBy: uuid('leased_by'),
+    leaseUntil: timestamptz('lease_until'),
+    /** The first failure since the last success; null after a success. */
+    failingSince: timestamptz('failing_since'),
+  },
+  (t) => [
+    primaryKey({ name: 'webhook_queues_pkey', columns: [t.orgId, t.webhookId] }),
+    foreignKey({
+      name: 'webhook_queues_webhook_fk',
+      columns: [t.orgId, t.webhookId],
+      foreignColumns: [webhooks.orgId, webhooks.id],
+    }).onDelete('cascade'),
+    index('webhook_queues_due').on(t.nextDueAt).where(sql`${t.nextDueAt} is not null`),
+    index('webhook_queues_by_lease').on(t.leasedBy).where(sql`${t.leasedBy} is not null`),
+  ],
+);
+
+/** One message for one endpoint: its `webhook-id` (`id`) and body, the same for every attempt. */
+export const webhookMessages = pgTable(
+  'webhook_messages',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    webhookId: uuid('webhook_id').notNull(),
+    /** The outbox row it was made from; null for a `ping`. */
+    outboxId: uuid('outbox_id'),
+    type: text('type').notNull(),
+    /** When the change happened: the body's `timestamp`. */
+    occurredAt: timestamptz('occurred_at').notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+    createdAt: createdAt(),
+    /** When it stopped being pending (delivered, given up or dropped); purged 30 days later. */
+    finishedAt: timestamptz('finished_at'),
+  },
+  (t) => [
+    primaryKey({ name: 'webhook_messages_pkey', columns: [t.orgId, t.id] }),
+    foreignKey({
+      name: 'webhook_messages_webhook_fk',
+      columns: [t.orgId, t.webhookId],
+      foreignColumns: [webhooks.orgId, webhooks.id],
+    }).onDelete('cascade'),
+    // A fan-out that runs twice (a crash between its insert and its cursor) makes no second message.
+    unique('webhook_messages_once').on(t.orgId, t.webhookId, t.outboxId),
+    index('webhook_messages_finished').on(t.finishedAt).where(sql`${t.finishedAt} is not null`),
+  ],
+);
+
+/**
+ * The attempts of a message (API.md §10's deliveries), the next one included while it is pending:
+ * at most one pending attempt per message, due at `next_attempt_at`.
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    orgId: orgId(),
+    id: uuid('id').notNull(),
+    webhookId: uuid('webhook_id').notNull(),
+    messageId: uuid('message_id').notNull(),
+    attempt: integer('attempt').notNull(),
+    status: text('status').$type<'pending' | 'succeeded' | 'failed'>().notNull(),
+    responseStatus: integer('response_status'),
+    durationMs: integer('duration_ms'),
+    error: text('error'),
+    createdAt: createdAt(),
+    /** When the message is tried (again); null when it will not be. */
+    nextAttemptAt: timestamptz('next_attempt_at'),
+  },
+  (t) => [
+    primaryKey({ name: 'webhook_deliveries_pkey', columns: [t.orgId, t.id] }),
+    foreignKey({
+      name: 'webhook_deliveries_message_fk',
+      columns: [t.orgId, t.messageId],
+      foreignColumns: [webhookMessages.orgId, webhookMessages.id],
+    }).onDelete('cascade'),
+    check('webhook_deliveries_attempt', sql`${t.attempt} >= 1`),
+    check(
+      'webhook_deliveries_status',
+      sql`${t.status} in ('pending', 'succeeded', 'failed') and (${t.status} <> 'pending' or ${t.nextAttemptAt} is not null)`,
+    ),
+    unique('webhook_deliveries_attempt_once').on(t.orgId, t.messageId, t.attempt),
+    uniqueIndex('webhook_deliveries_one_pending')
+      .on(t.orgId, t.messageId)
+      .where(sql`${t.status} = 'pending'`),
+    // An endpoint's pending attempts in the order their messages were written.
+    index('webhook_deliveries_pending')
+      .on(t.orgId, t.webhookId, t.messageId)
+      .where(sql`${t.status} = 'pending'`),
+    // When an endpoint's next attempt is due: the first of these.
+    index('webhook_deliveries_next')
+      .on(t.orgId, t.webhookId, t.nextAttemptAt)
+      .where(sql`${t.status} = 'pending'`),
+    // The deliveries list: newest first, with or without its status filter.
+    index('webhook_deliveries_by_webhook').on(t.orgId, t.webhookId, t.id),
+    index('webhook_deliveries_by_status').on(t.orgId, t.webhookId, t.status, t.id),
   ],
 );
 

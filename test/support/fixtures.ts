@@ -260,7 +260,41 @@ export function fixtures(suite: Suite) {
     return { seen, pages };
   }
 
+  /**
+   * Changes through the API that write each of API.md §10's ten event types at least once: an
+   * event published, a shift created and updated, a claim by `first` (shift.filled too), a
+   * waitlisted claim promoted by the first's cancellation, then the shift and the event cancelled.
+   */
+  async function writeEveryEventType(org: Org, first: Record<string, unknown> = {}): Promise<void> {
+    const inDays = (days: number, hours = 0) =>
+      new Date(Date.now() + (days * 24 + hours) * 3_600_000).toISOString();
+    const event = await createEvent(org.organiser); // a draft
+    await suite.http
+      .patch(`/v1/events/${event.id}`)
+      .set(org.organiser)
+      .send({ status: 'published' })
+      .expect(200);
+    const shift = await createShift(org.organiser, event.id, {
+      startsAt: inDays(7),
+      endsAt: inDays(7, 3),
+      capacity: 1,
+    });
+    await suite.http
+      .patch(`/v1/shifts/${shift.id}`)
+      .set(org.organiser)
+      .send({ title: 'Sorting' })
+      .expect(200);
+    const claimer = await volunteerToken(org.organiser, await createVolunteer(org.organiser, first));
+    const waiting = await volunteerToken(org.organiser, await createVolunteer(org.organiser));
+    const claimed = await suite.http.post(`/v1/shifts/${shift.id}/signups`).set(claimer).send({}).expect(201);
+    await suite.http.post(`/v1/shifts/${shift.id}/signups`).set(waiting).send({}).expect(201); // waitlisted
+    await suite.http.post(`/v1/signups/${claimed.body.id}/cancel`).set(claimer).send({}).expect(200); // promotes
+    await suite.http.post(`/v1/shifts/${shift.id}/cancel`).set(org.organiser).send({}).expect(200);
+    await suite.http.post(`/v1/events/${event.id}/cancel`).set(org.organiser).send({}).expect(200);
+  }
+
   return {
+    writeEveryEventType,
     setupOrg,
     createEvent,
     createShift,

@@ -1,9 +1,14 @@
 import { domainRoutes } from '../../core/operations.ts';
 import { idParams } from '../../core/schemas.ts';
+import { listDeliveries, queuePing, retryDelivery } from './deliveries.ts';
 import type { Resolver } from './destinations.ts';
 import {
   createdWebhook,
   createWebhookBody,
+  delivery,
+  deliveryPage,
+  deliveryParams,
+  listDeliveriesQuery,
   listWebhooksQuery,
   rotatedSecret,
   updateWebhookBody,
@@ -104,6 +109,53 @@ export const webhookRoutes = domainRoutes<'webhook', { resolveHost: Resolver }>(
       sends: [],
       run: async (tx, principal, request) => ({
         body: await rotateWebhookSecret(tx, principal, request.params.id),
+      }),
+    });
+
+    route.write({
+      url: '/webhooks/:id/test',
+      auth: 'admin',
+      operationId: 'testWebhook',
+      summary: 'Send a ping to a webhook',
+      description:
+        'Queues a message of type `ping` (`data: { webhookId }`), signed like every other; the answer is its ' +
+        'pending delivery, sent within about a second. A disabled webhook is 409 `invalid-state`.',
+      params: idParams,
+      answer: delivery,
+      status: 202,
+      sends: [],
+      refusals: { 409: 'invalid-state' },
+      run: async (tx, principal, request) => ({ body: await queuePing(tx, principal, request.params.id) }),
+    });
+
+    route.get({
+      url: '/webhooks/:id/deliveries',
+      auth: 'admin',
+      operationId: 'listWebhookDeliveries',
+      summary: "List a webhook's delivery attempts",
+      description:
+        'Newest first, each attempt of each message, the next one included while it is `pending`. ' +
+        'Delivered and given-up messages are kept 30 days.',
+      params: idParams,
+      querystring: listDeliveriesQuery,
+      answer: deliveryPage,
+      run: (db, principal, query, request) => listDeliveries(db, principal.orgId, request.params.id, query),
+    });
+
+    route.write({
+      url: '/webhooks/:id/deliveries/:deliveryId/retry',
+      auth: 'admin',
+      operationId: 'retryWebhookDelivery',
+      summary: "Send a delivery's message again now",
+      description:
+        'With the same `webhook-id`; the answer is its pending attempt. A disabled webhook is 409 `invalid-state`.',
+      params: deliveryParams,
+      answer: delivery,
+      status: 202,
+      sends: [],
+      refusals: { 409: 'invalid-state' },
+      run: async (tx, principal, request) => ({
+        body: await retryDelivery(tx, principal, request.params.id, request.params.deliveryId),
       }),
     });
   },

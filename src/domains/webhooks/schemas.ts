@@ -57,6 +57,37 @@ export const updateWebhookBody = z.strictObject({
 export const listWebhooksQuery = z.strictObject({ ...pageQuery });
 export const webhookPage = pageOf(webhook).meta({ id: 'WebhookPage' });
 
+const deliveryStatus = z.enum(['pending', 'succeeded', 'failed']);
+
+export const delivery = z
+  .object({
+    id: uuid,
+    messageId: uuid.describe('The `webhook-id` header: the same for every attempt of one message.'),
+    type: z.string().describe('The event type, or `ping`.'),
+    attempt: z.number().int().min(1).describe('Counts from 1.'),
+    status: deliveryStatus.describe('`pending`: not sent yet, due at `nextAttemptAt`.'),
+    responseStatus: z.number().int().nullable().describe("The receiver's status; null when none came."),
+    durationMs: z.number().int().nullable(),
+    error: z.string().nullable().describe('Why it failed, in a line.'),
+    createdAt: responseTimestamp,
+    nextAttemptAt: responseTimestamp
+      .nullable()
+      .describe('When the message is tried (again); null when it will not be.'),
+  })
+  .meta({ id: 'WebhookDelivery' });
+
+export const deliveryPage = pageOf(delivery).meta({ id: 'WebhookDeliveryPage' });
+
+export const listDeliveriesQuery = z.strictObject({
+  ...pageQuery,
+  status: deliveryStatus.optional().describe('Only the attempts of this status.'),
+});
+
+export const deliveryParams = z.strictObject({
+  id: z.uuid().describe('The webhook id.'),
+  deliveryId: z.uuid().describe('The delivery (attempt) id.'),
+});
+
 /** How the webhook routes are tagged and answer (core/operations.ts). */
 export const webhookApi = resourceApi({
   tags: ['webhooks'],

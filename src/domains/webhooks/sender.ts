@@ -93,7 +93,13 @@ export async function sendAttempt(
   url: string,
   message: Message,
   secrets: string[],
-  options: { allowPrivate: boolean; resolve: Resolver; timeoutMs?: number },
+  options: {
+    allowPrivate: boolean;
+    resolve: Resolver;
+    timeoutMs?: number;
+    /** Ends the attempt early (the dispatcher stopping); the result then says it was aborted. */
+    signal?: AbortSignal;
+  },
 ): Promise<AttemptResult> {
   const timeoutMs = options.timeoutMs ?? attemptTimeoutMs;
   const started = performance.now();
@@ -119,7 +125,9 @@ export async function sendAttempt(
       {
         method: 'POST',
         headers: { ...signedHeaders(message, body, secrets), 'content-length': Buffer.byteLength(body) },
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: options.signal
+          ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
+          : AbortSignal.timeout(timeoutMs),
         ...(options.allowPrivate ? {} : { lookup: guardedLookup(options.resolve) }),
         agent: false,
       },

@@ -25,7 +25,7 @@ export interface Destinations {
   resolve: Resolver;
 }
 
-const webhookColumns = columnsExcept(webhooks, ['orgId']);
+const webhookColumns = columnsExcept(webhooks, ['orgId', 'enabledSince']);
 type WebhookRow = RowOf<typeof webhookColumns>;
 type EventType = (typeof webhooks.$inferSelect)['events'][number];
 export type Webhook = z.output<typeof webhook>;
@@ -108,6 +108,8 @@ export async function updateWebhook(
       ...changes,
       // Enabling clears why it was disabled; disabling by hand gives no reason.
       ...(changes.enabled !== undefined && { disabledReason: null }),
+      // Enabled again, it receives what is written from now on, nothing from while it was off.
+      ...(changes.enabled === true && !current.webhook.enabled && { enabledSince: sql`now()` }),
       version: sql`${webhooks.version} + 1`,
       updatedAt: sql`now()`,
     })
@@ -115,6 +117,7 @@ export async function updateWebhook(
     .returning({ id: webhooks.id });
   if (!updated)
     throw new AppError('precondition-failed', 'The webhook has changed since you read it; read it again.');
+  if (changes.enabled === false) await dropPendingMessages(tx, principal.orgId, id);
   await recordEvent(tx, principal.orgId, actorOf(principal), 'webhook.updated', id, {
     changed: Object.keys(changes),
   });
@@ -172,4 +175,51 @@ export async function signingSecrets(db: DbOrTx, orgId: string, webhookId: strin
     )
     .orderBy(sql`${webhookSecrets.createdAt} desc`, sql`${webhookSecrets.id} desc`);
   return rows.map((row) => row.secret);
+}
+
+/**
+ * Ends the pending messages of a disabled endpoint (API.md §10: a disabled endpoint receives
+ * nothing, and re-enabling starts with the next new message): their pending attempts become
+ * failed ones that say why, so the deliveries list still shows what was never sent.
+ */
+export async function dropPendingMessages(tx: DbOrTx, orgId: string, webhookId: string): Promise<void> {
+  await tx.execute(sql`
+    with dropped as (
+      update webhook_deliveries
+      set status = 'failed', next_attempt_at = null, error = 'not sent: the endpoint was disabled'
+      where org_id = ${orgId} and webhook_id = ${webhookId} and status = 'pending'
+      returning org_id, message_id
+    )
+    update webhook_messages m set finished_at = now()
+    from dropped where m.org_id = dropped.org_id and m.id = dropped.message_id and m.finished_at is null`);
+  await tx.execute(
+    sql`update webhook_queues set next_due_at = null where org_id = ${orgId} and webhook_id = ${webhookId}`,
+  );
+}
+
+/**
+ * The dispatcher disables an endpoint that answered `410 Gone` (`gone`) or has failed for five
+ * days (`failing`), and drops its pending messages; the audit log shows it, done by the system.
+ */
+export async function disableWebhook(
+  tx: DbOrTx,
+  orgId: string,
+  id: string,
+  reason: 'gone' | 'failing',
+): Promise<void> {
+  const [disabled] = await tx
+    .update(webhooks)
+    .set({
+      enabled: false,
+      disabledReason: reason,
+      version: sql`${webhooks.version} + 1`,
+      updatedAt: sql`now()`,
+    })
+    .where(and(webhookKey(orgId, id), eq(webhooks.enabled, true)))
+    .returning({ id: webhooks.id });
+  await dropPendingMessages(tx, orgId, id);
+  if (disabled)
+    await recordEvent(tx, orgId, { kind: 'system' }, 'webhook.updated', id, {
+      changed: ['enabled', 'disabledReason'],
+    });
 }
