@@ -30,7 +30,7 @@ import type { Db } from '../src/db/client.ts';
 import * as schema from '../src/db/schema.ts';
 import { claimShift } from '../src/domains/signups/service.ts';
 import { freePort, startServer } from '../test/support/server-process.ts';
-import { benchDatabaseUrl, migratedBenchDatabase, peakRssMb } from './data.ts';
+import { benchDatabaseUrl, machineTicks, migratedBenchDatabase, peakRssMb, processTicks } from './data.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -337,25 +337,6 @@ interface CpuShare {
   machine: number;
   /** CPU time of the API process over the run's wall time (1 = one core). */
   server?: number;
-}
-
-/** Busy and total jiffies of the whole machine, from /proc/stat. */
-function machineTicks(): { busy: number; total: number } {
-  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const total = fields.reduce((sum, value) => sum + value, 0);
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
-/** User plus system jiffies of one process, from /proc/<pid>/stat. */
-function processTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 /** Runs one load and reports where the CPU went: is the machine saturated, and how much is Node's? */

@@ -11,7 +11,6 @@ CREATE TABLE "webhook_deliveries" (
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"next_attempt_at" timestamp with time zone,
 	CONSTRAINT "webhook_deliveries_pkey" PRIMARY KEY("org_id","id"),
-	CONSTRAINT "webhook_deliveries_attempt_once" UNIQUE("org_id","message_id","attempt"),
 	CONSTRAINT "webhook_deliveries_attempt" CHECK ("webhook_deliveries"."attempt" >= 1),
 	CONSTRAINT "webhook_deliveries_status" CHECK ("webhook_deliveries"."status" in ('pending', 'succeeded', 'failed') and ("webhook_deliveries"."status" <> 'pending' or "webhook_deliveries"."next_attempt_at" is not null))
 );
@@ -32,8 +31,7 @@ CREATE TABLE "webhook_messages" (
 	"data" jsonb NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"finished_at" timestamp with time zone,
-	CONSTRAINT "webhook_messages_pkey" PRIMARY KEY("org_id","id"),
-	CONSTRAINT "webhook_messages_once" UNIQUE("org_id","webhook_id","outbox_id")
+	CONSTRAINT "webhook_messages_pkey" PRIMARY KEY("org_id","id")
 );
 --> statement-breakpoint
 CREATE TABLE "webhook_queues" (
@@ -55,10 +53,10 @@ ALTER TABLE "webhook_messages" ADD CONSTRAINT "webhook_messages_webhook_fk" FORE
 ALTER TABLE "webhook_queues" ADD CONSTRAINT "webhook_queues_org_id_organizations_id_fk" FOREIGN KEY ("org_id") REFERENCES "public"."organizations"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "webhook_queues" ADD CONSTRAINT "webhook_queues_webhook_fk" FOREIGN KEY ("org_id","webhook_id") REFERENCES "public"."webhooks"("org_id","id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE UNIQUE INDEX "webhook_deliveries_one_pending" ON "webhook_deliveries" USING btree ("org_id","message_id") WHERE "webhook_deliveries"."status" = 'pending';--> statement-breakpoint
-CREATE INDEX "webhook_deliveries_pending" ON "webhook_deliveries" USING btree ("org_id","webhook_id","message_id") WHERE "webhook_deliveries"."status" = 'pending';--> statement-breakpoint
+CREATE INDEX "webhook_deliveries_next" ON "webhook_deliveries" USING btree ("org_id","webhook_id","next_attempt_at") WHERE "webhook_deliveries"."status" = 'pending';--> statement-breakpoint
 CREATE INDEX "webhook_deliveries_by_webhook" ON "webhook_deliveries" USING btree ("org_id","webhook_id","id");--> statement-breakpoint
-CREATE INDEX "webhook_deliveries_by_status" ON "webhook_deliveries" USING btree ("org_id","webhook_id","status","id");--> statement-breakpoint
-CREATE INDEX "webhook_messages_finished" ON "webhook_messages" USING btree ("finished_at") WHERE "webhook_messages"."finished_at" is not null;--> statement-breakpoint
+CREATE INDEX "webhook_deliveries_failed" ON "webhook_deliveries" USING btree ("org_id","webhook_id","id") WHERE "webhook_deliveries"."status" = 'failed';--> statement-breakpoint
+CREATE INDEX "webhook_messages_by_age" ON "webhook_messages" USING btree ("created_at");--> statement-breakpoint
 CREATE INDEX "webhook_queues_due" ON "webhook_queues" USING btree ("next_due_at") WHERE "webhook_queues"."next_due_at" is not null;--> statement-breakpoint
 CREATE INDEX "webhook_queues_by_lease" ON "webhook_queues" USING btree ("leased_by") WHERE "webhook_queues"."leased_by" is not null;--> statement-breakpoint
 CREATE INDEX "outbox_by_txid" ON "outbox" USING btree ("txid","id");--> statement-breakpoint

@@ -590,9 +590,9 @@ export const webhookMessages = pgTable(
       columns: [t.orgId, t.webhookId],
       foreignColumns: [webhooks.orgId, webhooks.id],
     }).onDelete('cascade'),
-    // A fan-out that runs twice (a crash between its insert and its cursor) makes no second message.
-    unique('webhook_messages_once').on(t.orgId, t.webhookId, t.outboxId),
-    index('webhook_messages_finished').on(t.finishedAt).where(sql`${t.finishedAt} is not null`),
+    // The purge's (by creation: finished_at is left out of every index, so that marking a message
+    // finished is a HOT update).
+    index('webhook_messages_by_age').on(t.createdAt),
   ],
 );
 
@@ -628,21 +628,17 @@ export const webhookDeliveries = pgTable(
       'webhook_deliveries_status',
       sql`${t.status} in ('pending', 'succeeded', 'failed') and (${t.status} <> 'pending' or ${t.nextAttemptAt} is not null)`,
     ),
-    unique('webhook_deliveries_attempt_once').on(t.orgId, t.messageId, t.attempt),
     uniqueIndex('webhook_deliveries_one_pending')
       .on(t.orgId, t.messageId)
       .where(sql`${t.status} = 'pending'`),
-    // An endpoint's pending attempts in the order their messages were written.
-    index('webhook_deliveries_pending')
-      .on(t.orgId, t.webhookId, t.messageId)
-      .where(sql`${t.status} = 'pending'`),
-    // When an endpoint's next attempt is due: the first of these.
+    // An endpoint's due attempts (the dispatcher sorts the few it takes by message), and when its
+    // next one is due: the first of these.
     index('webhook_deliveries_next')
       .on(t.orgId, t.webhookId, t.nextAttemptAt)
       .where(sql`${t.status} = 'pending'`),
-    // The deliveries list: newest first, with or without its status filter.
+    // The deliveries list, newest first; `?status=failed` (rare among many successes) has its own.
     index('webhook_deliveries_by_webhook').on(t.orgId, t.webhookId, t.id),
-    index('webhook_deliveries_by_status').on(t.orgId, t.webhookId, t.status, t.id),
+    index('webhook_deliveries_failed').on(t.orgId, t.webhookId, t.id).where(sql`${t.status} = 'failed'`),
   ],
 );
 

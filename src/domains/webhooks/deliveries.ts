@@ -173,5 +173,10 @@ export async function retryDelivery(
 
 /** Deletes the messages that stopped being pending more than 30 days ago, with their attempts. */
 export async function purgeOldDeliveries(db: DbOrTx, batch = 5_000): Promise<number> {
-  return deleteInBatches(db, 'webhook_messages', sql`finished_at < now() - interval '30 days'`, batch);
+  return deleteInBatches(
+    db,
+    'webhook_messages',
+    sql`created_at < now() - interval '30 days' and finished_at < now() - interval '30 days'`,
+    batch,
+  );
 }

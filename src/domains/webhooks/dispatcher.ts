@@ -24,7 +24,7 @@ import { type Db, queryRows } from '../../db/client.ts';
 import type { Resolver } from './destinations.ts';
 import { fanOut } from './fan-out.ts';
 import { failingDisablesAfterMs, retryDelayMs } from './retries.ts';
-import { type AttemptResult, sendAttempt } from './sender.ts';
+import { type AttemptResult, keptConnections, sendAttempt } from './sender.ts';
 import { disableWebhook, signingSecrets } from './service.ts';
 
 export interface DispatcherOptions {
@@ -54,9 +54,20 @@ interface DueDelivery {
   data: Record<string, unknown>;
 }
 
-/** Messages sent to one endpoint before it is given back (so that other processes share it). */
-const turnLength = 100;
-const batchSize = 20;
+/**
+ * Messages sent to one endpoint before it is given back and taken anew at once (so that an
+ * endpoint with a steady stream does not keep one process's slot for ever).
+ */
+const turnLength = 1_000;
+const batchSize = 50;
+/** How stale the lease and the list of due messages may be when a message is sent. */
+const recheckMs = 250;
+
+interface Success {
+  id: string;
+  responseStatus: number | null;
+  durationMs: number;
+}
 
 export class WebhookDispatcher {
   /** The lease holder's name in `webhook_queues.leased_by`. */
@@ -66,6 +77,7 @@ export class WebhookDispatcher {
   readonly #options: Required<Omit<DispatcherOptions, 'db' | 'logger'>>;
   readonly #serving = new Map<string, Promise<void>>();
   readonly #abort = new AbortController();
+  readonly #agents = keptConnections();
   #timer: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
@@ -117,6 +129,8 @@ export class WebhookDispatcher {
     this.#abort.abort();
     await finished;
     clearInterval(this.#heartbeat);
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
     await this.#db
       .execute(
         sql`update webhook_queues set leased_by = null, lease_until = null where leased_by = ${this.id}`,
@@ -171,6 +185,9 @@ export class WebhookDispatcher {
   #serve(endpoint: Endpoint): void {
     const key = `${endpoint.orgId}/${endpoint.webhookId}`;
     const serving = this.#serveEndpoint(endpoint)
+      .then((turnEnded) => {
+        if (turnEnded) this.wake();
+      })
       .catch((error) =>
         this.#log.warn({ err: error, webhookId: endpoint.webhookId }, 'webhook delivery failed'),
       )
@@ -178,49 +195,110 @@ export class WebhookDispatcher {
     this.#serving.set(key, serving);
   }
 
-  async #serveEndpoint(endpoint: Endpoint): Promise<void> {
+  /**
+   * Sends the endpoint's due messages, oldest first; true when it stopped at the end of its turn.
+   *
+   * The bookkeeping is batched, not the sending: the lease is renewed, and the messages still due
+   * are read (one disabled or retried by hand meanwhile is not sent), at most every
+   * `recheckMs`; successes are written together at each such check. A failure is written at once,
+   * since it decides about the endpoint. A crash before a write sends those messages again, with
+   * the same `webhook-id` (at least once).
+   */
+  async #serveEndpoint(endpoint: Endpoint): Promise<boolean> {
     let sent = 0;
+    const succeeded: Success[] = [];
+    const flush = async () => {
+      if (succeeded.length > 0) await recordSuccesses(this.#db, endpoint, succeeded.splice(0));
+    };
     try {
       while (sent < turnLength && !this.#stopping) {
         const [target] = await queryRows<{ url: string; enabled: boolean }>(
           this.#db,
           sql`select url, enabled from webhooks where org_id = ${endpoint.orgId} and id = ${endpoint.webhookId}`,
         );
-        if (!target?.enabled) return;
-        const due = await queryRows<DueDelivery>(
+        if (!target?.enabled) return false;
+        // The due attempts first, by the partial index of pending ones, then each one's message by
+        // key: a plan bounded by the batch whatever the statistics say (a plain join, planned from
+        // stale ones, walked every message of the organisation for each batch).
+        const batch = await queryRows<DueDelivery>(
           this.#db,
           sql`
-            select d.id, d.message_id, d.attempt, m.type, m.occurred_at, m.data
-            from webhook_deliveries d
-            join webhook_messages m on m.org_id = d.org_id and m.id = d.message_id
-            where d.org_id = ${endpoint.orgId} and d.webhook_id = ${endpoint.webhookId}
-              and d.status = 'pending' and d.next_attempt_at <= now()
-            order by d.message_id
-            limit ${batchSize}`,
+            with due as materialized (
+              select id, message_id, attempt from webhook_deliveries
+              where org_id = ${endpoint.orgId} and webhook_id = ${endpoint.webhookId}
+                and status = 'pending' and next_attempt_at <= now()
+              order by message_id
+              limit ${batchSize}
+            )
+            select due.id, due.message_id, due.attempt, m.type, m.occurred_at, m.data
+            from due cross join lateral (
+              select type, occurred_at, data from webhook_messages
+              where org_id = ${endpoint.orgId} and id = due.message_id
+              limit 1 -- kept a subquery of its own: one lookup by key per due attempt
+            ) m
+            order by due.message_id`,
         );
-        if (due.length === 0) return;
-        for (const delivery of due) {
-          if (this.#stopping) return;
-          const { held, due } = await this.#holdsLease(endpoint, delivery.id);
-          if (!held) return;
-          // Disabled, or retried by hand, since the batch was read.
-          if (!due) continue;
-          const outcome = await this.#attempt(endpoint, target.url, delivery);
+        if (batch.length === 0) return false;
+        // Read once a batch: a rotation signs from the next batch on.
+        const secrets = await signingSecrets(this.#db, endpoint.orgId, endpoint.webhookId);
+        let stillDue = new Set<string>();
+        let checkedAt = Number.NEGATIVE_INFINITY;
+        for (const [index, delivery] of batch.entries()) {
+          if (this.#stopping) return false;
+          if (performance.now() - checkedAt > recheckMs) {
+            await flush();
+            const check = await this.#check(
+              endpoint,
+              batch.slice(index).map((item) => item.id),
+            );
+            if (!check.held) return false;
+            stillDue = check.due;
+            checkedAt = performance.now();
+          }
+          if (!stillDue.has(delivery.id)) continue;
+          const result = await this.#send(target.url, secrets, delivery);
+          if (this.#abort.signal.aborted) return false;
           sent++;
-          if (outcome === 'disabled' || outcome === 'aborted') return;
+          if (result.ok) {
+            succeeded.push({
+              id: delivery.id,
+              responseStatus: result.responseStatus,
+              durationMs: result.durationMs,
+            });
+            continue;
+          }
+          await flush();
+          const outcome = await recordFailure(this.#db, endpoint, delivery, result);
+          this.#log.info(
+            {
+              webhookId: endpoint.webhookId,
+              messageId: delivery.message_id,
+              attempt: delivery.attempt,
+              status: result.responseStatus,
+              error: result.error,
+              outcome,
+            },
+            'webhook attempt failed',
+          );
+          if (outcome === 'disabled') return false;
         }
+        await flush();
       }
+      return sent >= turnLength;
     } finally {
+      await flush().catch((error) =>
+        this.#log.warn({ err: error }, 'could not record delivered webhooks; they will be sent again'),
+      );
       await this.#release(endpoint);
     }
   }
 
   /**
-   * Renews this endpoint's lease (`held` is false when another process has it now) and says
-   * whether the delivery is still pending and due, in one round trip.
+   * Renews this endpoint's lease (`held` is false when another process has it now) and says which
+   * of `deliveryIds` are still pending and due, in one round trip.
    */
-  async #holdsLease(endpoint: Endpoint, deliveryId: string): Promise<{ held: boolean; due: boolean }> {
-    const [state] = await queryRows<{ held: boolean; due: boolean }>(
+  async #check(endpoint: Endpoint, deliveryIds: string[]): Promise<{ held: boolean; due: Set<string> }> {
+    const [state] = await queryRows<{ held: boolean; due: string[] }>(
       this.#db,
       sql`
         with renewed as (
@@ -228,12 +306,13 @@ export class WebhookDispatcher {
           where org_id = ${endpoint.orgId} and webhook_id = ${endpoint.webhookId} and leased_by = ${this.id}
           returning 1
         )
-        select exists (select 1 from renewed) as held, exists (
-          select 1 from webhook_deliveries
-          where org_id = ${endpoint.orgId} and id = ${deliveryId} and status = 'pending' and next_attempt_at <= now()
+        select exists (select 1 from renewed) as held, array(
+          select id from webhook_deliveries
+          where org_id = ${endpoint.orgId} and id = any(${`{${deliveryIds.join(',')}}`}::uuid[])
+            and status = 'pending' and next_attempt_at <= now()
         ) as due`,
     );
-    return state ?? { held: false, due: false };
+    return { held: state?.held ?? false, due: new Set(state?.due ?? []) };
   }
 
   async #renewLeases(): Promise<void> {
@@ -268,13 +347,8 @@ export class WebhookDispatcher {
     });
   }
 
-  async #attempt(
-    endpoint: Endpoint,
-    url: string,
-    delivery: DueDelivery,
-  ): Promise<'succeeded' | 'failed' | 'disabled' | 'aborted' | 'stale'> {
-    const secrets = await signingSecrets(this.#db, endpoint.orgId, endpoint.webhookId);
-    const result = await sendAttempt(
+  #send(url: string, secrets: string[], delivery: DueDelivery): Promise<AttemptResult> {
+    return sendAttempt(
       url,
       {
         id: delivery.message_id,
@@ -288,40 +362,57 @@ export class WebhookDispatcher {
         resolve: this.#options.resolve,
         timeoutMs: this.#options.attemptTimeoutMs,
         signal: this.#abort.signal,
+        agents: this.#agents,
       },
     );
-    if (this.#abort.signal.aborted) return 'aborted';
-    const outcome = await recordAttempt(this.#db, endpoint, delivery, result);
-    const log = { webhookId: endpoint.webhookId, messageId: delivery.message_id, attempt: delivery.attempt };
-    if (outcome === 'succeeded') this.#log.debug(log, 'webhook delivered');
-    else
-      this.#log.info(
-        { ...log, status: result.responseStatus, error: result.error, outcome },
-        'webhook attempt failed',
-      );
-    return outcome;
   }
 }
 
 /**
- * Writes an attempt's result, in one transaction: the attempt succeeded or failed; after a failure
+ * Writes delivered attempts, in one statement: each succeeded, its message finished, and the
+ * endpoint no longer failing. One that is no longer pending (the endpoint disabled meanwhile)
+ * stays as it is.
+ */
+export async function recordSuccesses(db: Db, endpoint: Endpoint, successes: Success[]): Promise<void> {
+  const { orgId, webhookId } = endpoint;
+  await db.execute(sql`
+    with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(successes)}::jsonb)
+        as i(id uuid, "responseStatus" int, "durationMs" int)
+    ), succeeded as (
+      update webhook_deliveries d set status = 'succeeded', response_status = i."responseStatus",
+        duration_ms = i."durationMs", error = null, next_attempt_at = null
+      from input i
+      where d.org_id = ${orgId} and d.id = i.id and d.status = 'pending'
+      returning d.message_id
+    ), finished as (
+      update webhook_messages set finished_at = now()
+      where org_id = ${orgId} and id in (select message_id from succeeded) and finished_at is null
+    )
+    update webhook_queues set failing_since = null
+    where org_id = ${orgId} and webhook_id = ${webhookId} and failing_since is not null
+      and exists (select 1 from succeeded)`);
+}
+
+/**
+ * Writes a failed attempt's result, in one transaction, after which
  * the next attempt is pending (retries.ts) or the message is given up; a `410`, or failures for
  * five days without a success, disable the endpoint. An attempt that is no longer pending (the
  * endpoint was disabled meanwhile) changes nothing: 'stale'.
  */
-export async function recordAttempt(
+export async function recordFailure(
   db: Db,
   endpoint: Endpoint,
   delivery: Pick<DueDelivery, 'id' | 'message_id' | 'attempt'>,
   result: AttemptResult,
-): Promise<'succeeded' | 'failed' | 'disabled' | 'stale'> {
+): Promise<'failed' | 'disabled' | 'stale'> {
   const { orgId, webhookId } = endpoint;
   return db.transaction(async (tx) => {
-    const finish = (status: 'succeeded' | 'failed', nextAttemptMs: number | null) =>
+    const finish = (nextAttemptMs: number | null) =>
       queryRows(
         tx,
         sql`
-          update webhook_deliveries set status = ${status}, response_status = ${result.responseStatus},
+          update webhook_deliveries set status = 'failed', response_status = ${result.responseStatus},
             duration_ms = ${result.durationMs}, error = ${result.error},
             next_attempt_at = ${nextAttemptMs === null ? null : sql`now() + make_interval(secs => ${nextAttemptMs / 1000})`}
           where org_id = ${orgId} and id = ${delivery.id} and status = 'pending'
@@ -333,12 +424,6 @@ export async function recordAttempt(
       );
     const queueKey = sql`org_id = ${orgId} and webhook_id = ${webhookId}`;
 
-    if (result.ok) {
-      if ((await finish('succeeded', null)).length === 0) return 'stale';
-      await finishMessage();
-      await tx.execute(sql`update webhook_queues set failing_since = null where ${queueKey}`);
-      return 'succeeded';
-    }
     const [failing] = await queryRows<{ too_long: boolean }>(
       tx,
       sql`
@@ -347,13 +432,13 @@ export async function recordAttempt(
     );
     const reason = result.responseStatus === 410 ? 'gone' : failing?.too_long ? 'failing' : null;
     if (reason) {
-      if ((await finish('failed', null)).length === 0) return 'stale';
+      if ((await finish(null)).length === 0) return 'stale';
       await finishMessage();
       await disableWebhook(tx, orgId, webhookId, reason);
       return 'disabled';
     }
     const delay = retryDelayMs(delivery.attempt, result.retryAfterSeconds);
-    const [failed] = await finish('failed', delay);
+    const [failed] = await finish(delay);
     if (!failed) return 'stale';
     if (delay === null) await finishMessage();
     else

@@ -6,9 +6,8 @@
  * be, so a cursor (`webhook_fan_out`) can move past it for good. Reading by id or time would not
  * do: both are made before the commit, and a row committed late would be passed over. The cursor
  * row's lock makes one fan-out run at a time across processes (the others skip it), and the cursor
- * moves in the transaction that writes the messages, so a crash repeats a batch at most, and the
- * `webhook_messages_once` key keeps a repeat from making a second message. Its cost is that of the
- * batch: nothing here grows with the outbox's size.
+ * moves in the transaction that writes the messages: a crash undoes both, so a batch makes its
+ * messages exactly once. Its cost is that of the batch: nothing here grows with the outbox's size.
  */
 import { sql } from 'drizzle-orm';
 import { uuidv7 } from 'uuidv7';
@@ -90,10 +89,7 @@ export interface NewMessage {
   delivery_id: string;
 }
 
-/**
- * Writes messages with their first attempt due now, and marks their endpoints due. A message that
- * exists already (a repeated batch) is left as it is.
- */
+/** Writes messages with their first attempt due now, and marks their endpoints due. */
 export async function queueMessages(tx: DbOrTx, messages: NewMessage[]): Promise<void> {
   await tx.execute(sql`
     with input as (
@@ -103,7 +99,6 @@ export async function queueMessages(tx: DbOrTx, messages: NewMessage[]): Promise
     ), inserted as (
       insert into webhook_messages (org_id, id, webhook_id, outbox_id, type, occurred_at, data)
       select org_id, id, webhook_id, outbox_id, type, occurred_at, data from input
-      on conflict do nothing
       returning org_id, id, webhook_id
     ), deliveries as (
       insert into webhook_deliveries (org_id, id, webhook_id, message_id, attempt, status, next_attempt_at)

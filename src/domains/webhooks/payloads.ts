@@ -54,12 +54,21 @@ export const webhookData: Record<EventType, { summary: string; data: z.ZodObject
   },
 };
 
+/** The test message a partner asks for (`POST /v1/webhooks/{id}/test`); no one subscribes to it. */
+const pingData = {
+  summary: 'A test message, sent when asked for by POST /v1/webhooks/{id}/test',
+  data: z.strictObject({ webhookId: uuid }),
+};
+
+/** What a message of each type carries, the ping included. */
+const messageData = (type: EventType | 'ping') => (type === 'ping' ? pingData : webhookData[type]);
+
 /** A whole message of `type`, as its body is sent. */
-export function webhookMessage(type: EventType) {
+export function webhookMessage(type: EventType | 'ping') {
   return z.strictObject({
     type: z.literal(type),
     timestamp: z.iso.datetime().describe('When the change happened (RFC 3339).'),
-    data: webhookData[type].data,
+    data: messageData(type).data,
   });
 }
 
@@ -83,7 +92,7 @@ const deliveryHeaders = [
 export function webhookDocs(): { webhooks: Record<string, unknown>; schemas: Record<string, unknown> } {
   const webhooks: Record<string, unknown> = {};
   const schemas: Record<string, unknown> = {};
-  for (const type of webhookEventTypes) {
+  for (const type of [...webhookEventTypes, 'ping'] as const) {
     const name = componentName(type);
     const { $schema: _, ...schema } = z.toJSONSchema(webhookMessage(type), { io: 'input' }) as Record<
       string,
@@ -94,10 +103,12 @@ export function webhookDocs(): { webhooks: Record<string, unknown>; schemas: Rec
       post: {
         operationId: `receive${name}`,
         tags: ['webhooks'],
-        summary: webhookData[type].summary,
+        summary: messageData(type).summary,
         description:
-          'Sent to every enabled webhook subscribed to this type, at least once: verify the signature with a ' +
-          'Standard Webhooks library and the secret, and deduplicate by `webhook-id`.',
+          (type === 'ping'
+            ? 'Sent to the one webhook that asked for it. '
+            : 'Sent to every enabled webhook subscribed to this type, in the order written, at least once. ') +
+          'Verify the signature with a Standard Webhooks library and the secret, and deduplicate by `webhook-id`.',
         parameters: deliveryHeaders.map(([header, description]) => ({
           name: header,
           in: 'header',
@@ -109,7 +120,14 @@ export function webhookDocs(): { webhooks: Record<string, unknown>; schemas: Rec
           required: true,
           content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}` } } },
         },
-        responses: { '200': { description: 'Any 2xx acknowledges the message; anything else is retried.' } },
+        responses: {
+          '200': {
+            description:
+              'Any 2xx within 15 s acknowledges the message. Anything else is retried (5 s, 5 min, 30 min, 2 h, 5 h, ' +
+              '10 h, 14 h, 20 h, 24 h, ±20 %; a Retry-After of up to an hour on a 429 or 503 instead); a 410 ' +
+              'disables the webhook.',
+          },
+        },
       },
     };
   }

@@ -88,6 +88,12 @@ export function guardedLookup(resolve: Resolver): LookupFunction {
   };
 }
 
+/** Agents that keep connections open for `idleMs` between attempts. */
+export function keptConnections(idleMs = 4_000) {
+  const options = { keepAlive: true, timeout: idleMs, maxSockets: 4 };
+  return { http: new http.Agent(options), https: new https.Agent(options) };
+}
+
 /** Sends one attempt of `message` to `url`. Never throws: a failure is in the result. */
 export async function sendAttempt(
   url: string,
@@ -99,6 +105,12 @@ export async function sendAttempt(
     timeoutMs?: number;
     /** Ends the attempt early (the dispatcher stopping); the result then says it was aborted. */
     signal?: AbortSignal;
+    /**
+     * The agents whose connections are kept between attempts (the dispatcher's); without them each
+     * attempt connects anew. A kept connection was checked when it was made, to the address it
+     * still goes to.
+     */
+    agents?: { http: http.Agent; https: https.Agent };
   },
 ): Promise<AttemptResult> {
   const timeoutMs = options.timeoutMs ?? attemptTimeoutMs;
@@ -129,7 +141,7 @@ export async function sendAttempt(
           ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
           : AbortSignal.timeout(timeoutMs),
         ...(options.allowPrivate ? {} : { lookup: guardedLookup(options.resolve) }),
-        agent: false,
+        agent: options.agents ? options.agents[target.protocol === 'https:' ? 'https' : 'http'] : false,
       },
       (response) => {
         let read = 0;
