@@ -30,7 +30,14 @@ import type { Db } from '../src/db/client.ts';
 import * as schema from '../src/db/schema.ts';
 import { claimShift } from '../src/domains/signups/service.ts';
 import { freePort, startServer } from '../test/support/server-process.ts';
-import { benchDatabaseUrl, machineTicks, migratedBenchDatabase, peakRssMb, processTicks } from './data.ts';
+import {
+  benchDatabaseUrl,
+  insertVolunteersAndEvent,
+  machineTicks,
+  migratedBenchDatabase,
+  peakRssMb,
+  processTicks,
+} from './data.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -78,17 +85,7 @@ async function setUp(client: pg.Client): Promise<BenchOrg> {
     `insert into api_keys (org_id, id, name, role, token_hash) values ($1, $2, 'bench', 'organiser', $3)`,
     [orgId, uuidv7(), hashToken(token)],
   );
-  await client.query(
-    `insert into volunteers (org_id, id, name, email)
-     select $1, ('00000000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid, 'Bench ' || n, 'bench' || n || '@example.org'
-     from generate_series(1, $2::int) n`,
-    [orgId, volunteerCount],
-  );
-  const eventId = uuidv7();
-  await client.query(
-    `insert into events (org_id, id, title, timezone, status) values ($1, $2, 'Bench', 'Europe/Berlin', 'published')`,
-    [orgId, eventId],
-  );
+  const eventId = await insertVolunteersAndEvent(client, orgId, volunteerCount);
   for (const [set, count, capacity] of [
     [0, 1, 50],
     [1, 1, 50],

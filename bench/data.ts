@@ -182,3 +182,26 @@ export function processTicks(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
 }
+
+/**
+ * `count` volunteers with ids a load generator can name by number (`…-8000-<n in hex>`), and a
+ * published event; returns the event's id.
+ */
+export async function insertVolunteersAndEvent(
+  client: pg.Client,
+  orgId: string,
+  count: number,
+): Promise<string> {
+  await client.query(
+    `insert into volunteers (org_id, id, name, email)
+     select $1, ('00000000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid, 'Bench ' || n, 'bench' || n || '@example.org'
+     from generate_series(1, $2::int) n`,
+    [orgId, count],
+  );
+  const eventId = uuidv7();
+  await client.query(
+    `insert into events (org_id, id, title, timezone, status) values ($1, $2, 'Bench', 'Europe/Berlin', 'published')`,
+    [orgId, eventId],
+  );
+  return eventId;
+}
