@@ -6,11 +6,14 @@
  * together_bench on 127.0.0.1, created if missing). Writes the viewer tokens to bench/.tokens.json.
  * Rows are made by generate_series in SQL: minutes, not hours, on this machine.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { uuidv7 } from 'uuidv7';
 import { generateToken, hashToken } from '../src/core/auth.ts';
 import { createDatabase } from '../src/db/client.ts';
+import { freePort } from '../test/support/server-process.ts';
 
 export const benchDatabaseUrl =
   process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/together_bench';
@@ -46,7 +49,7 @@ export function peakRssMb(pid: number | undefined): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
 }
 
-async function ensureDatabase(url: string) {
+export async function ensureDatabase(url: string) {
   const target = new URL(url);
   const name = target.pathname.slice(1);
   const admin = new URL(url);
@@ -204,4 +207,34 @@ export async function insertVolunteersAndEvent(
     [orgId, eventId],
   );
   return eventId;
+}
+
+/**
+ * A ceiling in a process of its own (like the server): `source`, an ES module that resolves this
+ * repository's packages (it is written next to them and run from here), listens on `PORT` and
+ * prints `ceiling ready`.
+ */
+export async function startBareProcess(
+  source: string,
+  env: Record<string, string> = {},
+): Promise<{ url: string; pid: number | undefined; stop: () => void }> {
+  const port = await freePort();
+  const script = join(process.cwd(), `.bench-ceiling-${process.pid}-${port}.mjs`);
+  writeFileSync(script, source);
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('ceiling ready') && resolve());
+    child.on('exit', (code) => reject(new Error(`the ceiling exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    stop: () => {
+      child.kill('SIGTERM');
+      rmSync(script, { force: true });
+    },
+  };
 }

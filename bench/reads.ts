@@ -11,7 +11,6 @@
  *
  *   npm run bench:reads     (BENCH_DATABASE_URL, BENCH_SECONDS=10, BENCH_CONNECTIONS=50, BENCH_ROUNDS=3)
  */
-import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { uuidv7 } from 'uuidv7';
 import { freePort, startServer } from '../test/support/server-process.ts';
-import { benchDatabaseUrl, migratedBenchDatabase, peakRssMb } from './data.ts';
+import { benchDatabaseUrl, migratedBenchDatabase, peakRssMb, startBareProcess } from './data.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -112,25 +111,7 @@ async function startCeiling(answers: Record<string, unknown>): Promise<{ url: st
   const folder = mkdtempSync(join(tmpdir(), 'together-ceiling-'));
   const answersFile = join(folder, 'answers.json');
   writeFileSync(answersFile, JSON.stringify(answers));
-  const port = await freePort();
-  // The module resolves fastify from this repository: it is written next to it, run from here.
-  const script = join(process.cwd(), `.bench-ceiling-${process.pid}.mjs`);
-  writeFileSync(script, ceilingSource);
-  const child = spawn(process.execPath, [script], {
-    env: { ...process.env, PORT: String(port), CEILING_ANSWERS: answersFile },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('ceiling ready') && resolve());
-    child.on('exit', (code) => reject(new Error(`the ceiling exited with ${code}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: () => {
-      child.kill('SIGTERM');
-      rmSync(script, { force: true });
-    },
-  };
+  return startBareProcess(ceilingSource, { CEILING_ANSWERS: answersFile });
 }
 
 interface Load {
