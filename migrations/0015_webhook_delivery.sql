@@ -53,7 +53,7 @@ ALTER TABLE "webhook_messages" ADD CONSTRAINT "webhook_messages_webhook_fk" FORE
 ALTER TABLE "webhook_queues" ADD CONSTRAINT "webhook_queues_org_id_organizations_id_fk" FOREIGN KEY ("org_id") REFERENCES "public"."organizations"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "webhook_queues" ADD CONSTRAINT "webhook_queues_webhook_fk" FOREIGN KEY ("org_id","webhook_id") REFERENCES "public"."webhooks"("org_id","id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE UNIQUE INDEX "webhook_deliveries_one_pending" ON "webhook_deliveries" USING btree ("org_id","message_id") WHERE "webhook_deliveries"."status" = 'pending';--> statement-breakpoint
-CREATE INDEX "webhook_deliveries_next" ON "webhook_deliveries" USING btree ("org_id","webhook_id","next_attempt_at") WHERE "webhook_deliveries"."status" = 'pending';--> statement-breakpoint
+CREATE INDEX "webhook_deliveries_next" ON "webhook_deliveries" USING btree ("org_id","webhook_id","next_attempt_at","message_id") WHERE "webhook_deliveries"."status" = 'pending';--> statement-breakpoint
 CREATE INDEX "webhook_deliveries_by_webhook" ON "webhook_deliveries" USING btree ("org_id","webhook_id","id");--> statement-breakpoint
 CREATE INDEX "webhook_deliveries_failed" ON "webhook_deliveries" USING btree ("org_id","webhook_id","id") WHERE "webhook_deliveries"."status" = 'failed';--> statement-breakpoint
 CREATE INDEX "webhook_messages_by_age" ON "webhook_messages" USING btree ("created_at");--> statement-breakpoint

@@ -15,6 +15,7 @@ import { purgeOldDeliveries } from '../src/domains/webhooks/deliveries.ts';
 import { WebhookDispatcher } from '../src/domains/webhooks/dispatcher.ts';
 import { webhookMessage } from '../src/domains/webhooks/payloads.ts';
 import { maxAttempts, retryDelayMs } from '../src/domains/webhooks/retries.ts';
+import { retryAfterSecondsOf } from '../src/domains/webhooks/sender.ts';
 import { type Auth, expectProblem, fixtures, useTestApp } from './support/fixtures.ts';
 import { type Receiver, startReceiver, verified } from './support/receiver.ts';
 import { eventually } from './support/server-process.ts';
@@ -256,6 +257,57 @@ describe('webhook delivery', () => {
       'disabled as failing',
     );
     expect((await deliveries(org.admin, hook.id, 'pending')).length).toBe(0);
+    // No failed attempt says any more that its message will be tried again.
+    expect((await deliveries(org.admin, hook.id)).filter((item) => item.nextAttemptAt !== null)).toEqual([]);
+
+    // Enabled again, it starts afresh: one more failure is a retry, not five days of them.
+    const read = await suite.http.get(`/v1/webhooks/${hook.id}`).set(org.admin).expect(200);
+    await suite.http
+      .patch(`/v1/webhooks/${hook.id}`)
+      .set(org.admin)
+      .set('if-match', read.headers.etag as string)
+      .send({ enabled: true })
+      .expect(200);
+    const before = receiver.at('/down').length;
+    await shiftWithClaims(org, 1);
+    await eventually(
+      async () => receiver.at('/down').length === before + 1,
+      10_000,
+      'the attempt after re-enabling',
+    );
+    await eventually(
+      async () => (await deliveries(org.admin, hook.id, 'pending')).length === 1,
+      5_000,
+      'its retry queued',
+    );
+    expect((await suite.http.get(`/v1/webhooks/${hook.id}`).set(org.admin)).body.enabled).toBe(true);
+  });
+
+  it('a disabled endpoint is never sent what is pending for it (a safety net behind the disabling)', async () => {
+    const org = await setupOrg();
+    const hook = await subscribe(org.admin, '/off', ['signup.confirmed']);
+    await dispatcher.stop(100);
+    await shiftWithClaims(org, 1);
+    dispatcher = startDispatcher();
+    await eventually(async () => (await deliveries(org.admin, hook.id)).length === 1, 5_000, 'queued');
+    // Disabled behind the API's back, with the message still pending (as a lost race would leave it).
+    await dispatcher.stop(100);
+    await suite.database.db.execute(sql`update webhooks set enabled = false where id = ${hook.id}`);
+    await suite.database.db.execute(
+      sql`update webhook_deliveries set status = 'pending', next_attempt_at = now(), response_status = null
+          where webhook_id = ${hook.id}`,
+    );
+    await suite.database.db.execute(
+      sql`update webhook_queues set next_due_at = now() where webhook_id = ${hook.id}`,
+    );
+    const sentBefore = receiver.at('/off').length;
+    dispatcher = startDispatcher();
+    await eventually(
+      async () => (await deliveries(org.admin, hook.id, 'pending')).length === 0,
+      5_000,
+      'dropped',
+    );
+    expect(receiver.at('/off').length).toBe(sentBefore);
   });
 
   it('PATCH { enabled: false } drops pending messages; re-enabling sends nothing from while it was off', async () => {
@@ -374,14 +426,32 @@ describe('the retry schedule', () => {
   it('5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h, each ±20 %; Retry-After up to 1 h instead; ten attempts', () => {
     const hours = [5 / 3600, 5 / 60, 0.5, 2, 5, 10, 14, 20, 24];
     hours.forEach((base, index) => {
-      expect(retryDelayMs(index + 1, null, () => 0)).toBe(Math.round(base * 3_600_000 * 0.8));
-      expect(retryDelayMs(index + 1, null, () => 0.999_999)).toBeCloseTo(base * 3_600_000 * 1.2, -2);
+      expect(retryDelayMs(index + 1, null, 0, () => 0)).toBe(Math.round(base * 3_600_000 * 0.8));
+      expect(retryDelayMs(index + 1, null, 0, () => 0.999_999)).toBeCloseTo(base * 3_600_000 * 1.2, -2);
     });
-    expect(retryDelayMs(maxAttempts, null)).toBeNull();
     expect(maxAttempts).toBe(10);
-    expect(retryDelayMs(1, 120)).toBe(120_000);
-    expect(retryDelayMs(1, 7200, () => 0.5)).toBe(5_000); // over an hour: the schedule
-    const total = hours.reduce((sum, value) => sum + value, 0);
-    expect(total).toBeGreaterThan(72); // about three days, "at least 24 h"
+    expect(retryDelayMs(1, 120, 0)).toBe(120_000);
+    expect(retryDelayMs(1, 7200, 0, () => 0.5)).toBe(5_000); // over an hour: the schedule
+    // The schedule without jitter, attempt by attempt, is about three days: at least 24 h.
+    let total = 0;
+    for (let attempt = 1; attempt < maxAttempts; attempt++)
+      total += retryDelayMs(attempt, null, total, () => 0.5) ?? 0;
+    expect(total / 3_600_000).toBeGreaterThan(72);
+    expect(retryDelayMs(maxAttempts, null, total)).toBeNull();
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date, and nothing else', () => {
+    expect(retryAfterSecondsOf('120')).toBe(120);
+    expect(retryAfterSecondsOf(' 0 ')).toBe(0);
+    const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+    expect(retryAfterSecondsOf(inAMinute)).toBeGreaterThanOrEqual(58);
+    expect(retryAfterSecondsOf(inAMinute)).toBeLessThanOrEqual(61);
+    for (const bad of ['', 'soon', '-5', '1.5', undefined]) expect(retryAfterSecondsOf(bad)).toBeNull();
+  });
+
+  it('short Retry-Afters that use the ten attempts up early leave one more at 24 h', () => {
+    const tenSeconds = 10_000;
+    expect(retryDelayMs(maxAttempts, 1, tenSeconds)).toBe(24 * 3_600_000 - tenSeconds);
+    expect(retryDelayMs(maxAttempts, 1, 24 * 3_600_000)).toBeNull();
   });
 });

@@ -631,10 +631,10 @@ export const webhookDeliveries = pgTable(
     uniqueIndex('webhook_deliveries_one_pending')
       .on(t.orgId, t.messageId)
       .where(sql`${t.status} = 'pending'`),
-    // An endpoint's due attempts (the dispatcher sorts the few it takes by message), and when its
-    // next one is due: the first of these.
+    // An endpoint's due attempts as the dispatcher takes them (by due time, then message: one
+    // fan-out's first attempts in the order written), and when its next one is due: the first.
     index('webhook_deliveries_next')
-      .on(t.orgId, t.webhookId, t.nextAttemptAt)
+      .on(t.orgId, t.webhookId, t.nextAttemptAt, t.messageId)
       .where(sql`${t.status} = 'pending'`),
     // The deliveries list, newest first; `?status=failed` (rare among many successes) has its own.
     index('webhook_deliveries_by_webhook').on(t.orgId, t.webhookId, t.id),

@@ -149,6 +149,10 @@ export async function retryDelivery(
       where org_id = ${orgId} and message_id = ${messageId} and status = 'pending'
       returning id`,
   );
+  // The message's earlier failures say when it is tried again: now.
+  await tx.execute(sql`
+    update webhook_deliveries set next_attempt_at = now()
+    where org_id = ${orgId} and message_id = ${messageId} and status = 'failed' and next_attempt_at is not null`);
   let pendingId = rescheduled?.id;
   if (pendingId) {
     await recordEvent(tx, orgId, actorOf(principal), 'delivery.updated', pendingId, {

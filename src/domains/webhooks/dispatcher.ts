@@ -22,10 +22,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import { uuidv7 } from 'uuidv7';
 import { type Db, queryRows } from '../../db/client.ts';
 import type { Resolver } from './destinations.ts';
-import { fanOut } from './fan-out.ts';
+import { fanOut, fanOutBatch } from './fan-out.ts';
 import { failingDisablesAfterMs, retryDelayMs } from './retries.ts';
 import { type AttemptResult, keptConnections, sendAttempt } from './sender.ts';
-import { disableWebhook, signingSecrets } from './service.ts';
+import { disableWebhook, dropPendingMessages, signingSecrets } from './service.ts';
 
 export interface DispatcherOptions {
   db: Db;
@@ -52,6 +52,7 @@ interface DueDelivery {
   type: string;
   occurred_at: string;
   data: Record<string, unknown>;
+  next_attempt_at: string;
 }
 
 /**
@@ -77,7 +78,7 @@ export class WebhookDispatcher {
   readonly #options: Required<Omit<DispatcherOptions, 'db' | 'logger'>>;
   readonly #serving = new Map<string, Promise<void>>();
   readonly #abort = new AbortController();
-  readonly #agents = keptConnections();
+  readonly #agents: ReturnType<typeof keptConnections>;
   #timer: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
@@ -94,6 +95,9 @@ export class WebhookDispatcher {
       concurrency: options.concurrency ?? 16,
       attemptTimeoutMs: options.attemptTimeoutMs ?? 15_000,
     };
+    // A socket for every endpoint served at once, so that no attempt waits for one (its 15 s run
+    // from the start): many organisations may point at one host.
+    this.#agents = keptConnections(this.#options.concurrency);
   }
 
   start(): this {
@@ -149,12 +153,17 @@ export class WebhookDispatcher {
   }
 
   async #tick(): Promise<void> {
+    // Apart, so that a failing fan-out does not stop the delivery of what is queued already.
     try {
       // Catch up with a backlog in one tick, a batch at a time.
       for (let batches = 0; batches < 20 && !this.#stopping; batches++) {
         const read = await fanOut(this.#db);
-        if (read === null || read < 500) break;
+        if (read === null || read < fanOutBatch) break;
       }
+    } catch (error) {
+      this.#log.warn({ err: error }, 'webhook fan-out failed; trying again at the next poll');
+    }
+    try {
       const free = this.#options.concurrency - this.#serving.size;
       if (free <= 0 || this.#stopping) return;
       for (const endpoint of await this.#claim(free)) this.#serve(endpoint);
@@ -216,27 +225,34 @@ export class WebhookDispatcher {
           this.#db,
           sql`select url, enabled from webhooks where org_id = ${endpoint.orgId} and id = ${endpoint.webhookId}`,
         );
-        if (!target?.enabled) return false;
-        // The due attempts first, by the partial index of pending ones, then each one's message by
-        // key: a plan bounded by the batch whatever the statistics say (a plain join, planned from
-        // stale ones, walked every message of the organisation for each batch).
+        if (!target) return false;
+        // Disabled meanwhile: nothing is sent, and nothing may stay pending (a safety net: the
+        // disabling drops them itself).
+        if (!target.enabled) {
+          await dropPendingMessages(this.#db, endpoint.orgId, endpoint.webhookId);
+          return false;
+        }
+        // The due attempts first, in the order of the partial index of pending ones (by due time,
+        // then message: the first attempts of one fan-out in the order written), then each one's
+        // message by key: a plan bounded by the batch whatever the statistics say (a plain join,
+        // planned from stale ones, walked every message of the organisation for each batch).
         const batch = await queryRows<DueDelivery>(
           this.#db,
           sql`
             with due as materialized (
-              select id, message_id, attempt from webhook_deliveries
+              select id, message_id, attempt, next_attempt_at from webhook_deliveries
               where org_id = ${endpoint.orgId} and webhook_id = ${endpoint.webhookId}
                 and status = 'pending' and next_attempt_at <= now()
-              order by message_id
+              order by next_attempt_at, message_id
               limit ${batchSize}
             )
-            select due.id, due.message_id, due.attempt, m.type, m.occurred_at, m.data
+            select due.id, due.message_id, due.attempt, due.next_attempt_at, m.type, m.occurred_at, m.data
             from due cross join lateral (
               select type, occurred_at, data from webhook_messages
               where org_id = ${endpoint.orgId} and id = due.message_id
               limit 1 -- kept a subquery of its own: one lookup by key per due attempt
             ) m
-            order by due.message_id`,
+            order by due.next_attempt_at, due.message_id`,
         );
         if (batch.length === 0) return false;
         // Read once a batch: a rotation signs from the next batch on.
@@ -315,13 +331,21 @@ export class WebhookDispatcher {
     return { held: state?.held ?? false, due: new Set(state?.due ?? []) };
   }
 
+  /**
+   * Renews the leases of the endpoints being served, and only those: a lease whose release failed
+   * runs out and the endpoint is taken again.
+   */
   async #renewLeases(): Promise<void> {
     if (this.#serving.size === 0) return;
+    const served = [...this.#serving.keys()].map((key) => key.split('/'));
     await this.#db
       .execute(
         sql`
           update webhook_queues set lease_until = now() + make_interval(secs => ${this.#options.leaseMs / 1000})
-          where leased_by = ${this.id}`,
+          where leased_by = ${this.id}
+            and (org_id, webhook_id) in (select * from unnest(
+              ${`{${served.map(([orgId]) => orgId).join(',')}}`}::uuid[],
+              ${`{${served.map(([, webhookId]) => webhookId).join(',')}}`}::uuid[]))`,
       )
       .catch((error) => this.#log.warn({ err: error }, 'could not renew the webhook leases'));
   }
@@ -408,6 +432,17 @@ export async function recordFailure(
 ): Promise<'failed' | 'disabled' | 'stale'> {
   const { orgId, webhookId } = endpoint;
   return db.transaction(async (tx) => {
+    // The webhook's share lock orders this against a disabling PATCH and a manual retry: either
+    // waits for the other, and a disabled endpoint gets no next attempt.
+    const [live] = await queryRows<{ age_ms: number }>(
+      tx,
+      sql`
+        select (extract(epoch from now() - m.created_at) * 1000)::float8 as age_ms
+        from webhooks w join webhook_messages m on m.org_id = w.org_id and m.id = ${delivery.message_id}
+        where w.org_id = ${orgId} and w.id = ${webhookId} and w.enabled
+        for share of w`,
+    );
+    if (!live) return 'stale';
     const finish = (nextAttemptMs: number | null) =>
       queryRows(
         tx,
@@ -437,7 +472,7 @@ export async function recordFailure(
       await disableWebhook(tx, orgId, webhookId, reason);
       return 'disabled';
     }
-    const delay = retryDelayMs(delivery.attempt, result.retryAfterSeconds);
+    const delay = retryDelayMs(delivery.attempt, result.retryAfterSeconds, live.age_ms);
     const [failed] = await finish(delay);
     if (!failed) return 'stale';
     if (delay === null) await finishMessage();

@@ -29,7 +29,10 @@ interface OutboxRow {
  * Turns up to `batch` outbox rows into messages, each with its first attempt due now. Returns how
  * many outbox rows it read, or null when another process holds the fan-out.
  */
-export async function fanOut(db: Db, batch = 500): Promise<number | null> {
+/** Outbox rows read per fan-out transaction. */
+export const fanOutBatch = 500;
+
+export async function fanOut(db: Db, batch = fanOutBatch): Promise<number | null> {
   return db.transaction(async (tx) => {
     const [cursor] = await queryRows<{ last_txid: string; last_id: string }>(
       tx,
@@ -89,16 +92,26 @@ export interface NewMessage {
   delivery_id: string;
 }
 
-/** Writes messages with their first attempt due now, and marks their endpoints due. */
+/**
+ * Writes messages with their first attempt due now, and marks their endpoints due: only for
+ * endpoints still enabled, read under a share lock, so that a `PATCH { enabled: false }` either
+ * waits for this transaction (and then drops what it wrote) or has committed (and nothing is
+ * written for it).
+ */
 export async function queueMessages(tx: DbOrTx, messages: NewMessage[]): Promise<void> {
   await tx.execute(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(messages)}::jsonb) as m(
         org_id uuid, id uuid, webhook_id uuid, outbox_id uuid, type text, occurred_at timestamptz,
         data jsonb, delivery_id uuid)
+    ), live as (
+      select org_id, id from webhooks
+      where (org_id, id) in (select org_id, webhook_id from input) and enabled
+      for share
     ), inserted as (
       insert into webhook_messages (org_id, id, webhook_id, outbox_id, type, occurred_at, data)
-      select org_id, id, webhook_id, outbox_id, type, occurred_at, data from input
+      select i.org_id, i.id, i.webhook_id, i.outbox_id, i.type, i.occurred_at, i.data
+      from input i join live on live.org_id = i.org_id and live.id = i.webhook_id
       returning org_id, id, webhook_id
     ), deliveries as (
       insert into webhook_deliveries (org_id, id, webhook_id, message_id, attempt, status, next_attempt_at)

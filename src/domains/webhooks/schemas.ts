@@ -69,7 +69,9 @@ export const delivery = z
     responseStatus: z.number().int().nullable().describe("The receiver's status; null when none came."),
     durationMs: z.number().int().nullable(),
     error: z.string().nullable().describe('Why it failed, in a line.'),
-    createdAt: responseTimestamp,
+    createdAt: responseTimestamp.describe(
+      'When the attempt was queued: the first with its message, a retry when the attempt before it failed.',
+    ),
     nextAttemptAt: responseTimestamp
       .nullable()
       .describe('When the message is tried (again); null when it will not be.'),

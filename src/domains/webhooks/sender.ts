@@ -41,6 +41,16 @@ export interface AttemptResult {
   retryAfterSeconds: number | null;
 }
 
+/** A `Retry-After` in seconds: its delay-seconds or its HTTP date (RFC 9110 §10.2.3); null otherwise. */
+export function retryAfterSecondsOf(header: string | undefined): number | null {
+  const value = header?.trim() ?? '';
+  if (/^\d+$/.test(value)) return Number(value);
+  // The IMF-fixdate form, `Sun, 06 Nov 1994 08:49:37 GMT` (Date.parse alone takes "1.5" for a date).
+  if (!/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value)) return null;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
 /** The body of a message: `{ type, timestamp, data }`. */
 export function bodyOf(message: Message): string {
   return JSON.stringify({
@@ -88,9 +98,9 @@ export function guardedLookup(resolve: Resolver): LookupFunction {
   };
 }
 
-/** Agents that keep connections open for `idleMs` between attempts. */
-export function keptConnections(idleMs = 4_000) {
-  const options = { keepAlive: true, timeout: idleMs, maxSockets: 4 };
+/** Agents that keep connections open for `idleMs` between attempts, `perHost` at most to one host. */
+export function keptConnections(perHost: number, idleMs = 4_000) {
+  const options = { keepAlive: true, timeout: idleMs, maxSockets: perHost };
   return { http: new http.Agent(options), https: new https.Agent(options) };
 }
 
@@ -151,7 +161,7 @@ export async function sendAttempt(
         });
         const finish = () => {
           const status = response.statusCode ?? 0;
-          const retryAfter = Number(response.headers['retry-after']);
+          const retryAfter = retryAfterSecondsOf(response.headers['retry-after']);
           resolve(
             result({
               responseStatus: status,
@@ -162,10 +172,7 @@ export async function sendAttempt(
                   : status >= 200 && status < 300
                     ? null
                     : `answered ${status}`,
-              retryAfterSeconds:
-                (status === 429 || status === 503) && Number.isFinite(retryAfter) && retryAfter >= 0
-                  ? retryAfter
-                  : null,
+              retryAfterSeconds: status === 429 || status === 503 ? retryAfter : null,
             }),
           );
         };

@@ -118,6 +118,11 @@ export async function updateWebhook(
   if (!updated)
     throw new AppError('precondition-failed', 'The webhook has changed since you read it; read it again.');
   if (changes.enabled === false) await dropPendingMessages(tx, principal.orgId, id);
+  // Enabled again, it starts afresh: five days of failures count from its next failure.
+  if (changes.enabled === true)
+    await tx.execute(
+      sql`update webhook_queues set failing_since = null where org_id = ${principal.orgId} and webhook_id = ${id}`,
+    );
   await recordEvent(tx, principal.orgId, actorOf(principal), 'webhook.updated', id, {
     changed: Object.keys(changes),
   });
@@ -180,7 +185,8 @@ export async function signingSecrets(db: DbOrTx, orgId: string, webhookId: strin
 /**
  * Ends the pending messages of a disabled endpoint (API.md §10: a disabled endpoint receives
  * nothing, and re-enabling starts with the next new message): their pending attempts become
- * failed ones that say why, so the deliveries list still shows what was never sent.
+ * failed ones that say why, so the deliveries list still shows what was never sent, and no failed
+ * attempt says any more that its message will be tried again.
  */
 export async function dropPendingMessages(tx: DbOrTx, orgId: string, webhookId: string): Promise<void> {
   await tx.execute(sql`
@@ -192,6 +198,9 @@ export async function dropPendingMessages(tx: DbOrTx, orgId: string, webhookId: 
     )
     update webhook_messages m set finished_at = now()
     from dropped where m.org_id = dropped.org_id and m.id = dropped.message_id and m.finished_at is null`);
+  await tx.execute(sql`
+    update webhook_deliveries set next_attempt_at = null
+    where org_id = ${orgId} and webhook_id = ${webhookId} and status = 'failed' and next_attempt_at is not null`);
   await tx.execute(
     sql`update webhook_queues set next_due_at = null where org_id = ${orgId} and webhook_id = ${webhookId}`,
   );
