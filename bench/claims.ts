@@ -97,35 +97,62 @@ async function setUp(client: pg.Client) {
   return { orgId, token };
 }
 
-/** Empties the claim scenarios' shifts (one transaction: the counters must match the rows at commit). */
+/** Empties the claim scenarios' shifts (the database counts the signups away). */
 async function emptyShifts(client: pg.Client, orgId: string) {
-  await client.query('begin');
   await client.query(
     `delete from signups where org_id = $1 and left(shift_id::text, 23) in ('00000000-0000-7000-9001', '00000000-0000-7000-9002')`,
     [orgId],
   );
-  await client.query(
-    `update shifts set confirmed_count = 0, waitlist_count = 0
-     where org_id = $1 and left(id::text, 23) in ('00000000-0000-7000-9001', '00000000-0000-7000-9002')`,
-    [orgId],
-  );
-  await client.query('commit');
 }
 
 /** The full shift of the refusal rush: its one place taken. */
 async function fillRefusalShift(client: pg.Client, orgId: string) {
-  await client.query('begin');
   await client.query(`delete from signups where org_id = $1 and shift_id = $2`, [orgId, shiftId(3, 1)]);
   await client.query(
     `insert into signups (org_id, id, shift_id, volunteer_id, status, period)
      select org_id, $3, id, $4, 'confirmed', period from shifts where org_id = $1 and id = $2`,
     [orgId, shiftId(3, 1), uuidv7(), volunteerId(volunteerCount)],
   );
-  await client.query(`update shifts set confirmed_count = 1 where org_id = $1 and id = $2`, [
-    orgId,
-    shiftId(3, 1),
-  ]);
-  await client.query('commit');
+}
+
+const fillSamples = 300;
+
+/**
+ * A claim's cost as its shift fills (issue 13: the same on the 9,000th place as on the first):
+ * claims one at a time through the API on the hot shift, emptied, then with 9,000 confirmed
+ * signups written straight into it; the medians of their latencies.
+ */
+async function costByFill(client: pg.Client, url: string, orgId: string, token: string) {
+  const claimOnce = async (volunteer: number) => {
+    const started = performance.now();
+    const response = await fetch(`${url}/v1/shifts/${shiftId(1, 1)}/signups`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ volunteerId: volunteerId(volunteer) }),
+    });
+    await response.arrayBuffer();
+    if (response.status !== 201) throw new Error(`claim by fill: ${response.status}`);
+    return performance.now() - started;
+  };
+  const sample = async (from: number) => {
+    const latencies: number[] = [];
+    for (let n = 0; n < fillSamples; n++) latencies.push(await claimOnce(from + n));
+    return median(latencies);
+  };
+  await emptyShifts(client, orgId);
+  await sample(90_000); // warm-up
+  await emptyShifts(client, orgId);
+  const at0 = await sample(90_000);
+  await emptyShifts(client, orgId);
+  await client.query(
+    `insert into signups (org_id, id, shift_id, volunteer_id, status, period)
+     select $1, gen_random_uuid(), $2, ('00000000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid, 'confirmed', sh.period
+     from generate_series(1, 9000) n, shifts sh where sh.org_id = $1 and sh.id = $2`,
+    [orgId, shiftId(1, 1)],
+  );
+  await client.query('analyze signups');
+  const at9000 = await sample(90_000);
+  return { at0, at9000 };
 }
 
 // ── The ceilings ─────────────────────────────────────────────────────────────────────────────
@@ -406,6 +433,7 @@ async function main() {
         ),
       });
     }
+    const byFill = await costByFill(client, server.url, org.orgId, org.token);
     const rss = peakRssMb(server.child.pid);
     const overbooked = await client.query(
       `select count(*)::int as n from shifts s
@@ -458,6 +486,12 @@ async function main() {
     } else {
       console.log('(pg_stat_statements is not loaded: see STACK.md "Measuring" for the per-statement costs)');
     }
+    const fillRatio = byFill.at9000 / byFill.at0;
+    met &&= fillRatio <= 1.2;
+    console.log(
+      `a claim's cost by fill (one connection, ${fillSamples} claims each, median): ${byFill.at0.toFixed(2)} ms on an empty shift, ` +
+        `${byFill.at9000.toFixed(2)} ms with 9,000 confirmed signups: ${fillRatio.toFixed(2)}× (target ≤ 1.2×) ${fillRatio <= 1.2 ? '✓' : '✗'}`,
+    );
     console.log(met ? 'targets met' : 'targets missed');
   } finally {
     hello.stop();

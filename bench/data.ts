@@ -118,8 +118,8 @@ async function generate(
   // Each event gets its shifts on consecutive half days; events are spread over two years. Their
   // confirmed counts are made up, without signup rows: the list benchmarks only need `available` to
   // vary, and a million shifts' worth of real signups would take longer to make than to measure. So
-  // this one bulk load runs with triggers off (session_replication_role), past the check that
-  // counters are signups (migration 0009); no benchmark writes to these shifts.
+  // this one bulk load runs with triggers off (session_replication_role), past the rule that
+  // counters follow signups (migration 0016); no benchmark writes to these shifts.
   await client.query('set session_replication_role = replica');
   await client.query(
     `insert into shifts (org_id, id, event_id, starts_at, ends_at, capacity, confirmed_count, waitlist_count)

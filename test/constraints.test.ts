@@ -220,11 +220,12 @@ describe('signup invariants in the schema', () => {
       code: '23514',
       constraint: 'shifts_capacity_not_exceeded',
     });
+    // Nor can the count be written past it: the counters are the database's own (migration 0016).
     expect(
       await rejection(sql`update shifts set confirmed_count = 3 where org_id = ${org} and id = ${shift}`),
     ).toEqual({
       code: '23514',
-      constraint: 'shifts_capacity_not_exceeded',
+      constraint: 'shift_counters_match_signups',
     });
   });
 
@@ -265,7 +266,7 @@ describe('signup invariants in the schema', () => {
   });
 });
 
-describe("a shift's counters are its signups (checked at commit)", () => {
+describe("a shift's counters are its signups (kept by the database)", () => {
   const period = '[2027-09-01T09:00Z,2027-09-01T12:00Z)';
   const counterMismatch = { code: '23514', constraint: 'shift_counters_match_signups' };
 
@@ -284,22 +285,21 @@ describe("a shift's counters are its signups (checked at commit)", () => {
   async function counts(shift: string) {
     const [row] = await queryRows<{ confirmed_count: number; waitlist_count: number; signups: number }>(
       db,
-      sql`select confirmed_count, waitlist_count, (select count(*)::int from signups where shift_id = ${shift}) as signups
+      sql`select confirmed_count, waitlist_count, (select count(*)::int from signups where shift_id = ${shift} and status <> 'cancelled') as signups
           from shifts where id = ${shift}`,
     );
     return row;
   }
 
-  it('refuses a signup written without its counter, confirmed or waitlisted, and keeps nothing of it', async () => {
-    const { org, shift, volunteer } = await shiftWithVolunteer();
-    expect(await rejection(bareSignup(org, shift, volunteer, 'confirmed'))).toEqual(counterMismatch);
-    expect(await rejection(bareSignup(org, shift, volunteer, 'waitlisted'))).toEqual(counterMismatch);
-    expect(await counts(shift)).toEqual({ confirmed_count: 0, waitlist_count: 0, signups: 0 });
-    // A cancelled signup takes no place: nothing to count.
-    await db.execute(bareSignup(org, shift, volunteer, 'cancelled'));
+  it('counts a signup written by any statement, confirmed or waitlisted; a cancelled one takes nothing', async () => {
+    const { org, shift } = await shiftWithVolunteer();
+    await db.execute(bareSignup(org, shift, await newVolunteer(org), 'confirmed'));
+    await db.execute(bareSignup(org, shift, await newVolunteer(org), 'waitlisted'));
+    await db.execute(bareSignup(org, shift, await newVolunteer(org), 'cancelled'));
+    expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 1, signups: 2 });
   });
 
-  it('refuses a counter moved without a signup', async () => {
+  it('refuses a counter written directly, and a new shift that does not start at zero', async () => {
     const { org, shift } = await shiftWithVolunteer();
     expect(
       await rejection(sql`update shifts set confirmed_count = 1 where org_id = ${org} and id = ${shift}`),
@@ -309,37 +309,60 @@ describe("a shift's counters are its signups (checked at commit)", () => {
         sql`update shifts set waitlist = true, waitlist_count = 1 where org_id = ${org} and id = ${shift}`,
       ),
     ).toEqual(counterMismatch);
+    expect(
+      await rejection(
+        sql`insert into shifts (org_id, id, event_id, starts_at, ends_at, capacity, confirmed_count)
+            select org_id, ${uuidv7()}, event_id, starts_at, ends_at, capacity, 1 from shifts where id = ${shift}`,
+      ),
+    ).toEqual(counterMismatch);
     expect(await counts(shift)).toEqual({ confirmed_count: 0, waitlist_count: 0, signups: 0 });
   });
 
-  it('accepts a signup and its counter in two statements of one transaction', async () => {
+  it('follows cancellations, deletions and promotions; attendance keeps the place', async () => {
     const { org, shift, volunteer } = await shiftWithVolunteer();
-    await db.transaction(async (tx) => {
-      await tx.execute(bareSignup(org, shift, volunteer, 'confirmed'));
-      await tx.execute(sql`update shifts set confirmed_count = 1 where org_id = ${org} and id = ${shift}`);
-    });
+    await db.execute(insertSignup(org, shift, volunteer, 'confirmed', period));
+    const waiting = await newVolunteer(org);
+    await db.execute(bareSignup(org, shift, waiting, 'waitlisted'));
+    expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 1, signups: 2 });
+    // attended and no_show still hold their place (API.md §7): the count stays.
+    await db.execute(
+      sql`update signups set status = 'attended' where org_id = ${org} and volunteer_id = ${volunteer}`,
+    );
+    await db.execute(
+      sql`update signups set status = 'no_show' where org_id = ${org} and volunteer_id = ${volunteer}`,
+    );
+    expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 1, signups: 2 });
+    await db.execute(
+      sql`update signups set status = 'cancelled', cancelled_at = now() where org_id = ${org} and volunteer_id = ${volunteer}`,
+    );
+    await db.execute(
+      sql`update signups set status = 'confirmed' where org_id = ${org} and volunteer_id = ${waiting}`,
+    );
     expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 0, signups: 1 });
+    await db.execute(sql`delete from signups where org_id = ${org} and shift_id = ${shift}`);
+    expect(await counts(shift)).toEqual({ confirmed_count: 0, waitlist_count: 0, signups: 0 });
   });
 
-  it('refuses a cancellation or a deletion that leaves the counter behind; attendance keeps the place', async () => {
+  it('refuses a signup moved to another shift', async () => {
     const { org, shift, volunteer } = await shiftWithVolunteer();
+    // At the same times, so that only the move itself is wrong (the period's foreign key holds).
+    const other = await newShift(org, await newEvent(org), '2027-09-01T09:00Z', '2027-09-01T12:00Z');
     await db.execute(insertSignup(org, shift, volunteer, 'confirmed', period));
     expect(
       await rejection(
-        sql`update signups set status = 'cancelled', cancelled_at = now() where org_id = ${org} and shift_id = ${shift}`,
+        sql`update signups set shift_id = ${other} where org_id = ${org} and shift_id = ${shift}`,
       ),
     ).toEqual(counterMismatch);
-    expect(await rejection(sql`delete from signups where org_id = ${org} and shift_id = ${shift}`)).toEqual(
-      counterMismatch,
-    );
-    // attended and no_show still hold their place (API.md §7): the count stays.
-    await db.execute(
-      sql`update signups set status = 'attended' where org_id = ${org} and shift_id = ${shift}`,
-    );
-    await db.execute(
-      sql`update signups set status = 'no_show' where org_id = ${org} and shift_id = ${shift}`,
-    );
-    expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 0, signups: 1 });
+  });
+
+  it('refuses a confirmed signup beyond capacity, whoever writes it', async () => {
+    const org = await newOrg();
+    const shift = await newShift(org, await newEvent(org), '2027-09-01T09:00Z', '2027-09-01T12:00Z', 1);
+    await db.execute(bareSignup(org, shift, await newVolunteer(org), 'confirmed'));
+    expect(await rejection(bareSignup(org, shift, await newVolunteer(org), 'confirmed'))).toEqual({
+      code: '23514',
+      constraint: 'shifts_capacity_not_exceeded',
+    });
   });
 
   it('accepts erasing a whole organisation, signups and shifts together', async () => {

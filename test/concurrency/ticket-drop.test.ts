@@ -5,8 +5,8 @@
  * Teeth: with TOGETHER_NAIVE_CLAIMS=1 the same assertions run against a deliberately naive claim
  * (read the count, then insert and write count + 1, in a transaction: the way the schedulers we
  * studied do it), and they fail. Before migration 0009 the shift overfilled (1,974 confirmed on 50
- * places); now the database refuses, at commit, every naive claim whose count update was lost
- * (counters must equal signups), so those claims fail with 5xx instead.
+ * places); since migration 0016 the database keeps the counters itself and refuses the naive
+ * claim's own write of one, so those claims fail with 5xx instead.
  *   TOGETHER_NAIVE_CLAIMS=1 TEST_DATABASE_URL=postgres://… npx vitest run test/concurrency/ticket-drop.test.ts
  */
 import pg from 'pg';

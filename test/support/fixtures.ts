@@ -114,9 +114,9 @@ export interface ShiftBody {
 export type SignupStatus = 'confirmed' | 'waitlisted' | 'cancelled' | 'attended' | 'no_show';
 
 /**
- * One statement that writes a signup directly and moves its shift's counters with it, as the
- * database requires at commit (migration 0009): for tests that need state the API would not make.
- * `period` defaults to the shift's; give it to test the database's own checks of it.
+ * One statement that writes a signup directly (the database counts it on its shift, migration
+ * 0016): for tests that need state the API would not make. `period` defaults to the shift's; give
+ * it to test the database's own checks of it.
  */
 export function signupInsert(row: {
   orgId: string;
@@ -129,20 +129,12 @@ export function signupInsert(row: {
   createdAt?: string;
 }): SQL {
   const { orgId, shiftId, status } = row;
-  const takesPlace = status === 'confirmed' || status === 'attended' || status === 'no_show';
   return sql`
-    with inserted as (
-      insert into signups (org_id, id, shift_id, volunteer_id, status, period, hours, created_at, cancelled_at)
-      values (${orgId}, ${row.id ?? uuidv7()}, ${shiftId}, ${row.volunteerId}, ${status}::signup_status,
-        coalesce(${row.period ?? null}::tstzrange, (select period from shifts where org_id = ${orgId} and id = ${shiftId})),
-        ${row.hours ?? null}, coalesce(${row.createdAt ?? null}::timestamptz, now()),
-        case when ${status} = 'cancelled' then now() end)
-      returning id
-    )
-    update shifts set
-      confirmed_count = confirmed_count + ${takesPlace ? 1 : 0},
-      waitlist_count = waitlist_count + ${status === 'waitlisted' ? 1 : 0}
-    where org_id = ${orgId} and id = ${shiftId} and exists (select 1 from inserted)`;
+    insert into signups (org_id, id, shift_id, volunteer_id, status, period, hours, created_at, cancelled_at)
+    values (${orgId}, ${row.id ?? uuidv7()}, ${shiftId}, ${row.volunteerId}, ${status}::signup_status,
+      coalesce(${row.period ?? null}::tstzrange, (select period from shifts where org_id = ${orgId} and id = ${shiftId})),
+      ${row.hours ?? null}, coalesce(${row.createdAt ?? null}::timestamptz, now()),
+      case when ${status} = 'cancelled' then now() end)`;
 }
 
 export const ids = (list: { id: string }[]) => list.map((item) => item.id);

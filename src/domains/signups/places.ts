@@ -24,8 +24,11 @@ import { type SignupRow, signupColumns } from './columns.ts';
 
 /**
  * Takes a place (or a waitlist place), inserts the signup and writes its outbox events, all in one
- * statement: atomic without a transaction, and one round trip. The shift's row lock, taken by the
- * guarded UPDATE, orders concurrent claims on one shift; `clock_timestamp()` stamps each signup
+ * statement: atomic without a transaction, and one round trip. The guarded `SELECT … FOR UPDATE`
+ * takes the shift's row lock only while a place is left (`confirmed_count < capacity`); the
+ * signup's insert then counts it (the database keeps the counters, in O(1), and moves the shift's
+ * updatedAt and version with them: migration 0016, under the capacity CHECK), so a concurrent claim
+ * waiting on the lock sees the new count. The lock orders concurrent claims on one shift; `clock_timestamp()` stamps each signup
  * after that lock, so `created_at` order is the order places were taken (the waitlist is first
  * come, first served by it), and the new waitlist count is the new signup's position. Undefined
  * when the shift is missing, cancelled, or full without a waitlist.
@@ -43,14 +46,14 @@ export async function takePlace(
     'claim-take-place',
     sql`
       with taken as (
-        update shifts set confirmed_count = confirmed_count + 1, updated_at = now(), version = version + 1
+        select period, confirmed_count + 1 = capacity as filled from shifts
         where org_id = ${orgId} and id = ${shiftId} and cancelled_at is null and confirmed_count < capacity
-        returning period, confirmed_count = capacity as filled
+        for update
       ), queued as (
-        update shifts set waitlist_count = waitlist_count + 1, updated_at = now(), version = version + 1
+        select period, waitlist_count + 1 as waitlist_count from shifts
         where org_id = ${orgId} and id = ${shiftId} and cancelled_at is null and waitlist
           and not exists (select 1 from taken)
-        returning period, waitlist_count
+        for update
       ), place as (
         select period, 'confirmed'::signup_status as status, filled, null::int as position from taken
         union all
@@ -184,20 +187,7 @@ export async function cancelSignups(
       returning signups.id, signups.shift_id, signups.volunteer_id, target.status::text as previous_status,
         signups.late_cancellation`,
   );
-  await tx.execute(sql`
-    update shifts set
-      confirmed_count = confirmed_count - counts.confirmed,
-      waitlist_count = waitlist_count - counts.waitlisted,
-      updated_at = now(),
-      version = version + 1
-    from (
-      select shift_id,
-        count(*) filter (where previous_status = 'confirmed')::int as confirmed,
-        count(*) filter (where previous_status = 'waitlisted')::int as waitlisted
-      from jsonb_to_recordset(${JSON.stringify(cancelled)}::jsonb) as c(shift_id uuid, previous_status text)
-      group by shift_id
-    ) counts
-    where shifts.org_id = ${orgId} and shifts.id = counts.shift_id`);
+  // The shifts' counters, updatedAt and version went with the signups (migration 0016).
   for (const signup of cancelled) {
     await recordEvent(tx, orgId, actor, 'signup.cancelled', signup.id, {
       signupId: signup.id,
@@ -297,10 +287,9 @@ async function confirmWaitlisted(
     await tx.transaction(async (savepoint) => {
       const taken = await queryRows<{ id: string }>(
         savepoint,
-        sql`update shifts set confirmed_count = confirmed_count + 1, waitlist_count = waitlist_count - 1,
-              updated_at = now(), version = version + 1
+        sql`select id from shifts
             where org_id = ${orgId} and id = ${shiftId} and confirmed_count < capacity
-            returning id`,
+            for update`,
       );
       if (taken.length === 0) throw new AppError('shift-full', 'No place left.');
       const changed = await queryRows<{ id: string }>(

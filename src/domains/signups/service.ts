@@ -2,9 +2,9 @@
  * Signups (API.md §7): claims, cancellations, attendance and the signup lists.
  *
  * A claim checks the rules in JavaScript for the friendly reason (rules.ts), then takes its place
- * with one guarded statement: the shift's count goes up only while `confirmed_count < capacity`
- * (else the waitlist's, when the shift keeps one), and the signup row is inserted in the same
- * statement. The database guarantees the invariants: the guard and a CHECK for capacity, a partial
+ * with one guarded statement: it locks the shift only while `confirmed_count < capacity` (else for
+ * its waitlist, when the shift keeps one) and inserts the signup row, which the database counts
+ * (migration 0016). The database guarantees the invariants: the guard and a CHECK for capacity, a partial
  * unique index for one active signup per volunteer and shift, an exclusion constraint for
  * overlapping confirmed signups. Places and the waitlist are in places.ts.
  */
