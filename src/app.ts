@@ -13,6 +13,7 @@ import helmet from 'helmet';
 import type { Config } from './config.ts';
 import { authPlugin } from './core/auth.ts';
 import { AppError, errorsPlugin, sendNotFound, sendProblem } from './core/errors.ts';
+import { assertCleanJson, assertCleanUrl } from './core/hostile-input.ts';
 import { AccessLog, createLogger, declareSecretPath } from './core/logger.ts';
 import { openApiPlugin } from './core/openapi.ts';
 import type { Database, Db } from './db/client.ts';
@@ -207,9 +208,16 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     (request, body, done) => {
       const text = body.toString();
       if (text.trim() === '') return done(null, undefined);
+      try {
+        assertCleanJson(text);
+      } catch (error) {
+        return done(error as Error, undefined);
+      }
       return parseJson(request, text, done);
     },
   );
+  // Before routing's parameters and any hook that reads them.
+  app.addHook('onRequest', async (request) => assertCleanUrl(request.url));
 
   // Public schedules and the embed are for any site; authenticated routes only for listed origins.
   // One static policy, with public routes overriding it in their route config: a delegator choosing

@@ -153,7 +153,9 @@ function addDefaultProblems(route: RouteOptions): void {
     if (rule !== 'platform') defaults[403] = 'forbidden';
   }
   if (route.schema.params) defaults[404] = 'not-found';
-  if (hasBody) {
+  // A body is read for every POST, PATCH and PUT, whether its route takes one or not: a body too
+  // large or of another type is refused before the route looks.
+  if (hasBody || methods.some((method) => method === 'POST' || method === 'PATCH' || method === 'PUT')) {
     defaults[413] = 'payload-too-large';
     defaults[415] = 'unsupported-media-type';
   }

@@ -16,10 +16,16 @@ export const idParams = z.strictObject({ id: z.uuid().describe('The resource id.
  * A request timestamp: RFC 3339 with an offset, decoded to a Date (a codec keeps `format:
  * date-time` in the document, where `z.coerce.date()` would become `{}` and `unknown` in clients).
  */
-export const requestTimestamp = z.codec(z.iso.datetime({ offset: true }), z.date(), {
-  decode: (text) => new Date(text),
-  encode: (date) => date.toISOString(),
-});
+export const requestTimestamp = z
+  .codec(z.iso.datetime({ offset: true }), z.date(), {
+    decode: (text) => new Date(text),
+    encode: (date) => date.toISOString(),
+  })
+  // What PostgreSQL's timestamptz and every client can hold: years 1 to 9999 (year 0 reached SQL
+  // as a 500).
+  .refine((date) => date.getUTCFullYear() >= 1 && date.getUTCFullYear() <= 9999, {
+    message: 'must be between the years 1 and 9999',
+  });
 
 /** A response timestamp: a Date in the service, RFC 3339 in UTC (`…Z`) on the wire. */
 export const responseTimestamp = z
@@ -130,13 +136,23 @@ export const rangeQuery = {
   to: requestTimestamp.optional().describe('Items whose interval overlaps [from, to) (RFC 3339).'),
 };
 
-/** A query's `from`/`to`, when both are given, must be in order: `to` after `from` (400 on `to`). */
+/**
+ * A query's `from`/`to`, when both are given, must be in order: `to` after `from` (400 on `to`).
+ * Every query with an interval takes it through `withRange`.
+ */
 export function fromBeforeTo<Q extends { from?: Date | undefined; to?: Date | undefined }>(
   query: Q,
 ): boolean {
   return !query.from || !query.to || query.from < query.to;
 }
 export const fromBeforeToIssue = { message: 'must be after `from`', path: ['to'] };
+
+/** A query object with `from`/`to` (`rangeQuery`) and the rule that they are in order. */
+export function withRange<S extends z.ZodRawShape>(shape: S) {
+  return z
+    .strictObject({ ...shape, ...rangeQuery })
+    .refine((query) => fromBeforeTo(query as { from?: Date; to?: Date }), fromBeforeToIssue);
+}
 
 /** `true`/`false` in a query string. */
 export const queryBoolean = z

@@ -4,12 +4,12 @@ import {
   location,
   pageOf,
   pageQuery,
-  rangeQuery,
   responseTimestamp,
   searchTerm,
   timeZone,
   updatedSince,
   uuid,
+  withRange,
 } from '../../core/schemas.ts';
 
 const title = z.string().trim().min(1).max(200);
@@ -101,10 +101,9 @@ export const event = z
     ],
   });
 
-export const listEventsQuery = z.strictObject({
+export const listEventsQuery = withRange({
   ...pageQuery,
   status: z.enum(['draft', 'published', 'cancelled']).optional(),
-  ...rangeQuery,
   q: searchTerm.describe('Case-insensitive substring of the title.'),
   tag: z.string().min(1).max(50).optional().describe('Only events carrying this tag.'),
   updatedSince,

@@ -4,7 +4,7 @@
  * personal data can slip in by a second description.
  */
 import { z } from 'zod';
-import { pageOf, pageQuery, queryBoolean, rangeQuery, uuid } from '../../core/schemas.ts';
+import { pageOf, pageQuery, queryBoolean, uuid, withRange } from '../../core/schemas.ts';
 import { event } from '../events/schemas.ts';
 import { organization, slug } from '../organizations/schemas.ts';
 import { shift } from '../shifts/schemas.ts';
@@ -56,16 +56,15 @@ export const publicShift = shift
 
 export const publicShiftPage = pageOf(publicShift).meta({ id: 'PublicShiftPage' });
 
-export const listPublicEventsQuery = z.strictObject({
+export const listPublicEventsQuery = withRange({
   ...pageQuery,
-  ...rangeQuery,
   tag: z.string().min(1).max(50).optional().describe('Only events carrying this tag.'),
 });
 
 /** A whole event in one answer (API.md §8): the default and maximum page is 1,000 shifts. */
 export const publicShiftsLimit = 1000;
 
-export const listPublicShiftsQuery = z.strictObject({
+export const listPublicShiftsQuery = withRange({
   limit: z.coerce
     .number()
     .int()
@@ -74,6 +73,5 @@ export const listPublicShiftsQuery = z.strictObject({
     .default(publicShiftsLimit)
     .describe('Page size, 1–1000 (default 1000: a whole event).'),
   cursor: pageQuery.cursor,
-  ...rangeQuery,
   available: queryBoolean.describe('`true`: only shifts with a free place (not cancelled, not full).'),
 });

@@ -5,11 +5,11 @@ import {
   pageOf,
   pageQuery,
   queryBoolean,
-  rangeQuery,
   requestTimestamp,
   responseTimestamp,
   updatedSince,
   uuid,
+  withRange,
 } from '../../core/schemas.ts';
 
 export const maxShiftDurationMs = 7 * 24 * 60 * 60 * 1000;
@@ -258,14 +258,13 @@ export const shiftPage = pageOf(shift).meta({ id: 'ShiftPage' });
 
 const shiftFilters = {
   ...pageQuery,
-  ...rangeQuery,
   roleId: z.uuid().optional(),
   available: queryBoolean.describe('true: only shifts with an open place (not cancelled).'),
   updatedSince,
 };
 
-export const listEventShiftsQuery = z.strictObject(shiftFilters);
-export const listShiftsQuery = z.strictObject({ ...shiftFilters, eventId: z.uuid().optional() });
+export const listEventShiftsQuery = withRange(shiftFilters);
+export const listShiftsQuery = withRange({ ...shiftFilters, eventId: z.uuid().optional() });
 export const eventIdParams = z.strictObject({ eventId: z.uuid() });
 
 /** How the shift routes are tagged and answer (core/operations.ts). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { resourceApi } from '../../core/operations.ts';
-import { pageOf, pageQuery, rangeQuery, responseTimestamp, updatedSince, uuid } from '../../core/schemas.ts';
+import { pageOf, pageQuery, responseTimestamp, updatedSince, uuid, withRange } from '../../core/schemas.ts';
 import { shift } from '../shifts/schemas.ts';
 
 export const signupStatus = z.enum(['confirmed', 'waitlisted', 'cancelled', 'attended', 'no_show']);
@@ -94,18 +94,16 @@ export const shiftIdParams = z.strictObject({ id: z.uuid().describe('The shift i
 
 export const rosterQuery = z.strictObject({ ...pageQuery, status: signupStatus.optional(), updatedSince });
 
-export const listSignupsQuery = z.strictObject({
+export const listSignupsQuery = withRange({
   ...pageQuery,
   volunteerId: z.uuid().optional(),
   eventId: z.uuid().optional(),
   status: signupStatus.optional(),
-  ...rangeQuery,
   updatedSince,
 });
 
-export const mySignupsQuery = z.strictObject({
+export const mySignupsQuery = withRange({
   ...pageQuery,
-  ...rangeQuery,
   status: signupStatus.optional(),
   updatedSince,
 });
