@@ -182,6 +182,30 @@ function addDefaultProblems(route: RouteOptions): void {
 
 const zodTransform = createJsonSchemaTransform({ skipList: [] });
 
+/**
+ * A query flag (`queryBoolean`: the strings `true` and `false` on the wire) is a boolean in the
+ * document, as OpenAPI's query serialisation writes one, so that a typed client takes
+ * `{ available: true }` (its generator made the strings `"true" | "false"` of it). The server
+ * still validates the strings, with zod.
+ */
+function booleansAsBooleans(schema: { querystring?: unknown } | undefined): void {
+  const properties = (
+    schema?.querystring as { properties?: Record<string, Record<string, unknown>> } | undefined
+  )?.properties;
+  for (const [name, property] of Object.entries(properties ?? {})) {
+    const values = property.enum as unknown[] | undefined;
+    if (
+      property.type === 'string' &&
+      values?.length === 2 &&
+      values.includes('true') &&
+      values.includes('false')
+    ) {
+      const { enum: _, type: __, ...rest } = property;
+      properties![name] = { ...rest, type: 'boolean' };
+    }
+  }
+}
+
 function securityFor(rule: AccessRule | undefined) {
   if (!rule || rule === 'public') return [];
   // Organisation sign-up needs the ADMIN_TOKEN only when the server is configured with one.
@@ -283,6 +307,7 @@ export const openApiPlugin = fp<OpenApiOptions>(
       },
       transform: (document) => {
         const result = zodTransform(document);
+        booleansAsBooleans(result.schema as { querystring?: unknown } | undefined);
         const rule = document.route?.config?.auth;
         const schema = result.schema as Record<string, unknown> | undefined;
         if (schema && !schema.hide) schema.security = securityFor(rule);
