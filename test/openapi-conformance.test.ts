@@ -247,7 +247,27 @@ beforeAll(async () => {
     },
   };
   void org;
+
+  // Another organisation, with an admin and a volunteer of its own (the BOLA test below).
+  const otherSlug = uniqueSlug();
+  const otherOrg = await suite.http
+    .post('/v1/organizations')
+    .send({ name: 'Other', slug: otherSlug, timezone: 'UTC', contactEmail: `${otherSlug}@example.org` })
+    .expect(201);
+  const otherAdmin = bearer(otherOrg.body.apiKey.token);
+  otherPrincipals = {
+    admin: otherAdmin,
+    volunteer: await volunteerToken(otherAdmin, await createVolunteer(otherAdmin)),
+    ownVolunteer: volunteer,
+  };
 });
+
+/** The other organisation's principals, and this one's volunteer (to tell which to use). */
+let otherPrincipals: {
+  admin: Record<string, string>;
+  volunteer: Record<string, string>;
+  ownVolunteer: Record<string, string>;
+};
 
 async function auditEventCount(): Promise<number> {
   const [row] = await queryRows<{ n: number }>(suite.database.db, sql`select count(*)::int as n from outbox`);
@@ -293,6 +313,29 @@ describe('every documented operation, sent', () => {
   it('has a request in this test, and no request names an operation the document lacks', () => {
     expect(operations.length).toBeGreaterThan(40);
     expect(operations.map((operation) => operation.operationId).sort()).toEqual(Object.keys(calls).sort());
+  });
+
+  it("answers 404 to another organisation's principal for every id in a path (no BOLA)", async () => {
+    // Ids in paths that name a resource of an organisation, reached with credentials; the public
+    // routes name their organisation by slug, and a feed by its own secret.
+    const addressed = operations.filter(
+      (operation) =>
+        /\{(?!orgSlug|feedToken)[^}]+\}/.test(operation.path) && !operation.path.startsWith('/v1/public/'),
+    );
+    expect(addressed.length).toBeGreaterThan(20);
+    const mismatches: string[] = [];
+    for (const operation of addressed) {
+      const call = await (calls[operation.operationId] as () => Promise<Call>)();
+      if (!call.auth) continue;
+      const auth =
+        call.auth === otherPrincipals.ownVolunteer ? otherPrincipals.volunteer : otherPrincipals.admin;
+      const response = await send(operation, { ...call, auth });
+      if (response.status !== 404 || response.body.code !== 'not-found')
+        mismatches.push(
+          `${operation.operationId}: ${response.status} ${JSON.stringify(response.body).slice(0, 160)}`,
+        );
+    }
+    expect(mismatches).toEqual([]);
   });
 
   it('answers a documented status, with exactly the documented protocol headers', async () => {
