@@ -255,12 +255,37 @@ beforeAll(async () => {
     .send({ name: 'Other', slug: otherSlug, timezone: 'UTC', contactEmail: `${otherSlug}@example.org` })
     .expect(201);
   const otherAdmin = bearer(otherOrg.body.apiKey.token);
+  const keyOf = async (role: string) =>
+    bearer(
+      (await suite.http.post('/v1/api-keys').set(admin).send({ name: role, role }).expect(201)).body.token,
+    );
+  rolePrincipals = {
+    anonymous: undefined,
+    admin,
+    organiser: await keyOf('organiser'),
+    viewer: await keyOf('viewer'),
+    volunteer,
+  };
   otherPrincipals = {
     admin: otherAdmin,
     volunteer: await volunteerToken(otherAdmin, await createVolunteer(otherAdmin)),
     ownVolunteer: volunteer,
   };
 });
+
+/** This organisation's callers by role, for the role matrix. */
+type Role = 'anonymous' | 'admin' | 'organiser' | 'viewer' | 'volunteer';
+let rolePrincipals: Record<Role, Record<string, string> | undefined>;
+
+/** Who each access rule (the document's `x-access`) lets in. */
+const allowedBy: Record<string, Role[]> = {
+  admin: ['admin'],
+  organiser: ['admin', 'organiser'],
+  viewer: ['admin', 'organiser', 'viewer'],
+  volunteer: ['volunteer'],
+  'viewer-or-volunteer': ['admin', 'organiser', 'viewer', 'volunteer'],
+  'organiser-or-volunteer': ['admin', 'organiser', 'volunteer'],
+};
 
 /** The other organisation's principals, and this one's volunteer (to tell which to use). */
 let otherPrincipals: {
@@ -364,6 +389,46 @@ describe('every documented operation, sent', () => {
             `${operation.operationId} ${response.status}: ${name} ${sent ? 'sent, not documented' : 'documented, not sent'}`,
           );
         }
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  // Last: the callers a rule lets in may change what the requests above act on.
+  it('lets in exactly the roles its x-access names: 401 without a token, 403 for any other role', async () => {
+    const ruled = operations.filter(
+      (operation) => typeof (operation as { 'x-access'?: string })['x-access'] === 'string',
+    );
+    // Every route of the API says who may call it (auth.ts refuses one that does not, at start-up).
+    expect(
+      operations.filter((operation) => operation.path.startsWith('/v1/') && !ruled.includes(operation)),
+    ).toEqual([]);
+    const mismatches: string[] = [];
+    for (const operation of ruled) {
+      const rule = (operation as { 'x-access'?: string })['x-access'] as string;
+      const allowed = allowedBy[rule];
+      if (!allowed) {
+        if (rule !== 'public' && rule !== 'platform')
+          mismatches.push(`${operation.operationId}: rule ${rule}?`);
+        continue;
+      }
+      const call = await (calls[operation.operationId] as () => Promise<Call>)();
+      // A fresh volunteer token: the requests above sign this organisation's volunteer out.
+      rolePrincipals.volunteer = await volunteerToken(
+        rolePrincipals.admin as Record<string, string>,
+        await createVolunteer(rolePrincipals.admin as Record<string, string>),
+      );
+      for (const [role, auth] of Object.entries(rolePrincipals) as [
+        Role,
+        Record<string, string> | undefined,
+      ][]) {
+        const response = await send(operation, { ...call, ...(auth ? { auth } : { auth: undefined }) });
+        const expected = allowed.includes(role) ? 'in' : role === 'anonymous' ? 401 : 403;
+        const got = response.status === 401 || response.status === 403 ? response.status : 'in';
+        if (got !== expected)
+          mismatches.push(
+            `${operation.operationId} (${rule}) as ${role}: ${response.status}, expected ${expected}`,
+          );
       }
     }
     expect(mismatches).toEqual([]);

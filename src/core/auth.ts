@@ -24,7 +24,18 @@ export type Principal =
  * Who may call a route. `platform` is organisation sign-up: anyone while `ADMIN_TOKEN` is unset,
  * else only its bearer. Key roles are ordered: admin ⊃ organiser ⊃ viewer.
  */
-export type AccessRule = 'public' | 'platform' | KeyRole | 'volunteer' | 'viewer-or-volunteer';
+/**
+ * Who may call a route (API.md's "who" column): a key role or higher, a volunteer token, or
+ * either: `viewer-or-volunteer` (reads of one's own) and `organiser-or-volunteer` (a claim or a
+ * cancellation by the volunteer, or by an organiser for them).
+ */
+export type AccessRule =
+  | 'public'
+  | 'platform'
+  | KeyRole
+  | 'volunteer'
+  | 'viewer-or-volunteer'
+  | 'organiser-or-volunteer';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -154,11 +165,12 @@ export function assertAccess(request: FastifyRequest, rule: AccessRule): void {
     );
   }
   if (principal.kind === 'volunteer') {
-    if (rule === 'volunteer' || rule === 'viewer-or-volunteer') return;
+    if (rule === 'volunteer' || rule === 'viewer-or-volunteer' || rule === 'organiser-or-volunteer') return;
     throw new AppError('forbidden', 'A volunteer token cannot do this; use an API key.');
   }
   if (rule === 'volunteer') throw new AppError('forbidden', 'This endpoint needs a volunteer token.');
-  const needed: KeyRole = rule === 'viewer-or-volunteer' ? 'viewer' : rule;
+  const needed: KeyRole =
+    rule === 'viewer-or-volunteer' ? 'viewer' : rule === 'organiser-or-volunteer' ? 'organiser' : rule;
   if (roleRank[principal.role] < roleRank[needed]) {
     throw new AppError('forbidden', `This needs an API key with the ${needed} role or higher.`);
   }
@@ -188,7 +200,7 @@ export type PrincipalUnder<R extends AccessRule> = R extends KeyRole
   ? Extract<Principal, { kind: 'key' }>
   : R extends 'volunteer'
     ? Extract<Principal, { kind: 'volunteer' }>
-    : R extends 'viewer-or-volunteer'
+    : R extends 'viewer-or-volunteer' | 'organiser-or-volunteer'
       ? Principal
       : undefined;
 
@@ -196,7 +208,8 @@ export type PrincipalUnder<R extends AccessRule> = R extends KeyRole
 export function principalUnder<R extends AccessRule>(rule: R, request: FastifyRequest): PrincipalUnder<R> {
   if (rule === 'public' || rule === 'platform') return undefined as PrincipalUnder<R>;
   if (rule === 'volunteer') return volunteerPrincipalOf(request) as PrincipalUnder<R>;
-  if (rule === 'viewer-or-volunteer') return principalOf(request) as PrincipalUnder<R>;
+  if (rule === 'viewer-or-volunteer' || rule === 'organiser-or-volunteer')
+    return principalOf(request) as PrincipalUnder<R>;
   return keyPrincipalOf(request) as PrincipalUnder<R>;
 }
 

@@ -310,7 +310,12 @@ export const openApiPlugin = fp<OpenApiOptions>(
         booleansAsBooleans(result.schema as { querystring?: unknown } | undefined);
         const rule = document.route?.config?.auth;
         const schema = result.schema as Record<string, unknown> | undefined;
-        if (schema && !schema.hide) schema.security = securityFor(rule);
+        if (schema && !schema.hide) {
+          schema.security = securityFor(rule);
+          // Who may call it, as API.md's "who" column: admin, organiser, viewer (API keys of that
+          // role or higher), volunteer, viewer-or-volunteer, public or platform.
+          if (rule) schema['x-access'] = rule;
+        }
         const operationId = schema?.operationId;
         if (typeof operationId === 'string') {
           const config = document.route?.config;

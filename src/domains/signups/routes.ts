@@ -29,7 +29,7 @@ import {
 export const signupRoutes = domainRoutes(signupApi, (route, app) => {
   route.write({
     url: '/shifts/:id/signups',
-    auth: 'viewer-or-volunteer',
+    auth: 'organiser-or-volunteer',
     operationId: 'claimShift',
     summary: 'Claim a place on a shift',
     description:
@@ -113,7 +113,7 @@ export const signupRoutes = domainRoutes(signupApi, (route, app) => {
 
   route.act({
     url: '/signups/:id/cancel',
-    auth: 'viewer-or-volunteer',
+    auth: 'organiser-or-volunteer',
     operationId: 'cancelSignup',
     summary: 'Cancel a signup',
     description:
