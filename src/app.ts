@@ -145,6 +145,13 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
       disableRequestLogging: (request: { url?: string }) => request.url?.startsWith('/health/') ?? false,
     }),
     bodyLimit: oneMebibyte,
+    // Fastify's default (0) would let a request trickle in for ever; Node checks both limits on
+    // an interval (30 s by default), made short enough to keep them.
+    requestTimeout: Math.max(config.REQUEST_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS + 1),
+    http: {
+      headersTimeout: config.HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1_000, config.HEADERS_TIMEOUT_MS),
+    },
     // A hop count is documented by Fastify (proxy-addr) though its types omit it.
     trustProxy: config.TRUST_PROXY as boolean | string[],
     // Requests arriving during shutdown get our own 503 problem (below), in-flight ones finish.

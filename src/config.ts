@@ -39,6 +39,13 @@ const environmentSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE: booleanFlag,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * Slow clients (a connection held open by a request that never finishes): its headers must
+   * arrive within HEADERS_TIMEOUT_MS, the whole request within REQUEST_TIMEOUT_MS, or the server
+   * answers 408 and closes the connection.
+   */
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** Apply migrations at start-up. Behind PgBouncer in transaction mode, set false and run `npm run db:migrate` directly. */
   MIGRATE_ON_START: booleanFlag.default(true),
   /**

@@ -5,7 +5,8 @@
  * - a `from` after its `to`, and a timestamp outside the years 1–9999, in every query that takes them;
  * - a NUL character in a path, a query or a JSON string;
  * - a JSON body nested thousands deep, with an Idempotency-Key, to operations that take no body;
- * - every POST, PATCH and PUT declares the 413 and 415 that any of them can answer.
+ * - every POST, PATCH and PUT declares the 413 and 415 that any of them can answer;
+ * - every list's largest page is its documented maximum, and a bulk create keeps its cap.
  */
 import { describe, expect, it } from 'vitest';
 import { expectProblem, fixtures, useTestApp } from './support/fixtures.ts';
@@ -149,5 +150,53 @@ describe('hostile input', () => {
       415,
       'unsupported-media-type',
     );
+  });
+
+  it('the largest page is the documented one, for every list: one more is 400', async () => {
+    const org = await setupOrg();
+    const volunteer = await volunteerToken(org.admin, await createVolunteer(org.admin));
+    const slug = (await suite.http.get('/v1/organization').set(org.admin).expect(200)).body.slug as string;
+    const event = await createEvent(org.organiser, { status: 'published' });
+    const paged = (await operations()).filter((operation) =>
+      operation.parameters?.some((p) => p.in === 'query' && p.name === 'limit'),
+    );
+    expect(paged.length).toBeGreaterThan(10);
+    for (const operation of paged) {
+      const limit = operation.parameters?.find((p) => p.name === 'limit') as {
+        schema?: { maximum?: number };
+      };
+      const maximum = limit.schema?.maximum;
+      expect(maximum, `${operation.path}: limit has no maximum`).toBeGreaterThan(0);
+      const auth = operation.path.startsWith('/v1/me/') ? volunteer : org.admin;
+      // Real ids where the path takes them, so that the largest page is answered, not a 404.
+      const path = operation.path
+        .replace('{orgSlug}', slug)
+        .replace('{eventId}', event.id)
+        .replace(/\{[^}]+\}/g, event.id);
+      const largest = await suite.http.get(`${path}?limit=${maximum}`).set(auth);
+      expect([200, 404], `${path}?limit=${maximum}: ${largest.status}`).toContain(largest.status);
+      expectProblem(
+        await suite.http.get(`${path}?limit=${(maximum as number) + 1}`).set(auth),
+        400,
+        'validation-failed',
+      );
+    }
+  });
+
+  it('a bulk create over its cap is 400, and writes nothing', async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser, { status: 'published' });
+    const one = {
+      startsAt: new Date(Date.now() + 86_400_000).toISOString(),
+      endsAt: new Date(Date.now() + 90_000_000).toISOString(),
+      capacity: 1,
+    };
+    const response = await suite.http
+      .post(`/v1/events/${event.id}/shifts/bulk`)
+      .set(org.organiser)
+      .send({ shifts: Array.from({ length: 501 }, () => one) });
+    expectProblem(response, 400, 'validation-failed');
+    const listed = await suite.http.get(`/v1/events/${event.id}/shifts`).set(org.admin).expect(200);
+    expect(listed.body.data).toEqual([]);
   });
 });
