@@ -44,19 +44,23 @@ BEGIN
     END IF;
   END IF;
   IF confirmed_delta <> 0 OR waitlisted_delta <> 0 THEN
+    -- The guard below lets this update, and only this one, write the counters: a transaction-local
+    -- flag, set around it.
+    PERFORM set_config('together.counting_signups', 'on', true);
     -- A shift deleted in the same statement (an organisation's erasure) is simply not found.
     UPDATE "shifts" SET "confirmed_count" = "confirmed_count" + confirmed_delta,
                         "waitlist_count" = "waitlist_count" + waitlisted_delta,
                         "updated_at" = now(), "version" = "version" + 1
      WHERE "org_id" = target_org AND "id" = target_shift;
+    PERFORM set_config('together.counting_signups', 'off', true);
   END IF;
   RETURN NULL;
 END
 $$;--> statement-breakpoint
 CREATE TRIGGER "signups_count_places" AFTER INSERT OR DELETE OR UPDATE OF "status", "shift_id", "org_id" ON "signups"
   FOR EACH ROW EXECUTE FUNCTION "count_signup_places"();--> statement-breakpoint
--- Only that trigger writes the counters: a statement that sets them itself (at trigger depth 1,
--- not from inside count_signup_places) is refused, and a new shift starts at zero.
+-- Only that trigger writes the counters (it raises a transaction-local flag around its update):
+-- any other statement that changes them, at any depth, is refused, and a new shift starts at zero.
 CREATE FUNCTION "shift_counters_follow_signups"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
@@ -64,7 +68,7 @@ BEGIN
       RAISE EXCEPTION 'a new shift has no signups: its counters start at 0'
         USING ERRCODE = 'check_violation', CONSTRAINT = 'shift_counters_match_signups';
     END IF;
-  ELSIF pg_trigger_depth() = 1
+  ELSIF coalesce(current_setting('together.counting_signups', true), 'off') <> 'on'
     AND (NEW.confirmed_count IS DISTINCT FROM OLD.confirmed_count OR NEW.waitlist_count IS DISTINCT FROM OLD.waitlist_count) THEN
     RAISE EXCEPTION 'shift % counts % confirmed and % waitlisted, but its signups say % and %: the counters follow the signups and are not written directly',
       NEW.id, NEW.confirmed_count, NEW.waitlist_count, OLD.confirmed_count, OLD.waitlist_count

@@ -149,6 +149,8 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     // an interval (30 s by default), made short enough to keep them.
     requestTimeout: Math.max(config.REQUEST_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS + 1),
     http: {
+      // Given at creation too, where Node checks headersTimeout ≤ requestTimeout.
+      requestTimeout: Math.max(config.REQUEST_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS + 1),
       headersTimeout: config.HEADERS_TIMEOUT_MS,
       connectionsCheckingInterval: Math.min(1_000, config.HEADERS_TIMEOUT_MS),
     },

@@ -4,9 +4,10 @@
  *
  * - a NUL character anywhere in the URL (a path segment or a query value, `%00` or raw): PostgreSQL
  *   text cannot hold one, and it reached SQL as a 500;
- * - in a JSON body, a NUL inside a string (`\u0000`) and nesting deeper than `maxJsonDepth`, found by
- *   one linear scan of the text before it is parsed (parsing, hashing and canonicalising a body of
- *   thousands of nested arrays recursed until they failed).
+ * - in a JSON body, a NUL inside a string (`\u0000`), a lone surrogate (`\ud800` without its pair,
+ *   which jsonb refuses) and nesting deeper than `maxJsonDepth`, found by one linear scan of the
+ *   text before it is parsed (parsing, hashing and canonicalising a body of thousands of nested
+ *   arrays recursed until they failed).
  *
  * Headers need nothing here: Node's HTTP parser refuses a NUL in a header value itself (400).
  */
@@ -36,8 +37,27 @@ export function assertCleanJson(text: string): void {
     const code = text.charCodeAt(index);
     if (inString) {
       if (code === 0x5c /* \ */) {
-        if (text.startsWith('u0000', index + 1))
-          throw new AppError('validation-failed', 'A string in the body contains a NUL character (\\u0000).');
+        if (text.charCodeAt(index + 1) === 0x75 /* u */) {
+          const unit = Number.parseInt(text.slice(index + 2, index + 6), 16);
+          if (unit === 0)
+            throw new AppError(
+              'validation-failed',
+              'A string in the body contains a NUL character (\\u0000).',
+            );
+          if (unit >= 0xd800 && unit <= 0xdfff) {
+            // A high surrogate must be followed at once by a low one, escaped too.
+            const next = text.startsWith('\\u', index + 6)
+              ? Number.parseInt(text.slice(index + 8, index + 12), 16)
+              : Number.NaN;
+            if (unit > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff))
+              throw new AppError(
+                'validation-failed',
+                'A string in the body contains a lone UTF-16 surrogate.',
+              );
+            index += 6; // past the first escape and the second's backslash: its letters are plain text
+            continue;
+          }
+        }
         index++; // the escaped character
       } else if (code === 0x22 /* " */) inString = false;
       else if (code === 0)

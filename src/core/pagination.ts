@@ -54,11 +54,18 @@ export function cursorTime(column: SQLWrapper): SQL<string> {
   return sql<string>`coalesce(to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'infinity')`;
 }
 
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 const fieldAccepts: Record<CursorField, (value: CursorValue) => boolean> = {
   // 'infinity' is the sort key of a row without a time (e.g. an event with no shifts yet), sorted last.
   timestamptz: isCursorTimestamp,
   uuid: (value) => typeof value === 'string' && uuidPattern.test(value),
-  text: (value) => typeof value === 'string' && value.length <= 1000,
+  // A text key is compared in SQL: no NUL, no lone surrogate (PostgreSQL refuses both with a 500).
+  text: (value) =>
+    typeof value === 'string' &&
+    value.length <= 1000 &&
+    !value.includes('\u0000') &&
+    !loneSurrogate.test(value),
   int: (value) => typeof value === 'number' && Number.isSafeInteger(value),
 };
 
