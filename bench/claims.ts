@@ -33,6 +33,7 @@ import { generateToken, hashToken } from '../src/core/auth.ts';
 import { freePort, startServer } from '../test/support/server-process.ts';
 import {
   benchDatabaseUrl,
+  benchVolunteerId,
   ensureDatabase,
   insertVolunteersAndEvent,
   machineTicks,
@@ -55,7 +56,7 @@ const ceilingDatabaseUrl = (() => {
 })();
 
 /** Deterministic ids, so that a load generator can name a volunteer or shift by its number. */
-const volunteerId = (n: number) => `00000000-0000-7000-8000-${n.toString(16).padStart(12, '0')}`;
+const volunteerId = benchVolunteerId;
 const shiftId = (set: number, n: number) =>
   `00000000-0000-7000-9${String(set).padStart(3, '0')}-${n.toString(16).padStart(12, '0')}`;
 

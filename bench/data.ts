@@ -186,8 +186,11 @@ export function processTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+/** The id of volunteer `n` (from 1) of `insertVolunteersAndEvent`. */
+export const benchVolunteerId = (n: number) => `00000000-0000-7000-8000-${n.toString(16).padStart(12, '0')}`;
+
 /**
- * `count` volunteers with ids a load generator can name by number (`…-8000-<n in hex>`), and a
+ * `count` volunteers with ids a load generator can name by number (`benchVolunteerId`), and a
  * published event; returns the event's id.
  */
 export async function insertVolunteersAndEvent(

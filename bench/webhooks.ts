@@ -30,6 +30,7 @@ import { generateToken, hashToken } from '../src/core/auth.ts';
 import { freePort, startServer } from '../test/support/server-process.ts';
 import {
   benchDatabaseUrl,
+  benchVolunteerId,
   insertVolunteersAndEvent,
   machineTicks,
   migratedBenchDatabase,
@@ -46,7 +47,7 @@ const volunteerCount = 50_000;
 const shiftCount = 500;
 const slug = 'bench-webhooks';
 
-const volunteerId = (n: number) => `00000000-0000-7000-8000-${n.toString(16).padStart(12, '0')}`;
+const volunteerId = benchVolunteerId;
 const shiftId = (n: number) => `00000000-0000-7000-9000-${n.toString(16).padStart(12, '0')}`;
 
 async function setUp(client: pg.Client) {

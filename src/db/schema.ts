@@ -593,6 +593,8 @@ export const webhookMessages = pgTable(
     // The purge's (by creation: finished_at is left out of every index, so that marking a message
     // finished is a HOT update).
     index('webhook_messages_by_age').on(t.createdAt),
+    // The target of the deliveries' foreign key, which keeps an attempt's webhook its message's.
+    unique('webhook_messages_webhook_key').on(t.orgId, t.id, t.webhookId),
   ],
 );
 
@@ -618,10 +620,11 @@ export const webhookDeliveries = pgTable(
   },
   (t) => [
     primaryKey({ name: 'webhook_deliveries_pkey', columns: [t.orgId, t.id] }),
+    // An attempt is of its message's webhook: the database holds the copy of `webhook_id` equal.
     foreignKey({
       name: 'webhook_deliveries_message_fk',
-      columns: [t.orgId, t.messageId],
-      foreignColumns: [webhookMessages.orgId, webhookMessages.id],
+      columns: [t.orgId, t.messageId, t.webhookId],
+      foreignColumns: [webhookMessages.orgId, webhookMessages.id, webhookMessages.webhookId],
     }).onDelete('cascade'),
     check('webhook_deliveries_attempt', sql`${t.attempt} >= 1`),
     check(

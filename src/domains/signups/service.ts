@@ -67,8 +67,6 @@ function claimantOf(principal: Principal, input: ClaimInput): { volunteerId: str
     }
     return { volunteerId: principal.volunteerId, byOrganiser: false };
   }
-  if (principal.role === 'viewer')
-    throw new AppError('forbidden', 'Assigning volunteers needs the organiser role.');
   if (!input.volunteerId) {
     throw new AppError('validation-failed', 'body.volunteerId: required when an organiser signs someone up', {
       errors: [{ path: 'body.volunteerId', message: 'required when an organiser signs someone up' }],
@@ -202,9 +200,6 @@ async function lockSignup(
 }
 
 export async function cancelSignup(tx: DbOrTx, principal: Principal, id: string): Promise<VersionedSignup> {
-  if (principal.kind === 'key' && principal.role === 'viewer') {
-    throw new AppError('forbidden', 'Cancelling needs the organiser role.');
-  }
   // Where this volunteer waits for a free place at an overlapping time, this signup may be what
   // kept them waiting: those shifts are locked now and offered to the waitlist after the cancel.
   const awaiting = await shiftsAwaitingFreedVolunteers(tx, principal.orgId, sql`s.id = ${id}`);
