@@ -226,7 +226,14 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     },
   );
   // Before routing's parameters and any hook that reads them.
-  app.addHook('onRequest', async (request) => assertCleanUrl(request.url));
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      assertCleanUrl(request.url);
+    } catch (error) {
+      return done(error as Error);
+    }
+    done();
+  });
 
   // Public schedules and the embed are for any site; authenticated routes only for listed origins.
   // One static policy, with public routes overriding it in their route config: a delegator choosing

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { configWith } from '../src/config.ts';
-import { createLogger } from '../src/core/logger.ts';
+import { createLogger, linesPerTurn } from '../src/core/logger.ts';
 import { bearer, createOrg, type StartOptions, startTestApp } from './support/app.ts';
 import { useTestApp } from './support/fixtures.ts';
 
@@ -103,6 +103,29 @@ async function loggedApp(extend?: StartOptions['extend']) {
 }
 
 describe('logs', () => {
+  it('are handed to the writer once per turn of the event loop, in order, and at once when flushed', async () => {
+    const writes: string[] = [];
+    let flushedSync = 0;
+    const destination = linesPerTurn({
+      write: (text) => writes.push(text),
+      flush: (callback) => callback?.(),
+      flushSync: () => flushedSync++,
+    });
+    destination.write('a\n');
+    destination.write('b\n');
+    expect(writes).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toEqual(['a\nb\n']);
+    destination.write('c\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    destination.write('d\n');
+    (destination as unknown as { flushSync(): void }).flushSync();
+    expect(writes).toEqual(['a\nb\n', 'c\n', 'd\n']);
+    expect(flushedSync).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toHaveLength(3);
+  });
+
   it('never carry SQL parameters or authorization headers, whatever is logged', async () => {
     const { logged, lines } = await loggedApp((app) => {
       app.get('/test/failing-query', { config: { auth: 'public' } }, async (request) => {
