@@ -139,23 +139,27 @@ function withResponseHeaders<T>(document: T, declarations: Map<string, Declarati
 }
 
 function addDefaultProblems(route: RouteOptions): void {
-  if (!route.schema || !(route.url.startsWith('/v1/') || route.url === '/embed.js')) return;
+  if (!route.schema) return;
+  // Any URL can carry a NUL, which the app refuses before routing (core/hostile-input.ts).
+  if (!(route.url.startsWith('/v1/') || route.url === '/embed.js')) {
+    mergeProblems(route, problems({ 400: 'validation-failed' }));
+    return;
+  }
   const rule = route.config?.auth;
-  const response = (route.schema.response ?? {}) as ResponseMap;
   const defaults: Record<number, ProblemCode | ProblemCode[]> = {};
   const methods = Array.isArray(route.method) ? route.method : [route.method];
   const hasBody = route.schema.body !== undefined;
-  if (hasBody || route.schema.querystring || route.schema.params || methods.includes('POST')) {
-    defaults[400] = route.schema.querystring ? ['validation-failed', 'invalid-cursor'] : 'validation-failed';
-  }
+  // Every route: any URL can carry a NUL, refused before routing (core/hostile-input.ts).
+  defaults[400] = route.schema.querystring ? ['validation-failed', 'invalid-cursor'] : 'validation-failed';
   if (rule && rule !== 'public') {
     defaults[401] = 'unauthenticated';
     if (rule !== 'platform') defaults[403] = 'forbidden';
   }
   if (route.schema.params) defaults[404] = 'not-found';
-  // A body is read for every POST, PATCH and PUT, whether its route takes one or not: a body too
-  // large or of another type is refused before the route looks.
-  if (hasBody || methods.some((method) => method === 'POST' || method === 'PATCH' || method === 'PUT')) {
+  // A body is read for every POST, PATCH, PUT and DELETE (Fastify parses one whenever it has a
+  // content type), whether its route takes one or not: a body too large or of another type is
+  // refused before the route looks.
+  if (hasBody || methods.some((method) => ['POST', 'PATCH', 'PUT', 'DELETE'].includes(method))) {
     defaults[413] = 'payload-too-large';
     defaults[415] = 'unsupported-media-type';
   }
@@ -169,15 +173,20 @@ function addDefaultProblems(route: RouteOptions): void {
   defaults[429] = 'rate-limited';
   defaults[500] = 'internal';
   defaults[503] = 'unavailable';
-  const generated = problems(defaults);
+  mergeProblems(route, problems(defaults));
+}
+
+/** Adds generated problem answers to a route's: its own entry wins, a shared status's descriptions merge. */
+function mergeProblems(route: RouteOptions, generated: ReturnType<typeof problems>): void {
+  const response = (route.schema?.response ?? {}) as ResponseMap;
   for (const [status, value] of Object.entries(generated)) {
     const existing = response[status] as { description?: string } | undefined;
-    // A route's own entry wins; for a shared status (409) the descriptions are merged.
-    response[status] = existing?.description
-      ? { ...existing, description: `${existing.description} ${value.description}` }
-      : (existing ?? value);
+    response[status] =
+      existing?.description && !existing.description.includes(value.description)
+        ? { ...existing, description: `${existing.description} ${value.description}` }
+        : (existing ?? value);
   }
-  route.schema.response = response;
+  if (route.schema) route.schema.response = response;
 }
 
 const zodTransform = createJsonSchemaTransform({ skipList: [] });
