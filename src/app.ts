@@ -154,8 +154,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
       headersTimeout: config.HEADERS_TIMEOUT_MS,
       connectionsCheckingInterval: Math.min(1_000, config.HEADERS_TIMEOUT_MS),
     },
-    // A hop count is documented by Fastify (proxy-addr) though its types omit it.
-    trustProxy: config.TRUST_PROXY as boolean | string[],
+    trustProxy: config.TRUST_PROXY,
     // Requests arriving during shutdown get our own 503 problem (below), in-flight ones finish.
     return503OnClosing: false,
     // Requests Fastify rejects before routing (a malformed URL) still get a problem and a request id.

@@ -50,17 +50,27 @@ const environmentSchema = z.object({
   MIGRATE_ON_START: booleanFlag.default(true),
   /**
    * Which proxies may set X-Forwarded-For, so that per-IP limits see the client's address: `false`
-   * (default), a hop count (`1`: the nearest proxy), or a comma-separated list of proxy addresses or
-   * CIDR ranges. `true` trusts every hop, which lets clients forge their address: avoid it.
+   * (default), or a comma-separated list of the proxies' addresses or CIDR ranges (proxy-addr's
+   * names `loopback`, `linklocal`, `uniquelocal` too). `true` trusts every hop, which lets clients
+   * forge their address: avoid it. A hop count is refused: it cannot tell the proxy from a client
+   * that sends the header itself, and Fastify ignores one (every client would share the proxy's
+   * address, and its limits).
    */
   TRUST_PROXY: z
     .string()
     .default('false')
-    .transform((value): boolean | number | string[] => {
+    .transform((value, context): boolean | string[] => {
       const text = value.trim();
-      if (text === '' || text === 'false' || text === '0') return false;
+      if (text === '' || text === 'false') return false;
       if (text === 'true') return true;
-      if (/^\d+$/.test(text)) return Number(text);
+      if (/^\d+$/.test(text)) {
+        context.addIssue({
+          code: 'custom',
+          message:
+            "a hop count cannot tell the proxy from a client that sends X-Forwarded-For itself; give the proxies' addresses or ranges (e.g. 10.0.0.0/8, loopback)",
+        });
+        return z.NEVER;
+      }
       return text
         .split(',')
         .map((item) => item.trim())

@@ -35,6 +35,11 @@ describe('loadConfig', () => {
     expect(config.WEBHOOK_ALLOW_PRIVATE).toBe(true);
     expect(config.MIGRATE_ON_START).toBe(false);
     expect(config.DATABASE_URL).toBe('postgres://u@localhost:5432/db');
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, loopback' }).TRUST_PROXY).toEqual([
+      '10.0.0.0/8',
+      'loopback',
+    ]);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
   });
 
   it('names every bad variable', () => {
@@ -44,6 +49,8 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'loud',
       ADMIN_TOKEN: 'short',
       RATE_LIMIT_PER_MINUTE: '-1',
+      // Fastify trusts no hop of a count: every client would get the proxy's address.
+      TRUST_PROXY: '1',
     };
     let error: unknown;
     try {

@@ -188,6 +188,62 @@ describe('429 rate-limited', () => {
   });
 });
 
+describe('429 per IP address, behind a trusted proxy', () => {
+  let limited: TestApp;
+  beforeAll(async () => {
+    // The test's connection is the proxy (loopback), X-Forwarded-For names the client.
+    limited = await startTestApp(suite.database, {
+      RATE_LIMIT_PER_MINUTE: 3,
+      LOGIN_ATTEMPTS_PER_15_MINUTES: 1,
+      TRUST_PROXY: ['127.0.0.1'],
+    });
+  });
+  afterAll(() => limited.close());
+  const from = (address: string) => ({ 'x-forwarded-for': address });
+
+  it('counts anonymous requests per client address: the 4th from one address is 429, another address goes on', async () => {
+    const org = await createOrg(limited.http, from('198.51.100.1'));
+    const client = from('203.0.113.7');
+    for (let request = 1; request <= 3; request++) {
+      const answer = await limited.http.get(`/v1/public/${org.slug}`).set(client).expect(200);
+      expect(answer.headers['ratelimit-remaining']).toBe(String(3 - request));
+    }
+    const over = await limited.http.get(`/v1/public/${org.slug}`).set(client);
+    expectProblem(over, 429, 'rate-limited');
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+    expect(over.headers['ratelimit-limit']).toBe('3');
+    expect(over.headers['ratelimit-remaining']).toBe('0');
+    // Another client behind the same proxy has its own budget; a token counts on its own too.
+    await limited.http.get(`/v1/public/${org.slug}`).set(from('203.0.113.8')).expect(200);
+    await limited.http.get('/v1/organization').set(client).set(bearer(org.adminToken)).expect(200);
+  });
+
+  it('slows sign-in per client address across emails: past ten times the per-email limit, 429 for that address only', async () => {
+    const org = await createOrg(limited.http, from('198.51.100.2'));
+    const attacker = from('203.0.113.66');
+    const statuses: number[] = [];
+    // A new email each time, so that only the per-address limit (10 × 1) can stop them.
+    for (let attempt = 0; attempt < 11; attempt++) {
+      const answer = await limited.http
+        .post(`/v1/public/${org.slug}/sessions`)
+        .set(attacker)
+        .send({ email: `guess${attempt}@example.org`, password: 'a guessed password' });
+      statuses.push(answer.status);
+      if (answer.status === 429) {
+        expectProblem(answer, 429, 'rate-limited');
+        expect(Number(answer.headers['retry-after'])).toBeGreaterThan(0);
+      }
+    }
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+    expect(statuses[10]).toBe(429);
+    const bystander = await limited.http
+      .post(`/v1/public/${org.slug}/sessions`)
+      .set(from('203.0.113.67'))
+      .send({ email: 'guess0b@example.org', password: 'a guessed password' });
+    expect(bystander.status).toBe(401);
+  });
+});
+
 describe('503 unavailable', () => {
   let offline: TestApp;
   beforeAll(async () => {
