@@ -3,6 +3,7 @@
  * mutation takes a request built from the document and returns another; `mutation` picks one.
  */
 import fc from 'fast-check';
+import type { OutOfBounds } from './schema-arbitraries.ts';
 
 export interface FuzzRequest {
   method: string;
@@ -83,6 +84,13 @@ function withoutOne(value: unknown, pick: number): unknown {
   return copy;
 }
 
+function setAt(value: unknown, path: string[], replacement: unknown): unknown {
+  const [key, ...rest] = path;
+  if (key === undefined) return replacement;
+  const object = value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
+  return { ...object, [key]: setAt((object as Record<string, unknown>)[key], rest, replacement) };
+}
+
 const json = (value: unknown) => ({ contentType: 'application/json', content: JSON.stringify(value) });
 const bodyOf = (request: FuzzRequest): unknown => {
   if (!request.body || typeof request.body.content !== 'string') return {};
@@ -94,7 +102,10 @@ const bodyOf = (request: FuzzRequest): unknown => {
 };
 
 /** One spoiled copy of `request`, by one of the mutations below. */
-export function mutation(pathParameters: string[]): fc.Arbitrary<(request: FuzzRequest) => FuzzRequest> {
+export function mutation(
+  pathParameters: string[],
+  boundaries: OutOfBounds[] = [],
+): fc.Arbitrary<(request: FuzzRequest) => FuzzRequest> {
   const mutations: fc.Arbitrary<(request: FuzzRequest) => FuzzRequest>[] = [
     // The body: a field of the wrong type or out of range, a missing one, an unknown one.
     fc.tuple(fc.nat(), wrongValue).map(([pick, value]) => (request) => ({
@@ -210,6 +221,16 @@ export function mutation(pathParameters: string[]): fc.Arbitrary<(request: FuzzR
         headers: { ...request.headers, ...headers },
       })),
   ];
+  // The body's bounds, each overstepped by one (a capacity of 0, a title one character too long).
+  if (boundaries.length > 0) {
+    mutations.push(
+      fc.constantFrom(...boundaries).map((boundary) => (request) => ({
+        ...request,
+        kind: `boundary: ${boundary.what}`,
+        body: json(setAt(bodyOf(request), boundary.path, boundary.value)),
+      })),
+    );
+  }
   if (pathParameters.length > 0) {
     mutations.push(
       fc.tuple(fc.constantFrom(...pathParameters), strangeParameter).map(([name, value]) => (request) => ({

@@ -121,3 +121,59 @@ function stringOf(schema: Schema): fc.Arbitrary<string> {
   }
   return fc.string({ minLength, maxLength, unit: 'grapheme' });
 }
+
+/** A value one step outside what a schema allows, and the path of object keys where it goes. */
+export interface OutOfBounds {
+  path: string[];
+  value: unknown;
+  what: string;
+}
+
+/** Each bound of `schema` (and its properties'), overstepped by one: the boundary cases. */
+export function outOfBounds(
+  schema: Schema | undefined,
+  document: Document,
+  path: string[] = [],
+  depth = 0,
+): OutOfBounds[] {
+  if (!schema || depth > tooDeep) return [];
+  const resolved = resolve(schema, document);
+  const found: OutOfBounds[] = [];
+  const at = (value: unknown, what: string) =>
+    found.push({ path, value, what: `${path.join('.') || 'body'} ${what}` });
+  if (Array.isArray(resolved.enum)) at('not-one-of-the-values', 'outside its enum');
+  switch (resolved.type) {
+    case 'integer':
+    case 'number':
+      if (typeof resolved.minimum === 'number')
+        at(resolved.minimum - 1, `below its minimum ${resolved.minimum}`);
+      if (typeof resolved.maximum === 'number')
+        at(resolved.maximum + 1, `above its maximum ${resolved.maximum}`);
+      if (resolved.type === 'integer') at(1.5, 'not an integer');
+      break;
+    case 'string':
+      if (typeof resolved.maxLength === 'number')
+        at('x'.repeat(resolved.maxLength + 1), `longer than ${resolved.maxLength}`);
+      if (typeof resolved.minLength === 'number' && resolved.minLength > 0)
+        at('x'.repeat(resolved.minLength - 1), `shorter than ${resolved.minLength}`);
+      if (resolved.format === 'date-time') at('2026-02-30T25:00:00Z', 'not a real time');
+      if (resolved.format === 'uuid') at('0000000-not-a-uuid', 'not a uuid');
+      break;
+    case 'array': {
+      const item = fc.sample(allowedValue(resolved.items as Schema | undefined, document), {
+        seed: 1,
+        numRuns: 1,
+      })[0];
+      if (typeof resolved.maxItems === 'number' && resolved.maxItems <= 1_000)
+        at(Array(resolved.maxItems + 1).fill(item), `with more than ${resolved.maxItems} items`);
+      if (typeof resolved.minItems === 'number' && resolved.minItems > 0)
+        at([], `with fewer than ${resolved.minItems} items`);
+      break;
+    }
+    case 'object':
+      for (const [name, property] of Object.entries((resolved.properties ?? {}) as Record<string, Schema>))
+        found.push(...outOfBounds(property, document, [...path, name], depth + 1));
+      break;
+  }
+  return found;
+}
