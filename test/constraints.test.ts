@@ -326,21 +326,48 @@ describe("a shift's counters are its signups (kept by the database)", () => {
     expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 1, signups: 2 });
     // attended and no_show still hold their place (API.md §7): the count stays.
     await db.execute(
-      sql`update signups set status = 'attended' where org_id = ${org} and volunteer_id = ${volunteer}`,
+      sql`update signups set status = 'attended', updated_at = now() where org_id = ${org} and volunteer_id = ${volunteer}`,
     );
     await db.execute(
-      sql`update signups set status = 'no_show' where org_id = ${org} and volunteer_id = ${volunteer}`,
+      sql`update signups set status = 'no_show', updated_at = now() where org_id = ${org} and volunteer_id = ${volunteer}`,
     );
     expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 1, signups: 2 });
     await db.execute(
-      sql`update signups set status = 'cancelled', cancelled_at = now() where org_id = ${org} and volunteer_id = ${volunteer}`,
+      sql`update signups set status = 'cancelled', cancelled_at = now(), updated_at = now() where org_id = ${org} and volunteer_id = ${volunteer}`,
     );
     await db.execute(
-      sql`update signups set status = 'confirmed' where org_id = ${org} and volunteer_id = ${waiting}`,
+      sql`update signups set status = 'confirmed', updated_at = now() where org_id = ${org} and volunteer_id = ${waiting}`,
     );
     expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 0, signups: 1 });
     await db.execute(sql`delete from signups where org_id = ${org} and shift_id = ${shift}`);
     expect(await counts(shift)).toEqual({ confirmed_count: 0, waitlist_count: 0, signups: 0 });
+  });
+
+  it("refuses a change of status that leaves the signup's updatedAt behind (updatedSince finds its shift by it)", async () => {
+    const { org, shift, volunteer } = await shiftWithVolunteer();
+    await db.execute(insertSignup(org, shift, volunteer, 'confirmed', period));
+    expect(
+      await rejection(
+        sql`update signups set status = 'cancelled', cancelled_at = now() where org_id = ${org} and shift_id = ${shift}`,
+      ),
+    ).toEqual(counterMismatch);
+    expect(await counts(shift)).toEqual({ confirmed_count: 1, waitlist_count: 0, signups: 1 });
+  });
+
+  it('counts a claim with a heap-only (HOT) update of its shift: no index entry, whatever the shift holds', async () => {
+    const { org, shift } = await shiftWithVolunteer();
+    const volunteers = [await newVolunteer(org), await newVolunteer(org), await newVolunteer(org)];
+    // One transaction, so that its own statistics (pg_stat_get_xact_*) count exactly these updates.
+    const [updates] = await db.transaction(async (tx) => {
+      for (const volunteer of volunteers) await tx.execute(bareSignup(org, shift, volunteer, 'confirmed'));
+      return queryRows<{ updated: number; hot: number }>(
+        tx,
+        sql`select pg_stat_get_xact_tuples_updated('shifts'::regclass)::int as updated,
+                   pg_stat_get_xact_tuples_hot_updated('shifts'::regclass)::int as hot`,
+      );
+    });
+    expect(updates).toEqual({ updated: 3, hot: 3 });
+    expect(await counts(shift)).toEqual({ confirmed_count: 3, waitlist_count: 0, signups: 3 });
   });
 
   it('refuses a signup moved to another shift', async () => {

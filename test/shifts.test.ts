@@ -448,6 +448,41 @@ describe('shift lists', () => {
     ]);
   });
 
+  it("updatedSince: a claim alone, and its cancellation, move the shift's updatedAt", async () => {
+    const org = await setupOrg();
+    const event = await createEvent(org.organiser, { status: 'published' });
+    const claimed = await createShift(org.organiser, event.id, { ...at(8, 8), capacity: 5 });
+    const quiet = await createShift(org.organiser, event.id, at(8, 9));
+    await sleep(20);
+    const since = await databaseNow(suite.database);
+    await sleep(20);
+    expect(await list(org.viewer, '/v1/shifts', { updatedSince: since })).toEqual([]);
+    const volunteerId = await createVolunteer(org.organiser);
+    const signup = await suite.http
+      .post(`/v1/shifts/${claimed.id}/signups`)
+      .set(org.organiser)
+      .send({ volunteerId })
+      .expect(201);
+    const changed = await list(org.viewer, '/v1/shifts', { updatedSince: since });
+    expect(ids(changed)).toEqual([claimed.id]);
+    expect(changed[0]).toMatchObject({ confirmedCount: 1, available: 4 });
+    const claimedAt = changed[0]?.updatedAt ?? '';
+    expect(claimedAt > claimed.updatedAt).toBe(true);
+    expect(
+      (await suite.http.get(`/v1/shifts/${claimed.id}`).set(org.viewer).expect(200)).body.updatedAt,
+    ).toBe(claimedAt);
+    await sleep(20);
+    const afterClaim = await databaseNow(suite.database);
+    await sleep(20);
+    await suite.http.post(`/v1/signups/${signup.body.id}/cancel`).set(org.organiser).expect(200);
+    const cancelled = await list(org.viewer, `/v1/events/${event.id}/shifts`, { updatedSince: afterClaim });
+    expect(ids(cancelled)).toEqual([claimed.id]);
+    expect(cancelled[0]).toMatchObject({ confirmedCount: 0, available: 5 });
+    expect((await suite.http.get(`/v1/shifts/${quiet.id}`).set(org.viewer).expect(200)).body.updatedAt).toBe(
+      quiet.updatedAt,
+    );
+  });
+
   it("volunteers see only published events' shifts; viewers see all", async () => {
     const org = await setupOrg();
     const volunteer = await volunteerToken(org.organiser, await createVolunteer(org.organiser));

@@ -282,7 +282,14 @@ export const shifts = pgTable(
     timesRevision: integer('times_revision').notNull().default(0),
     version: version(),
     createdAt: createdAt(),
+    /** When the shift itself last changed; a change of its counts moves `counted_at` instead. */
     updatedAt: updatedAt(),
+    /**
+     * When its counts last changed (the signups' trigger, migration 0017), null before the first:
+     * the shift's updatedAt is the later of the two. Not indexed, so that a claim's update of the
+     * row touches no indexed column and stays a heap-only (HOT) update.
+     */
+    countedAt: timestamptz('counted_at'),
   },
   (t) => [
     primaryKey({ name: 'shifts_pkey', columns: [t.orgId, t.id] }),
@@ -313,10 +320,8 @@ export const shifts = pgTable(
     // The target of signups' (org_id, shift_id, period) foreign key, which keeps each signup's copy
     // of the interval equal to its shift's (ON UPDATE CASCADE), enforced by the database.
     unique('shifts_period_key').on(t.orgId, t.id, t.period),
-    // `available=true` lists: shifts with an open place, in start order.
-    index('shifts_available_by_start')
-      .on(t.orgId, t.startsAt, t.id)
-      .where(sql`${t.cancelledAt} is null and ${t.confirmedCount} < ${t.capacity}`),
+    // No index covers the counters, not even in a partial index's predicate: a claim would then no
+    // longer be a HOT update (`available=true` lists filter the start-ordered rows instead).
   ],
 );
 
