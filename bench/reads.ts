@@ -171,7 +171,7 @@ async function main() {
       LOG_LEVEL: logLevel,
       RATE_LIMIT_PER_MINUTE: rateLimit,
       PORT: String(await freePort()),
-      // For diagnosis, e.g. BENCH_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
+      // For diagnosis (a CPU profile: BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof').
       ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
     },
     { compiled: true, logFile },

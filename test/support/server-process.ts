@@ -55,10 +55,13 @@ export function spawnServer(
   const loader = entry?.endsWith('.js')
     ? ['--max-semi-space-size=4', '--heap-growing-percent=30']
     : ['--import', tsxLoader];
+  // For a benchmark's diagnosis, e.g. BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (Node 20
+  // refuses --cpu-prof in NODE_OPTIONS).
+  const diagnosis = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
   const logFd = logFile === undefined ? undefined : openSync(logFile, 'w');
   const child = spawn(
     process.execPath,
-    [...loader, join(repositoryRoot, entry ?? 'src/server.ts'), ...args],
+    [...loader, ...diagnosis, join(repositoryRoot, entry ?? 'src/server.ts'), ...args],
     {
       cwd,
       env: {
