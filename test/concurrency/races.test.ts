@@ -235,6 +235,57 @@ describe('claim races', () => {
     }
   });
 
+  it('a claim that waits for the lock of a full shift while a place is freed takes the place, not the waitlist', async () => {
+    for (let round = 0; round < 3; round++) {
+      const org = await seedOrganisation(url, 2);
+      const [holder, claimant] = org.volunteers as [{ id: string }, { id: string; token: string }];
+      const shiftId = await createShift(url, org, { capacity: 1, waitlist: true });
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const held = await client.query<{ id: string }>(
+          `insert into signups (org_id, id, shift_id, volunteer_id, status, period)
+           select org_id, gen_random_uuid(), id, $2, 'confirmed', period from shifts where id = $1 returning id`,
+          [shiftId, holder.id],
+        );
+        // The place is freed in a transaction that holds the shift's row lock (the counting
+        // trigger updates the shift) while the claim arrives: the claim's snapshot sees a full shift.
+        await client.query('begin');
+        await client.query(
+          `update signups set status = 'cancelled', cancelled_at = now(), updated_at = now() where id = $1`,
+          [held.rows[0]?.id],
+        );
+        const answer = fetch(`${t.baseUrl}/v1/shifts/${shiftId}/signups`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${claimant.token}`, 'content-type': 'application/json' },
+          body: '{}',
+        });
+        // Until the claim waits for that lock (seen from outside the transaction, whose view of
+        // pg_stat_activity is a snapshot).
+        const watcher = new pg.Client({ connectionString: url });
+        await watcher.connect();
+        try {
+          for (let waited = 0; waited < 200; waited++) {
+            const waiting = await watcher.query(
+              `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+            );
+            if (waiting.rowCount) break;
+            await new Promise((resolve) => setTimeout(resolve, 25));
+          }
+        } finally {
+          await watcher.end();
+        }
+        await client.query('commit');
+        const response = await answer;
+        const body = (await response.json()) as { status?: string; code?: string };
+        expect(`${response.status} ${body.status ?? body.code}`).toBe('201 confirmed');
+      } finally {
+        await client.end();
+      }
+      expect(await invariantViolations(url, org.orgId)).toEqual([]);
+    }
+  });
+
   /** The API, as the organiser of `org`. */
   async function asOrganiser(
     org: { organiserToken: string },

@@ -31,7 +31,11 @@ import { type SignupRow, signupColumns } from './columns.ts';
  * waiting on the lock sees the new count. The lock orders concurrent claims on one shift; `clock_timestamp()` stamps each signup
  * after that lock, so `created_at` order is the order places were taken (the waitlist is first
  * come, first served by it), and the new waitlist count is the new signup's position. Undefined
- * when the shift is missing, cancelled, or full without a waitlist.
+ * when the shift is missing, cancelled, or full without a waitlist, and when a place was freed
+ * while the statement waited for the shift's lock to join its waitlist: its snapshot saw the shift
+ * full, the row it locked (the latest, as `FOR UPDATE` returns it) has a place free (`is_full` is
+ * false), which the statement can no longer take; its caller tries again (claimShift) rather than
+ * put a volunteer on the waitlist of a shift with a place free (invariant 4).
  */
 export async function takePlace(
   db: DbOrTx,
@@ -50,14 +54,14 @@ export async function takePlace(
         where org_id = ${orgId} and id = ${shiftId} and cancelled_at is null and confirmed_count < capacity
         for update
       ), queued as (
-        select period, waitlist_count + 1 as waitlist_count from shifts
+        select period, waitlist_count + 1 as waitlist_count, confirmed_count >= capacity as is_full from shifts
         where org_id = ${orgId} and id = ${shiftId} and cancelled_at is null and waitlist
           and not exists (select 1 from taken)
         for update
       ), place as (
         select period, 'confirmed'::signup_status as status, filled, null::int as position from taken
         union all
-        select period, 'waitlisted'::signup_status, false, waitlist_count from queued
+        select period, 'waitlisted'::signup_status, false, waitlist_count from queued where is_full
       ), inserted as (
         insert into signups (org_id, id, shift_id, volunteer_id, status, period, note, created_at, updated_at)
         select ${orgId}::uuid, ${uuidv7()}::uuid, ${shiftId}::uuid, ${volunteerId}::uuid, place.status,

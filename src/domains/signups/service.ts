@@ -132,28 +132,37 @@ export async function claimShift(
 
   const claim = { shiftId, volunteerId, note: input.note ?? null };
   const take = () => takePlace(db, principal.orgId, actorOf(principal), claim);
-  let placed: SignupRow | undefined;
-  try {
-    placed = await takeRetryingDeadlocks(db, take);
-  } catch (error) {
-    // A concurrent claim won after the facts were read. Read them again (outside the aborted
-    // statement) and refuse as the rules do now: the body the pre-check would have sent, naming
-    // the signup in the way. Should that signup be gone already, the constraint's own refusal.
-    const constraint = constraintOf(error);
-    if (constraint !== 'signups_no_overlap' && constraint !== 'signups_one_active_per_volunteer') throw error;
-    const current = (await loadClaimFacts(reader, principal.orgId, volunteerId, [shiftId])).get(shiftId);
-    throw (current && claimRefusal(current, new Date(), { byOrganiser })) || error;
-  }
-  if (!placed) {
-    // The shift changed since the facts were read: deleted, cancelled, or its last place taken.
+  for (let attempt = 1; ; attempt++) {
+    let placed: SignupRow | undefined;
+    try {
+      placed = await takeRetryingDeadlocks(db, take);
+    } catch (error) {
+      // A concurrent claim won after the facts were read. Read them again (outside the aborted
+      // statement) and refuse as the rules do now: the body the pre-check would have sent, naming
+      // the signup in the way. Should that signup be gone already, the constraint's own refusal.
+      const constraint = constraintOf(error);
+      if (constraint !== 'signups_no_overlap' && constraint !== 'signups_one_active_per_volunteer')
+        throw error;
+      const current = (await loadClaimFacts(reader, principal.orgId, volunteerId, [shiftId])).get(shiftId);
+      throw (current && claimRefusal(current, new Date(), { byOrganiser })) || error;
+    }
+    if (placed) return toSignup(placed);
+    // Neither a place nor the waitlist: the shift changed since the facts were read (deleted,
+    // cancelled, its last place taken), or a place was freed while the claim waited for the
+    // shift's lock to join the waitlist (takePlace). Unless it is gone, cancelled or full without
+    // a waitlist, the statement runs again, on a new snapshot.
     const [shift] = await db
-      .select({ cancelledAt: shifts.cancelledAt })
+      .select({
+        cancelledAt: shifts.cancelledAt,
+        full: sql<boolean>`${shifts.confirmedCount} >= ${shifts.capacity}`,
+        waitlist: shifts.waitlist,
+      })
       .from(shifts)
       .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, shiftId)));
     if (!shift) throw notFound('The shift');
-    throw shift.cancelledAt ? refusals.shiftCancelled() : refusals.shiftFull();
+    if (shift.cancelledAt) throw refusals.shiftCancelled();
+    if ((shift.full && !shift.waitlist) || attempt >= claimAttempts) throw refusals.shiftFull();
   }
-  return toSignup(placed);
 }
 
 // ── Cancellation ─────────────────────────────────────────────────────────────────────────────
