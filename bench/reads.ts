@@ -171,7 +171,8 @@ async function main() {
       LOG_LEVEL: logLevel,
       RATE_LIMIT_PER_MINUTE: rateLimit,
       PORT: String(await freePort()),
-      // For diagnosis (a CPU profile: BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof').
+      // For diagnosis, Node options (a CPU profile takes node flags instead: BENCH_NODE_FLAGS,
+      // read by test/support/server-process.ts, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof').
       ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
     },
     { compiled: true, logFile },

@@ -61,7 +61,7 @@ const environmentSchema = z.object({
     .default('false')
     .transform((value, context): boolean | string[] => {
       const text = value.trim();
-      if (text === '' || text === 'false') return false;
+      if (text === '' || text === 'false' || text === '0') return false;
       if (text === 'true') return true;
       if (/^\d+$/.test(text)) {
         context.addIssue({

@@ -40,6 +40,7 @@ describe('loadConfig', () => {
       'loopback',
     ]);
     expect(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '0' }).TRUST_PROXY).toBe(false);
   });
 
   it('names every bad variable', () => {

@@ -244,6 +244,27 @@ describe('429 per IP address, behind a trusted proxy', () => {
   });
 });
 
+describe('X-Forwarded-For from a peer that is not a trusted proxy', () => {
+  it('is ignored: clients cannot pick their own address, and so their own budget', async () => {
+    const untrusting = await startTestApp(suite.database, {
+      RATE_LIMIT_PER_MINUTE: 2,
+      TRUST_PROXY: ['10.0.0.0/8'],
+    });
+    try {
+      const org = await createOrg(untrusting.http);
+      const statuses: number[] = [];
+      for (let request = 0; request < 3; request++) {
+        const forged = { 'x-forwarded-for': `203.0.113.${100 + request}` };
+        statuses.push((await untrusting.http.get(`/v1/public/${org.slug}`).set(forged)).status);
+      }
+      // The creation and the first read spend the loopback address's budget of 2.
+      expect(statuses).toEqual([200, 429, 429]);
+    } finally {
+      await untrusting.close();
+    }
+  });
+});
+
 describe('503 unavailable', () => {
   let offline: TestApp;
   beforeAll(async () => {

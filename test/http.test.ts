@@ -1,4 +1,5 @@
 /** Cross-cutting HTTP behaviour: CORS split, security headers, health probes, logs. */
+import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
@@ -103,27 +104,48 @@ async function loggedApp(extend?: StartOptions['extend']) {
 }
 
 describe('logs', () => {
-  it('are handed to the writer once per turn of the event loop, in order, and at once when flushed', async () => {
+  it('are written once per turn of the event loop, in order, and at once when flushed', async () => {
     const writes: string[] = [];
-    let flushedSync = 0;
-    const destination = linesPerTurn({
-      write: (text) => writes.push(text),
-      flush: (callback) => callback?.(),
-      flushSync: () => flushedSync++,
-    });
+    const destination = linesPerTurn({ write: (text) => writes.push(text) }) as unknown as {
+      write(line: string): void;
+      flushSync(): void;
+    };
     destination.write('a\n');
     destination.write('b\n');
     expect(writes).toEqual([]);
     await new Promise((resolve) => setImmediate(resolve));
     expect(writes).toEqual(['a\nb\n']);
     destination.write('c\n');
+    destination.flushSync();
+    expect(writes).toEqual(['a\nb\n', 'c\n']);
     await new Promise((resolve) => setImmediate(resolve));
-    destination.write('d\n');
-    (destination as unknown as { flushSync(): void }).flushSync();
-    expect(writes).toEqual(['a\nb\n', 'c\n', 'd\n']);
-    expect(flushedSync).toBe(1);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(writes).toHaveLength(3);
+    expect(writes).toHaveLength(2);
+  });
+
+  it('reach stdout when the process exits right after them (a fatal line, then process.exit)', () => {
+    const logger = new URL('../src/core/logger.ts', import.meta.url).href;
+    const config = new URL('../src/config.ts', import.meta.url).href;
+    const script = `
+      const { createLogger } = await import(${JSON.stringify(logger)});
+      const { loadConfig } = await import(${JSON.stringify(config)});
+      const log = createLogger(loadConfig({ LOG_LEVEL: 'info' }));
+      for (let line = 0; line < 3000; line++) log.info({ line }, 'a line before the end');
+      setImmediate(() => {
+        for (let line = 3000; line < 3100; line++) log.info({ line }, 'a line of the last turn');
+        log.fatal('the reason the process stops');
+        process.exit(1);
+      });`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    expect(run.status).toBe(1);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3101);
+    expect(JSON.parse(lines[3100] as string).msg).toBe('the reason the process stops');
+    expect(lines.map((line) => JSON.parse(line).line).slice(0, 3100)).toEqual(
+      Array.from({ length: 3100 }, (_, line) => line),
+    );
   });
 
   it('never carry SQL parameters or authorization headers, whatever is logged', async () => {

@@ -31,50 +31,43 @@ export function createLogger(config: Config, destination?: pino.DestinationStrea
   if (!destination && process.stdout.isTTY) {
     return pino({ ...options, transport: { target: 'pino-pretty' } });
   }
-  return pino(options, destination ?? linesPerTurn(pino.destination({ dest: 1, sync: false })));
+  return pino(options, destination ?? linesPerTurn(pino.destination({ dest: 1, sync: true })));
 }
 
-/** What linesPerTurn needs of a writer: sonic-boom's methods. */
+/** What linesPerTurn needs of a writer: one that writes before it returns (sonic-boom, sync). */
 interface LineWriter {
   write(text: string): unknown;
-  flush(callback?: (error?: Error) => void): void;
-  flushSync(): void;
 }
 
 /**
- * A destination that hands the lines written during one turn of the event loop to `stream` as one
- * string. sonic-boom (pino's writer) appends each line to its pending chunk and measures the whole
- * chunk again (`Buffer.byteLength` of a string built by `+=`, which copies it), so while a write is
- * in flight every line cost a copy of up to 16 kB: on a popular schedule's revalidations, one
- * access line each, that was 6–8 % of the server's CPU profile and much of its garbage. Joined once
- * per turn, a line is copied once. Whatever is pending when the process exits is written
- * synchronously, as pino does for sonic-boom itself.
+ * A destination that writes the lines of one turn of the event loop in one synchronous write.
+ * Line by line, a synchronous write costs a system call per line; pino's asynchronous sonic-boom
+ * appends each line to its pending chunk and measures the whole chunk again (`Buffer.byteLength`
+ * of a string built by `+=`, which copies it), so while a write was in flight every line cost a
+ * copy of up to 16 kB (on a popular schedule's revalidations, one access line each, 6–8 % of the
+ * server's CPU profile and much of its garbage), and a chunk in flight when the process exits is
+ * cut short (a fatal line before `process.exit` lost, or half written to a pipe). Here a line is
+ * copied once, a turn costs one system call, and what is pending at exit is written before it.
  */
 export function linesPerTurn(stream: LineWriter): pino.DestinationStream {
   let pending: string[] = [];
-  const handOver = () => {
+  const writeNow = () => {
     if (pending.length === 0) return;
     const text = pending.join('');
     pending = [];
     stream.write(text);
   };
-  process.once('exit', () => {
-    handOver();
-    stream.flushSync();
-  });
+  process.once('exit', writeNow);
   return {
     write(line: string) {
-      if (pending.push(line) === 1) setImmediate(handOver);
+      if (pending.push(line) === 1) setImmediate(writeNow);
     },
-    // logger.flush() and pino.final reach the stream through these.
+    // logger.flush() reaches the stream through these.
     flush(callback?: (error?: Error) => void) {
-      handOver();
-      stream.flush(callback);
+      writeNow();
+      callback?.();
     },
-    flushSync() {
-      handOver();
-      stream.flushSync();
-    },
+    flushSync: writeNow,
   } as pino.DestinationStream;
 }
 

@@ -260,21 +260,24 @@ describe('claim races', () => {
           headers: { authorization: `Bearer ${claimant.token}`, 'content-type': 'application/json' },
           body: '{}',
         });
-        // Until the claim waits for that lock (seen from outside the transaction, whose view of
-        // pg_stat_activity is a snapshot).
+        // Until the claim's statement waits for that lock (seen from outside the transaction,
+        // whose view of pg_stat_activity is a snapshot): otherwise the test would prove nothing.
         const watcher = new pg.Client({ connectionString: url });
         await watcher.connect();
+        let seen = false;
         try {
-          for (let waited = 0; waited < 200; waited++) {
+          for (let waited = 0; waited < 200 && !seen; waited++) {
             const waiting = await watcher.query(
-              `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+              `select 1 from pg_stat_activity
+               where datname = current_database() and wait_event_type = 'Lock' and query like '%with taken as%'`,
             );
-            if (waiting.rowCount) break;
-            await new Promise((resolve) => setTimeout(resolve, 25));
+            seen = (waiting.rowCount ?? 0) > 0;
+            if (!seen) await new Promise((resolve) => setTimeout(resolve, 25));
           }
         } finally {
           await watcher.end();
         }
+        expect(seen, 'the claim waited for the shift lock').toBe(true);
         await client.query('commit');
         const response = await answer;
         const body = (await response.json()) as { status?: string; code?: string };

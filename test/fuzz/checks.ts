@@ -99,7 +99,8 @@ function findings(ajv: Ajv2020, operation: Operation, sent: Sent): string[] {
   if (sent.status < 300 && sent.contentType === 'application/json') {
     const pointer = `openapi#/paths/${operation.path.replace(/~/g, '~0').replace(/\//g, '~1')}/${operation.method}/responses/${sent.status}/content/application~1json/schema`;
     const validate = ajv.getSchema(pointer);
-    if (validate && !validate(body))
+    if (!validate) found.push(`no JSON schema is declared for the ${sent.status} body`);
+    else if (!validate(body))
       found.push(`the ${sent.status} body does not match its schema: ${ajv.errorsText(validate.errors)}`);
   }
   if (sent.contentType === 'application/problem+json') {

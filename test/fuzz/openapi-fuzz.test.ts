@@ -227,8 +227,9 @@ async function send(request: FuzzRequest, auth: Auth | undefined): Promise<Sent>
   const response = await fetch(`${suite.baseUrl}${path}${search ? `?${search}` : ''}`, {
     method: request.method,
     headers: {
-      ...request.headers,
       ...(auth ?? {}),
+      // A mutation's own Authorization (an empty or foreign scheme) wins over the principal's.
+      ...request.headers,
       ...(hasBody && request.body?.contentType ? { 'content-type': request.body.contentType } : {}),
     },
     body: hasBody ? (request.body?.content as string | Uint8Array as BodyInit) : undefined,

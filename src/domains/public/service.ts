@@ -12,7 +12,7 @@ import type { DbOrTx } from '../../db/client.ts';
 import { events, organizations, roles, shifts, signups } from '../../db/schema.ts';
 import { type Event, getEvent, listEvents } from '../events/service.ts';
 import { findOrganizationBySlug } from '../organizations/service.ts';
-import { shiftPage } from '../shifts/service.ts';
+import { shiftPage, shiftUpdatedAt } from '../shifts/service.ts';
 import { volunteerOfCalendarToken } from '../volunteers/calendar-token.ts';
 import { calendarText, type FeedShift } from './calendar.ts';
 import type { listPublicEventsQuery, listPublicShiftsQuery, publicEvent, publicShift } from './schemas.ts';
@@ -155,7 +155,7 @@ export async function feedShifts(db: DbOrTx, orgId: string, scope: FeedScope): P
       location: shifts.location,
       startsAt: shifts.startsAt,
       endsAt: shifts.endsAt,
-      updatedAt: shifts.updatedAt,
+      updatedAt: shiftUpdatedAt,
       timesRevision: shifts.timesRevision,
       roleName: roles.name,
       event: { title: events.title, timezone: events.timezone, location: events.location },

@@ -31,9 +31,18 @@ type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 export type Shift = z.output<typeof shiftSchema>;
 export type ShiftStatus = Shift['status'];
 
+/**
+ * A shift's updatedAt (API.md §1): the later of its own change and its counts' (migration 0017
+ * keeps them apart, so that a claim touches no indexed column).
+ */
+export const shiftUpdatedAt = sql<Date>`greatest(${shifts.updatedAt}, ${shifts.countedAt})`.mapWith(
+  shifts.updatedAt,
+);
+
 export const shiftColumns = {
   // `signupClosesAt` as stored: null means "until the start" (toShift gives the effective time).
-  ...columnsExcept(shifts, ['orgId', 'period']),
+  ...columnsExcept(shifts, ['orgId', 'period', 'countedAt']),
+  updatedAt: shiftUpdatedAt,
   startsAtText: cursorTime(shifts.startsAt),
 };
 
@@ -73,9 +82,7 @@ export function toShift(row: ShiftRow, now: Date): Shift {
     minAge: row.minAge,
     status: shiftStatusOf({ ...row, signupClosesAt }, now),
     createdAt: row.createdAt,
-    // A change of its counts is a change of the shift (API.md §1), kept apart so that a claim
-    // touches no indexed column (migration 0017).
-    updatedAt: row.countedAt && row.countedAt > row.updatedAt ? row.countedAt : row.updatedAt,
+    updatedAt: row.updatedAt,
   };
 }
 
@@ -154,16 +161,17 @@ async function recordShiftDurations(tx: DbOrTx, orgId: string, durationsMs: numb
 }
 
 /**
- * Shifts whose updatedAt (`toShift`) is at or after `since`: changed themselves (shifts_by_update),
- * or counted since, which only a signup's change does, and the signup's updated_at moves with it
- * (the trigger of migration 0017 refuses a status change that leaves it behind). The shifts of
- * the signups changed since are found through signups_by_update, so both halves are index scans
- * bounded by what changed, whatever the organisation's size.
+ * Shifts whose updatedAt (`shiftUpdatedAt`) is at or after `since`: changed themselves
+ * (shifts_by_update), or counted since, which only a signup's change does, and the signup's
+ * updated_at moves with it (the trigger of migration 0017 refuses a status change that leaves it
+ * behind). The shifts of the signups changed since come from signups_by_update, so that both
+ * halves can be index scans bounded by what changed; the planner's choice on a large organisation
+ * with few changes is still to be checked (docs/performance.md).
  */
 function changedSince(orgId: string, since: Date): SQL {
   const at = sql`${since.toISOString()}::timestamptz`;
   return sql`(${shifts.updatedAt} >= ${at} or (${shifts.countedAt} >= ${at} and ${shifts.id} = any(array(
-    select ${signups.shiftId} from ${signups} where ${signups.orgId} = ${orgId} and ${signups.updatedAt} >= ${at}))))`;
+    select distinct ${signups.shiftId} from ${signups} where ${signups.orgId} = ${orgId} and ${signups.updatedAt} >= ${at}))))`;
 }
 
 /** Shifts ordered by startsAt, then id, as the caller sees them; with `eventId`, one event's. */

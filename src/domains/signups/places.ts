@@ -26,8 +26,8 @@ import { type SignupRow, signupColumns } from './columns.ts';
  * Takes a place (or a waitlist place), inserts the signup and writes its outbox events, all in one
  * statement: atomic without a transaction, and one round trip. The guarded `SELECT … FOR UPDATE`
  * takes the shift's row lock only while a place is left (`confirmed_count < capacity`); the
- * signup's insert then counts it (the database keeps the counters, in O(1), and moves the shift's
- * updatedAt and version with them: migration 0016, under the capacity CHECK), so a concurrent claim
+ * signup's insert then counts it (the database keeps the counters, in O(1), under the capacity
+ * CHECK, and moves the shift's counted_at and version with them: migrations 0016 and 0017), so a concurrent claim
  * waiting on the lock sees the new count. The lock orders concurrent claims on one shift; `clock_timestamp()` stamps each signup
  * after that lock, so `created_at` order is the order places were taken (the waitlist is first
  * come, first served by it), and the new waitlist count is the new signup's position. Undefined
@@ -191,7 +191,7 @@ export async function cancelSignups(
       returning signups.id, signups.shift_id, signups.volunteer_id, target.status::text as previous_status,
         signups.late_cancellation`,
   );
-  // The shifts' counters, updatedAt and version went with the signups (migration 0016).
+  // The shifts' counters, counted_at and version went with the signups (migrations 0016, 0017).
   for (const signup of cancelled) {
     await recordEvent(tx, orgId, actor, 'signup.cancelled', signup.id, {
       signupId: signup.id,
