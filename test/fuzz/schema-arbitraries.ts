@@ -79,7 +79,7 @@ export function allowedValue(
     case 'object': {
       const properties = (resolved.properties ?? {}) as Record<string, Schema>;
       const required = (resolved.required ?? []) as string[];
-      return fc.record(
+      const record = fc.record(
         Object.fromEntries(
           Object.entries(properties).map(([name, property]) => [
             name,
@@ -88,10 +88,39 @@ export function allowedValue(
         ),
         { requiredKeys: required.filter((name) => name in properties) },
       );
+      return 'startsAt' in properties && 'endsAt' in properties ? withTimesInOrder(record) : record;
     }
     default:
       return fc.jsonValue({ maxDepth: 2 });
   }
+}
+
+/**
+ * What a schema cannot say: a shift's times in order. Three times in four an object with
+ * `startsAt` and `endsAt` gets a start in the coming weeks, an end 1 to 8 hours later, and its
+ * signup window and cancellation limit before the start, so that creations, changes and claims
+ * get past validation to the work behind it; the fourth keeps the independent values.
+ */
+function withTimesInOrder(
+  record: fc.Arbitrary<Record<string, unknown>>,
+): fc.Arbitrary<Record<string, unknown>> {
+  const hour = 3_600_000;
+  return fc
+    .tuple(record, fc.integer({ min: 1, max: 24 * 60 }), fc.integer({ min: 1, max: 8 }), fc.nat(3))
+    .map(([value, startsInHours, hours, keep]) => {
+      if (keep === 0 || value.startsAt === undefined) return value;
+      const startsAt = Date.now() + startsInHours * hour;
+      const at = (time: number) => new Date(time).toISOString();
+      const ordered: Record<string, unknown> = {
+        ...value,
+        startsAt: at(startsAt),
+        endsAt: at(startsAt + hours * hour),
+      };
+      if ('signupOpensAt' in value) ordered.signupOpensAt = at(Date.now() - hour);
+      if ('signupClosesAt' in value) ordered.signupClosesAt = at(startsAt - hour / 2);
+      if ('cancelUntil' in value) ordered.cancelUntil = at(startsAt - hour);
+      return ordered;
+    });
 }
 
 const dates = fc
