@@ -161,7 +161,12 @@ export async function claimShift(
       .where(and(eq(shifts.orgId, principal.orgId), eq(shifts.id, shiftId)));
     if (!shift) throw notFound('The shift');
     if (shift.cancelledAt) throw refusals.shiftCancelled();
-    if ((shift.full && !shift.waitlist) || attempt >= claimAttempts) throw refusals.shiftFull();
+    if (shift.full && !shift.waitlist) throw refusals.shiftFull();
+    // Places freed and taken under it on every try: not a refusal of §7, so the client retries.
+    if (attempt >= claimAttempts)
+      throw new AppError('unavailable', 'The shift changed during the claim; retry it.', {
+        headers: { 'retry-after': '1' },
+      });
   }
 }
 
